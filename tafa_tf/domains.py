@@ -1,0 +1,188 @@
+"""Input domains: where fingerprint points may live.
+
+A fingerprint is made of inputs that the owner's model is meant to accept: pixels in
+a box, standardized features, a generator's Gaussian latent. A domain draws seeds,
+pulls a point back inside after a step, and says how large a step is in its units.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tafa_tf.errors import DomainError
+
+
+class Domain:
+    """Base class: subclasses implement ``sample``, ``project`` and ``to_dict``."""
+
+    kind = "domain"
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """Return the nearest point of the domain (numpy, float32)."""
+        raise NotImplementedError
+
+    @property
+    def scale(self) -> float:
+        """A typical per-coordinate spread, used to size steps and tolerances."""
+        raise NotImplementedError
+
+    def bounds(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-coordinate (low, high) for box-like domains, else None."""
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Domain:
+        kind = d.get("kind") if isinstance(d, dict) else None
+        if kind == "box":
+            return Box(np.asarray(d["low"], "float32"), np.asarray(d["high"], "float32"))
+        if kind == "gaussian":
+            return Gaussian(float(d["std"]), mean=float(d.get("mean", 0.0)), shell=bool(d.get("shell", True)))
+        raise DomainError(f"Unknown domain description. Expected kind 'box' or 'gaussian'. Received: {d!r}")
+
+
+def _as_float_array(value: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype="float32")
+    except (TypeError, ValueError) as e:
+        raise DomainError(f"{name} must be a number or an array of numbers. Received: {name}={value!r}") from e
+    if not np.all(np.isfinite(arr)):
+        raise DomainError(f"{name} must be finite. Received: {name}={value!r}")
+    return arr
+
+
+class Box(Domain):
+    """Inputs inside ``[low, high]``, per coordinate (scalars or arrays that broadcast).
+
+    Examples:
+        >>> tafa.domains.Box(0.0, 1.0)      # pixels scaled to [0, 1]
+        >>> tafa.domains.Box(-3.0, 3.0)     # standardized features
+    """
+
+    kind = "box"
+
+    def __init__(self, low: Any, high: Any):
+        self.low = _as_float_array(low, "low")
+        self.high = _as_float_array(high, "high")
+        try:
+            gap = np.broadcast_arrays(self.low, self.high)
+        except ValueError as e:
+            raise DomainError(
+                f"low and high must broadcast together. Received shapes {self.low.shape} and {self.high.shape}"
+            ) from e
+        if np.any(gap[1] <= gap[0]):
+            raise DomainError(f"Box needs low < high everywhere. Received: low={low!r}, high={high!r}")
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        try:
+            np.broadcast_shapes(self.low.shape, tuple(shape))
+        except ValueError as e:
+            raise DomainError(
+                f"Box bounds of shape {self.low.shape} do not fit inputs of shape {tuple(shape)}. "
+                "Pass scalars or arrays shaped like one input."
+            ) from e
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        self._check_shape(shape[1:])
+        u = rng.random(shape, dtype="float32")
+        return (self.low + u * (self.high - self.low)).astype("float32")
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, self.low, self.high).astype("float32")
+
+    @property
+    def scale(self) -> float:
+        return float(np.mean(self.high - self.low))
+
+    def bounds(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        self._check_shape(shape)
+        return (
+            np.broadcast_to(self.low, shape).astype("float32"),
+            np.broadcast_to(self.high, shape).astype("float32"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "box", "low": self.low.tolist(), "high": self.high.tolist()}
+
+    def __repr__(self) -> str:
+        lo = self.low.item() if self.low.size == 1 else f"array{self.low.shape}"
+        hi = self.high.item() if self.high.size == 1 else f"array{self.high.shape}"
+        return f"Box(low={lo}, high={hi})"
+
+
+class Gaussian(Domain):
+    """Inputs drawn from N(mean, std^2) per coordinate: standardized features or a latent.
+
+    With ``shell=True`` (the default) projected points are kept in the typical shell
+    of the distribution: their distance from the mean stays within a few standard
+    deviations of ``std * sqrt(d)``, where a generator's latents live.
+    """
+
+    kind = "gaussian"
+
+    def __init__(self, std: float = 1.0, *, mean: float = 0.0, shell: bool = True):
+        if not isinstance(std, (int, float)) or not np.isfinite(std) or std <= 0:
+            raise DomainError(f"std must be a positive number. Received: std={std!r}")
+        self.std = float(std)
+        self.mean = float(mean)
+        self.shell = bool(shell)
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return (self.mean + self.std * rng.standard_normal(shape)).astype("float32")
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, "float32")
+        if not self.shell:
+            return x
+        flat = (x - self.mean).reshape(len(x), -1)
+        d = flat.shape[1]
+        norms = np.linalg.norm(flat, axis=1, keepdims=True)
+        # The norm of a d-dim standard normal is sqrt(d) +- ~0.71; allow 3 of those.
+        lo = max(self.std * (np.sqrt(d) - 3 * 0.71), 0.0)
+        hi = self.std * (np.sqrt(d) + 3 * 0.71)
+        target = np.clip(norms, lo, hi)
+        flat = flat * np.where(norms > 0, target / np.maximum(norms, 1e-12), 1.0)
+        return (self.mean + flat.reshape(x.shape)).astype("float32")
+
+    @property
+    def scale(self) -> float:
+        return self.std
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "gaussian", "std": self.std, "mean": self.mean, "shell": self.shell}
+
+    def __repr__(self) -> str:
+        return f"Gaussian(std={self.std:g}, mean={self.mean:g})"
+
+
+def default_domain(task: str, input_shape: tuple[int, ...]) -> Domain:
+    """The documented default when the user gives no domain.
+
+    - generation: Gaussian(1.0), a standard normal latent;
+    - image-like inputs (rank 3, e.g. HxWxC): Box(0, 1), pixels scaled to [0, 1];
+    - anything else: Gaussian(1.0), standardized features.
+    """
+    if task == "generation":
+        return Gaussian(1.0)
+    if len(input_shape) == 3:
+        return Box(0.0, 1.0)
+    return Gaussian(1.0)
+
+
+def as_domain(value: Any) -> Domain:
+    """Accept a Domain, or a (low, high) pair meaning a Box."""
+    if isinstance(value, Domain):
+        return value
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return Box(value[0], value[1])
+    raise DomainError(
+        "domain must be a tafa.domains.Box, a tafa.domains.Gaussian or a (low, high) pair. "
+        f"Received: domain={value!r}"
+    )
