@@ -1,0 +1,31 @@
+"""Shared fixtures: real Keras models trained on scikit-learn data, built once per run."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+from tafa_tf import zoo
+
+_TRAINED: dict[tuple[str, int, int | None], object] = {}
+
+
+def trained_model(kind: str, seed: int = 0, epochs: int | None = None):
+    """A reference model of ``kind`` trained from ``seed``; memoized for the whole run.
+
+    Callers must not change the returned model: copy it (keras.models.clone_model and
+    set_weights) before training or editing.
+    """
+    key = (kind, seed, epochs)
+    if key not in _TRAINED:
+        _TRAINED[key] = zoo.train(kind, seed=seed, epochs=epochs)
+    return _TRAINED[key]
+
+
+@pytest.fixture(scope="session")
+def trained():
+    """``trained(kind, seed=0, epochs=None)`` -> a memoized trained reference model."""
+    return trained_model
