@@ -1,0 +1,344 @@
+"""Find the ReLU-family units of a Keras model and expose their pre-activations.
+
+A network of affine layers and ReLU units is piecewise affine; its bends lie where a
+unit's pre-activation crosses one of its breakpoints (0 for ReLU and LeakyReLU, 0 and
+6 for ReLU6). ``ReluNetwork`` runs the model once and returns, beside its output,
+every unit's distance to its breakpoints, in one forward pass that tf.GradientTape
+can differentiate.
+
+Which layers are ReLU sites is a registry (``relu_breakpoints``): fused
+``activation=`` arguments of Dense/Conv layers, ``ReLU``, ``LeakyReLU`` and
+``Activation`` layers. Sequential and Functional models are walked, nested ones too;
+a subclassed model's call cannot be walked and is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from tafa_tf.errors import UnsupportedModelError
+
+# Layers that are affine or piecewise linear in their input at inference time.
+PIECEWISE_LINEAR_LAYERS = frozenset(
+    {
+        "InputLayer", "Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose",
+        "Conv2DTranspose", "Conv3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D",
+        "SeparableConv1D", "SeparableConv2D", "BatchNormalization", "Dropout", "SpatialDropout1D",
+        "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+        "Flatten", "Reshape", "Permute", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D",
+        "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "UpSampling1D", "UpSampling2D",
+        "UpSampling3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
+        "AveragePooling2D", "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+        "GlobalMaxPooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+        "GlobalAveragePooling3D", "Add", "Subtract", "Average", "Maximum", "Minimum",
+        "Concatenate", "Rescaling", "Normalization", "Identity", "ActivityRegularization",
+        "ReLU", "LeakyReLU", "PReLU",
+    }
+)
+PIECEWISE_LINEAR_ACTIVATIONS = frozenset({"linear", "relu", "relu6", "leaky_relu", "hard_sigmoid", "hard_tanh"})
+# Monotone squashing at the very output keeps every bend where it was: allowed there.
+OUTPUT_ACTIVATIONS = frozenset({"softmax", "sigmoid", "log_softmax", "tanh"})
+
+_ACTIVATION_SWAP_LOCK = threading.RLock()
+
+
+def _activation_name(fn: Any) -> str:
+    if fn is None:
+        return "linear"
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return str(name).lower()
+
+
+def relu_breakpoints(layer: Any) -> tuple[str, tuple[float, ...]] | None:
+    """How a layer bends: ("fused"|"layer", breakpoints) for a ReLU site, else None.
+
+    "fused" means the layer computes act(affine(x)) and its pre-activation is the
+    affine part; "layer" means the layer's input is the pre-activation.
+    """
+    cls = type(layer).__name__
+    if cls == "ReLU":
+        points = [float(getattr(layer, "threshold", 0.0) or 0.0)]
+        max_value = getattr(layer, "max_value", None)
+        if max_value is not None:
+            points.append(float(max_value))
+        return "layer", tuple(points)
+    if cls in ("LeakyReLU", "PReLU"):
+        return "layer", (0.0,)
+    act = _activation_name(getattr(layer, "activation", None))
+    points = {"relu": (0.0,), "leaky_relu": (0.0,), "relu6": (0.0, 6.0)}.get(act)
+    if points is None:
+        return None
+    return ("layer" if cls == "Activation" else "fused"), points
+
+
+@dataclass(frozen=True)
+class ReluSite:
+    """One layer's worth of ReLU units."""
+
+    name: str  # path of the layer, nested models joined by "/"
+    layer_class: str
+    mode: str  # "fused" or "layer"
+    breakpoints: tuple[float, ...]
+    shape: tuple[int, ...]  # per-input shape of the pre-activation
+    offset: int  # first column of this site in the stacked coordinates
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) * len(self.breakpoints)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the model has, and what in it is not piecewise linear."""
+
+    sites: tuple[ReluSite, ...]
+    non_piecewise_linear: tuple[str, ...]  # "path (Class, activation)" of offending layers
+    output_activation: str
+    n_units: int
+
+    @property
+    def complete(self) -> bool:
+        return not self.non_piecewise_linear
+
+    def summary(self) -> str:
+        lines = [f"{len(self.sites)} ReLU sites, {self.n_units} units (breakpoints counted once each)"]
+        for s in self.sites:
+            lines.append(
+                f"  {s.name:<32} {s.layer_class:<16} {s.mode:<5} shape={s.shape} breakpoints={list(s.breakpoints)}"
+            )
+        if self.output_activation != "linear":
+            lines.append(f"output activation: {self.output_activation} (monotone, allowed at the output)")
+        if self.non_piecewise_linear:
+            lines.append("not piecewise linear (bends there are not fingerprinted): " + ", ".join(self.non_piecewise_linear))
+        else:
+            lines.append("coverage: complete (every layer is piecewise linear)")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sites": [
+                {"name": s.name, "class": s.layer_class, "mode": s.mode, "shape": list(s.shape),
+                 "breakpoints": list(s.breakpoints), "units": s.size}
+                for s in self.sites
+            ],
+            "n_units": self.n_units,
+            "output_activation": self.output_activation,
+            "non_piecewise_linear": list(self.non_piecewise_linear),
+            "complete": self.complete,
+        }
+
+
+def _is_sequential(model: Any) -> bool:
+    return type(model).__name__ == "Sequential" or any(c.__name__ == "Sequential" for c in type(model).__mro__)
+
+
+def _is_functional(model: Any) -> bool:
+    return hasattr(model, "_nodes_by_depth") and hasattr(model, "_run_through_graph") and not _is_sequential(model)
+
+
+def _is_model(layer: Any) -> bool:
+    import keras
+
+    return isinstance(layer, keras.Model)
+
+
+@contextlib.contextmanager
+def _linear_activation(layer: Any):
+    """Run a fused layer without its activation (its affine part only)."""
+    import keras
+
+    with _ACTIVATION_SWAP_LOCK:
+        saved = layer.activation
+        layer.activation = keras.activations.linear
+        try:
+            yield saved
+        finally:
+            layer.activation = saved
+
+
+class ReluNetwork:
+    """A Keras model viewed as a piecewise-affine network.
+
+    ``net(x)`` returns ``(outputs, coords)`` where ``coords`` has shape
+    ``(batch, n_units)``: each column is one unit's pre-activation minus one of its
+    breakpoints, so the column crosses zero exactly where the network bends.
+
+    Args:
+        model: a built Sequential or Functional keras.Model (nested ones allowed),
+            with one input and one output.
+
+    Raises:
+        UnsupportedModelError: for a model that is not a keras.Model, is subclassed,
+            has several inputs or outputs, takes integer inputs, or has no ReLU unit.
+    """
+
+    def __init__(self, model: Any):
+        import keras
+
+        if not isinstance(model, keras.Model):
+            raise UnsupportedModelError(
+                "fingerprint() needs a keras.Model (Sequential or Functional). "
+                f"Received: model of type {type(model).__name__}"
+            )
+        if not (_is_sequential(model) or _is_functional(model)):
+            raise UnsupportedModelError(
+                "Cannot find the ReLU units of a subclassed keras.Model: its call() is Python code "
+                "that cannot be walked. Rebuild it as a Sequential or Functional model (the same "
+                f"layers, called on keras.Input). Received: {type(model).__name__} named {model.name!r}"
+            )
+        inputs = getattr(model, "inputs", None)
+        outputs = getattr(model, "outputs", None)
+        if not inputs:
+            raise UnsupportedModelError(
+                f"The model has no known input shape; build it first (keras.Input or model.build). Received: {model.name!r}"
+            )
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise UnsupportedModelError(
+                "Only models with one input and one output can be fingerprinted. "
+                f"Received: {len(inputs)} inputs and {len(outputs)} outputs in {model.name!r}"
+            )
+        dtype = str(inputs[0].dtype)
+        if "int" in dtype or "bool" in dtype:
+            raise UnsupportedModelError(
+                "The model takes integer inputs (an Embedding or lookup): its boundaries cannot be "
+                "reached by moving the input continuously. Fingerprint the sub-model after the "
+                f"embedding instead. Received: input dtype {dtype}"
+            )
+        self.model = model
+        self.input_shape = tuple(int(d) for d in inputs[0].shape[1:])
+        if any(d is None or d <= 0 for d in self.input_shape):
+            raise UnsupportedModelError(f"The input shape must be fully known. Received: {inputs[0].shape}")
+        self.output_shape = tuple(int(d) for d in outputs[0].shape[1:])
+        self.sites: tuple[ReluSite, ...] = ()
+        self._discover()
+
+    # -- walking -----------------------------------------------------------------------------
+
+    def _run(self, model: Any, x: Any, record: Callable[[str, Any, Any, tuple], None], prefix: str) -> Any:
+        if _is_sequential(model):
+            for layer in model.layers:
+                x = self._call_layer(layer, x, record=record, prefix=prefix)
+            return x
+        if _is_functional(model):
+            return model._run_through_graph(
+                x, operation_fn=lambda op: self._wrap(op, record, prefix)
+            )
+        raise UnsupportedModelError(
+            f"Nested subclassed model {prefix}{model.name!r} cannot be walked; rebuild it as Functional."
+        )
+
+    def _wrap(self, layer: Any, record: Callable, prefix: str) -> Callable:
+        return lambda *args, **kwargs: self._call_layer(layer, *args, record=record, prefix=prefix, **kwargs)
+
+    def _call_layer(self, layer: Any, *args: Any, record: Callable, prefix: str, **kwargs: Any) -> Any:
+        name = prefix + layer.name
+        if _is_model(layer):
+            if len(args) != 1 or kwargs.get("mask") is not None:
+                raise UnsupportedModelError(f"Nested model {name!r} must take one input.")
+            return self._run(layer, args[0], record, name + "/")
+        kind = relu_breakpoints(layer)
+        if kind is None:
+            return layer(*args, **kwargs)
+        mode, points = kind
+        if mode == "fused":
+            with _linear_activation(layer) as activation:
+                z = layer(*args, **kwargs)
+            record(name, layer, z, points, mode)
+            return activation(z)
+        record(name, layer, args[0], points, mode)
+        return layer(*args, **kwargs)
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    def _discover(self) -> None:
+        import keras
+
+        found: list[tuple[str, Any, tuple[int, ...], tuple[float, ...], str]] = []
+
+        def record(name, layer, z, points, mode):
+            found.append((name, layer, tuple(int(d) for d in z.shape[1:]), points, mode))
+
+        probe = np.zeros((1, *self.input_shape), dtype="float32")
+        self._run(self.model, keras.ops.convert_to_tensor(probe), record, "")
+        sites = []
+        offset = 0
+        for name, layer, shape, points, mode in found:
+            site = ReluSite(name, type(layer).__name__, mode, points, shape, offset)
+            sites.append(site)
+            offset += site.size
+        self.sites = tuple(sites)
+        self.n_units = offset
+        self.coverage = self._coverage()
+        if not self.sites:
+            raise UnsupportedModelError(
+                "The model has no ReLU-family unit (ReLU, relu6, LeakyReLU, or activation='relu' in a "
+                "Dense/Conv layer), so it has no activation boundaries to fingerprint. "
+                f"Received: {self.model.name!r} with layers "
+                f"{[type(l).__name__ for l in self.model.layers][:12]}"
+                + (f"; not piecewise linear: {list(self.coverage.non_piecewise_linear)}" if self.coverage.non_piecewise_linear else "")
+            )
+
+    def _coverage(self) -> Coverage:
+        offenders: list[str] = []
+        leaves: list[tuple[str, Any]] = []
+
+        def walk(model: Any, prefix: str) -> None:
+            for layer in model.layers:
+                if _is_model(layer):
+                    walk(layer, prefix + layer.name + "/")
+                else:
+                    leaves.append((prefix + layer.name, layer))
+
+        walk(self.model, "")
+        output_activation = "linear"
+        for i, (path, layer) in enumerate(leaves):
+            cls = type(layer).__name__
+            act = _activation_name(getattr(layer, "activation", None)) if hasattr(layer, "activation") else "linear"
+            is_last = i == len(leaves) - 1
+            if is_last and act in OUTPUT_ACTIVATIONS:
+                output_activation = act
+                if cls in PIECEWISE_LINEAR_LAYERS or cls == "Activation":
+                    continue
+            if cls == "Activation":
+                if act not in PIECEWISE_LINEAR_ACTIVATIONS:
+                    offenders.append(f"{path} (Activation, {act})")
+                continue
+            if cls not in PIECEWISE_LINEAR_LAYERS:
+                offenders.append(f"{path} ({cls})")
+            elif act not in PIECEWISE_LINEAR_ACTIVATIONS:
+                offenders.append(f"{path} ({cls}, activation={act})")
+        return Coverage(self.sites, tuple(offenders), output_activation, self.n_units)
+
+    # -- forward -----------------------------------------------------------------------------
+
+    def __call__(self, x: Any) -> tuple[Any, Any]:
+        """(outputs, coords) for a batch ``x``; differentiable with tf.GradientTape."""
+        import tensorflow as tf
+
+        pieces: list[Any] = []
+
+        def record(name, layer, z, points, mode):
+            z = tf.reshape(tf.cast(z, tf.float32), (tf.shape(z)[0], -1))
+            for p in points:
+                pieces.append(z - p if p else z)
+
+        out = self._run(self.model, x, record, "")
+        out = tf.reshape(tf.cast(out, tf.float32), (tf.shape(out)[0], -1))
+        return out, tf.concat(pieces, axis=1)
+
+    def site_of_unit(self) -> np.ndarray:
+        """For each coordinate column, the index of its site (spreads targets over layers)."""
+        return np.concatenate([np.full(s.size, i, dtype="int32") for i, s in enumerate(self.sites)])
+
+
+def inspect_model(model: Any) -> Coverage:
+    """The ReLU sites and the coverage report of a model (see ``ReluNetwork``)."""
+    return ReluNetwork(model).coverage
+
+
+__all__ = ["ReluNetwork", "ReluSite", "Coverage", "inspect_model", "relu_breakpoints"]

@@ -1,0 +1,51 @@
+"""What a model's outputs mean, and one canonical form to compare them in.
+
+An owner's classifier may emit logits where a suspect emits probabilities or bare
+labels. Comparing them needs one representation: for classifiers, centered
+log-probabilities (logits up to the constant that softmax ignores); for regressors
+and generators, the outputs as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TASKS = ("classification", "regression", "generation")
+_TINY = 1e-12
+
+
+def looks_like_probabilities(y: np.ndarray) -> bool:
+    """True where every row is non-negative and sums to 1 (a softmax output)."""
+    y = np.asarray(y, dtype="float64")
+    if y.ndim != 2 or y.shape[1] < 2 or not np.all(np.isfinite(y)):
+        return False
+    return bool(np.all(y >= -1e-6) and np.allclose(y.sum(axis=1), 1.0, atol=1e-3))
+
+
+def output_kind(y: np.ndarray, task: str, n_outputs: int) -> str:
+    """"labels", "probabilities", "logits" (classification) or "values"."""
+    y = np.asarray(y)
+    if task != "classification":
+        return "values"
+    if n_outputs > 1 and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
+        return "labels"
+    flat = y.reshape(len(y), -1)
+    return "probabilities" if looks_like_probabilities(flat) else "logits"
+
+
+def canonical(y: np.ndarray, kind: str) -> np.ndarray:
+    """Outputs in the comparable form for their kind (see the module docstring)."""
+    y = np.asarray(y, dtype="float64").reshape(len(y), -1)
+    if kind == "probabilities":
+        y = np.log(np.clip(y, _TINY, None))
+    if kind in ("probabilities", "logits"):
+        y = y - y.mean(axis=1, keepdims=True)
+    return y
+
+
+def labels_of(y: np.ndarray, kind: str) -> np.ndarray:
+    """Predicted class per row."""
+    y = np.asarray(y)
+    if kind == "labels":
+        return np.rint(y.reshape(len(y))).astype("int64")
+    return np.asarray(y).reshape(len(y), -1).argmax(axis=1)

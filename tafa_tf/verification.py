@@ -1,0 +1,329 @@
+"""Black-box verification: ask a suspect about the fingerprint's points and score it.
+
+Only the suspect's outputs are needed. It is queried at every point x_i and at both
+probes x_i +- delta_i*u_i, and its answers are compared with the owner's through
+task-agnostic features:
+
+- ``output_similarity``: 1 / (1 + relative squared error of the outputs);
+- ``diff_similarity``: the same for first differences across each probe,
+  f(x+du) - f(x-du), which carry the local slope of the owner's function;
+- ``kink_similarity`` and ``kink_cosine``: agreement of the second differences
+  (the bends) at the owner's boundary points;
+- classifiers: ``label_agreement`` over all queries and ``flip_agreement``, the share of
+  decision-boundary probes whose two labels the suspect gives as the owner does.
+
+A suspect that answers with labels only is scored on the label features alone
+(label-only mode). The score is the calibrated combiner's probability when the
+fingerprint carries a calibration, else the mean of the features (documented default).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
+from tafa_tf.fingerprint import Fingerprint
+from tafa_tf.outputs import canonical, labels_of, output_kind
+from tafa_tf.synthesis import KIND_DECISION, kinks
+
+DEFAULT_THRESHOLD = 0.5
+"""Verdict threshold on the uncalibrated score. Calibrate (tafa.calibrate) for a measured FPR."""
+
+REPEATS = 8
+"""Points asked twice, to notice a suspect that answers at random (dropout left on)."""
+
+STATUS_OK = "ok"
+STATUS_NON_FINITE = "non_finite"
+STATUS_NONDETERMINISTIC = "nondeterministic"
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of verifying one suspect against one fingerprint.
+
+    Attributes:
+        score: in [0, 1], higher means more likely pirated (NaN when status is not
+            scoreable).
+        pirated: the verdict: score >= threshold; None when the suspect's answers
+            cannot support one (status "non_finite").
+        features: the verification features, by name.
+        queries: how many inputs the suspect was asked about.
+        status: "ok"; "non_finite" (the suspect answered NaN or inf); or
+            "nondeterministic" (it answered the same input differently: a verdict is
+            given, but see ``warnings``).
+        threshold: the threshold used, from the calibration or DEFAULT_THRESHOLD.
+        calibrated: whether a stored calibration made the score and threshold.
+        mode: "outputs", or "labels" for a label-only suspect.
+        warnings: anything the user should know before relying on the verdict.
+        source: what the suspect says of itself (path, repository, resolved sha...).
+    """
+
+    score: float
+    pirated: bool | None
+    features: dict[str, float]
+    queries: int
+    status: str = STATUS_OK
+    threshold: float = DEFAULT_THRESHOLD
+    calibrated: bool = False
+    mode: str = "outputs"
+    warnings: tuple[str, ...] = ()
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["warnings"] = list(self.warnings)
+        d["score"] = None if not math.isfinite(self.score) else self.score
+        return d
+
+    def __str__(self) -> str:
+        verdict = {True: "PIRATED", False: "not pirated", None: "no verdict"}[self.pirated]
+        head = f"{verdict}: score {self.score:.3f} (threshold {self.threshold:.3f}, " + (
+            "calibrated" if self.calibrated else "uncalibrated default") + f"), {self.queries} queries"
+        if self.status != STATUS_OK:
+            head += f" [status: {self.status}]"
+        return head
+
+
+def _expected_input_shape(suspect: Any) -> tuple[int, ...] | None:
+    shape = None
+    inputs = getattr(suspect, "inputs", None)
+    if inputs and len(inputs) == 1 and getattr(inputs[0], "shape", None) is not None:
+        shape = tuple(inputs[0].shape[1:])
+    elif getattr(suspect, "input_shape", None) is not None and not callable(suspect.input_shape):
+        shape = tuple(suspect.input_shape)
+        shape = shape[1:] if len(shape) and shape[0] is None else shape
+    if shape is None or any(d is None for d in shape):
+        return None
+    return tuple(int(d) for d in shape)
+
+
+def _as_callable(suspect: Any, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+    import keras
+
+    if isinstance(suspect, keras.Model):
+
+        def call(x: np.ndarray) -> np.ndarray:
+            return np.concatenate(
+                [np.asarray(suspect(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+            )
+
+        return call
+    if callable(suspect):
+        return lambda x: np.asarray(suspect(x))
+    raise SuspectError(
+        "A suspect must be a keras.Model or a callable taking a numpy batch and returning a numpy batch. "
+        f"Received: {type(suspect).__name__}"
+    )
+
+
+def query(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int = 256, timeout: float | None = None) -> np.ndarray:
+    """Ask ``suspect`` about ``x``; return its answers as a float array, one row per input.
+
+    Raises:
+        SuspectShapeError: the suspect's input or output does not fit the fingerprint.
+        SuspectTimeoutError: no answer within ``timeout`` seconds.
+        SuspectError: the suspect raised, or answered something that is not an array.
+    """
+    expected = _expected_input_shape(suspect)
+    if expected is not None and expected != tuple(fp.input_shape):
+        raise SuspectShapeError(
+            f"The suspect takes inputs of shape {expected}, but the fingerprint was made for "
+            f"{tuple(fp.input_shape)}. Check that you picked the right fingerprint for this model."
+        )
+    call = _as_callable(suspect, batch_size)
+    try:
+        if timeout is None:
+            y = call(x)
+        else:
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tafa-suspect")
+            try:
+                y = pool.submit(call, x).result(timeout=timeout)
+            except concurrent.futures.TimeoutError as e:
+                raise SuspectTimeoutError(
+                    f"The suspect did not answer {len(x)} queries within timeout={timeout} s. "
+                    "Raise the timeout for slow models."
+                ) from e
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+    except SuspectError:
+        raise
+    except Exception as e:
+        raise SuspectError(
+            f"The suspect raised {type(e).__name__} when asked about a batch of shape {x.shape}: {e}"
+        ) from e
+    try:
+        y = np.asarray(y, dtype="float64")
+    except (TypeError, ValueError) as e:
+        raise SuspectError(f"The suspect's answer is not a numeric array. Received: {type(y).__name__}") from e
+    if y.ndim == 0 or len(y) != len(x):
+        raise SuspectShapeError(
+            f"The suspect answered {0 if y.ndim == 0 else len(y)} rows for {len(x)} inputs. "
+            f"Received output shape {y.shape}."
+        )
+    return y.reshape(len(y), -1) if y.ndim > 1 else y
+
+
+def _relative_similarity(s: np.ndarray, o: np.ndarray, reference: np.ndarray) -> float:
+    """1 / (1 + |s - o|^2 / |reference|^2): 1 for identical, 0.5 when the error is as large as the signal."""
+    den = float(np.sum(reference**2))
+    if den <= 0:
+        return float("nan")
+    return 1.0 / (1.0 + float(np.sum((s - o) ** 2)) / den)
+
+
+def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    ok = na > 0
+    if not ok.any():
+        return float("nan")
+    cos = np.where(nb[ok] > 0, (a[ok] * b[ok]).sum(axis=1) / (na[ok] * np.maximum(nb[ok], 1e-300)), 0.0)
+    return float(np.mean(cos))
+
+
+def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, float], str]:
+    """Verification features of a suspect's answers to ``fp.queries()``; and the mode."""
+    n = fp.n_points
+    owner = fp.owner_outputs().astype("float64")
+    s_kind = output_kind(answers, fp.task, owner.shape[1])
+    features: dict[str, float] = {}
+    if fp.task == "classification":
+        o_lab = labels_of(owner, fp.output_kind)
+        s_lab = labels_of(answers, s_kind)
+        dec = np.flatnonzero(fp.kind == KIND_DECISION)
+        # a decision point itself is a tie for the owner: its label means nothing there
+        counted = np.ones(len(o_lab), dtype=bool)
+        counted[dec] = False
+        features["label_agreement"] = float(np.mean(o_lab[counted] == s_lab[counted]))
+        if len(dec):
+            same_p = s_lab[n + dec] == o_lab[n + dec]
+            same_m = s_lab[2 * n + dec] == o_lab[2 * n + dec]
+            features["flip_agreement"] = float(np.mean(same_p & same_m))
+    if s_kind == "labels":
+        return features, "labels"
+    if answers.ndim != 2 or answers.shape[1] != owner.shape[1]:
+        raise SuspectShapeError(
+            f"The suspect answers {answers.shape[1] if answers.ndim == 2 else 1} values per input, but the "
+            f"owner's model answered {owner.shape[1]} (output shape {tuple(fp.output_shape)})."
+        )
+    oc = canonical(owner, fp.output_kind)
+    sc = canonical(answers, s_kind)
+    features["output_similarity"] = _relative_similarity(sc, oc, oc - oc.mean(axis=0))
+    o0, op, om = oc[:n], oc[n : 2 * n], oc[2 * n :]
+    s0, sp, sm = sc[:n], sc[n : 2 * n], sc[2 * n :]
+    features["diff_similarity"] = _relative_similarity(sp - sm, op - om, op - om)
+    bends = fp.kind != KIND_DECISION
+    if bends.any():
+        delta = fp.delta.astype("float64")[bends]
+        k_owner = kinks(o0[bends], op[bends], om[bends], delta)
+        k_susp = kinks(s0[bends], sp[bends], sm[bends], delta)
+        features["kink_similarity"] = _relative_similarity(k_susp, k_owner, k_owner)
+        features["kink_cosine"] = _mean_cosine(k_owner, k_susp)
+    return features, "outputs"
+
+
+SCORE_FEATURES = ("output_similarity", "diff_similarity", "kink_similarity", "label_agreement", "flip_agreement")
+
+
+def default_score(features: dict[str, float]) -> float:
+    """The uncalibrated score: the mean of the similarity features present (all in [0, 1])."""
+    vals = [features[k] for k in SCORE_FEATURES if k in features and math.isfinite(features[k])]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def verify(
+    fp: Fingerprint,
+    suspect: Any,
+    *,
+    batch_size: int = 256,
+    timeout: float | None = None,
+) -> Report:
+    """Verify whether ``suspect`` is a copy of the model that ``fp`` fingerprints.
+
+    Args:
+        fp: the owner's Fingerprint (``tafa.fingerprint`` or ``Fingerprint.load``).
+        suspect: a keras.Model, or any callable mapping a numpy batch of inputs to a
+            numpy batch of outputs (scores, probabilities, or labels only), such as
+            ``adapters.load_suspect(...)``.
+        batch_size: queries per call to a keras.Model suspect.
+        timeout: seconds the suspect may take to answer all queries; None waits.
+
+    Returns:
+        A Report (score, pirated, features, queries, status, ...).
+
+    Raises:
+        SuspectShapeError: the suspect's input or output shape does not fit.
+        SuspectTimeoutError: the suspect did not answer in time.
+        SuspectError: the suspect raised or answered something that is not an array.
+
+    Examples:
+        >>> report = tafa.verify(fp, suspect_model)
+        >>> report.score, report.pirated
+    """
+    if not isinstance(fp, Fingerprint):
+        raise TypeError(f"verify() needs a tafa.Fingerprint first. Received: {type(fp).__name__}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds or None. Received: timeout={timeout!r}")
+    x = fp.queries()
+    repeat = x[: min(REPEATS, fp.n_points)]
+    answers = query(fp, suspect, np.concatenate([x, repeat]), batch_size=batch_size, timeout=timeout)
+    answers, again = answers[: len(x)], answers[len(x) :]
+    source = _source_of(suspect)
+    calibration = fp.calibration
+    threshold = float(calibration.threshold_) if calibration is not None else DEFAULT_THRESHOLD
+    queries = len(x) + len(repeat)
+    if not (np.all(np.isfinite(answers)) and np.all(np.isfinite(again))):
+        bad = int((~np.isfinite(answers)).reshape(len(answers), -1).any(axis=1).sum())
+        return Report(
+            score=float("nan"), pirated=None, features={}, queries=queries, status=STATUS_NON_FINITE,
+            threshold=threshold, calibrated=calibration is not None,
+            warnings=(f"The suspect answered NaN or inf for {bad} of {len(x)} inputs; it cannot be scored.",),
+            source=source,
+        )
+    warnings: list[str] = []
+    status = STATUS_OK
+    spread = float(np.max(np.abs(answers[: len(repeat)]))) + 1e-12
+    if np.max(np.abs(again - answers[: len(repeat)])) > 1e-3 * spread:
+        status = STATUS_NONDETERMINISTIC
+        warnings.append(
+            "The suspect answered the same input differently (dropout or noise at inference?): "
+            "the score is noisier than usual; query it in inference mode if you can."
+        )
+    features, mode = compute_features(fp, answers)
+    if calibration is not None:
+        score = float(calibration.score(features))
+    else:
+        score = default_score(features)
+    if mode == "labels":
+        warnings.append("Label-only suspect: scored on label agreement and decision flips alone.")
+    pirated = bool(score >= threshold) if math.isfinite(score) else None
+    return Report(
+        score=score, pirated=pirated, features=features, queries=queries, status=status,
+        threshold=threshold, calibrated=calibration is not None, mode=mode,
+        warnings=tuple(warnings), source=source,
+    )
+
+
+def _source_of(suspect: Any) -> dict[str, Any]:
+    to_dict = getattr(suspect, "to_dict", None)
+    if callable(to_dict) and not hasattr(suspect, "get_config"):
+        try:
+            d = to_dict()
+            return dict(d) if isinstance(d, dict) else {}
+        except Exception:  # metadata is a courtesy, never a reason to fail a verification
+            return {}
+    name = getattr(suspect, "name", None)
+    return {"name": name} if isinstance(name, str) else {}
+
+
+__all__ = ["Report", "verify", "query", "compute_features", "default_score", "DEFAULT_THRESHOLD"]
