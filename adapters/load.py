@@ -1,0 +1,278 @@
+"""load_suspect: a Keras/TF model file, folder or Hub repository as a black box.
+
+Every path goes through the same steps: find the model's files, check their total
+size, run the static safety checks (see :mod:`adapters.safety`), then load with
+Keras ``safe_mode`` on (unless ``trust_code=True``) or, for a SavedModel, through
+its serving signature.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters.errors import ModelLoadError, NoModelError, UnsafeModelError, first_line
+from adapters.formats import ModelLayout, find_model
+from adapters.hub import fetch, is_hub_ref, parse_hub_ref
+from adapters.safety import (
+    check_keras_code,
+    check_saved_model_ops,
+    check_size,
+    check_zip_expansion,
+    run_modelscan,
+)
+from adapters.suspect import DEFAULT_BATCH_SIZE, FileRecord, Suspect
+
+DEFAULT_MAX_BYTES = 2 * 1024**3
+SERVING_SIGNATURE = "serving_default"
+
+
+def load_suspect(
+    ref: str | os.PathLike[str],
+    *,
+    trust_code: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    revision: str | None = None,
+    token: str | None = None,
+    scan: bool = True,
+    filename: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Suspect:
+    """Load a suspect model as a callable ``numpy -> numpy`` with its provenance.
+
+    Args:
+        ref: a ``.keras`` file, a Keras folder (config.json + model.weights.h5), a
+            full-model ``.h5`` file, a SavedModel folder, a folder holding one of
+            these, or ``hf://ORG/NAME[@REVISION]`` on the Hugging Face Hub.
+        trust_code: accept layers that carry Python code (Lambda) and load with
+            Keras ``safe_mode=False``. Only for models whose author you trust.
+        max_bytes: the largest total size of the model's files (default 2 GiB),
+            checked before download from the Hub's announced sizes and again on disk.
+        revision: a branch, tag or commit sha for a Hub ref (overrides ``@REVISION``).
+        token: a Hub token for private or gated repositories (default: HF_TOKEN).
+        scan: run modelscan before loading (needs the ``tafa-tf[scan]`` extra). The
+            built-in Lambda and unsafe-operator checks run regardless.
+        filename: the model file or folder inside a folder or repository that holds
+            several models.
+        batch_size: the largest batch sent to the model in one call.
+
+    Returns:
+        A Suspect: ``suspect(x)`` answers a float32 batch with a numpy array.
+
+    Raises:
+        ValueError: a malformed argument.
+        FileNotFoundError: a local path does not exist.
+        adapters.errors.NoModelError: no loadable model among the files.
+        adapters.errors.UnsafeModelError: code or unsafe operators were found.
+        adapters.errors.ModelTooLargeError: the files exceed ``max_bytes``.
+        adapters.errors.ModelLoadError: the model is corrupt or cannot be queried.
+        adapters.errors.RepoNotFoundError, RevisionNotFoundError, GatedRepoError,
+            HubConnectionError: for Hub references.
+        adapters.errors.MissingDependencyError: ``scan=True`` without modelscan.
+
+    Examples:
+        >>> suspect = load_suspect("hf://org/name@0123abcd")  # doctest: +SKIP
+        >>> suspect(np.zeros((2, 64), "float32")).shape  # doctest: +SKIP
+        (2, 10)
+    """
+    if not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise ValueError(f"max_bytes must be a positive int. Received: max_bytes={max_bytes!r}")
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+    options: dict[str, Any] = {
+        "trust_code": trust_code,
+        "max_bytes": max_bytes,
+        "scan": scan,
+        "batch_size": batch_size,
+    }
+    if isinstance(ref, str) and is_hub_ref(ref):
+        hub_ref = parse_hub_ref(ref)
+        if revision is not None:
+            hub_ref = type(hub_ref)(hub_ref.repo_id, revision)
+        snapshot = fetch(hub_ref, max_bytes=max_bytes, token=token, filename=filename)
+        suspect = load_layout(snapshot.folder, snapshot.layout, source=str(hub_ref), **options)
+        suspect.commit_sha = snapshot.commit_sha
+        suspect.revision = hub_ref.revision
+        suspect.scan_report["announced_bytes"] = snapshot.announced_bytes
+        return suspect
+    if revision is not None:
+        raise ValueError(
+            f"revision= applies to hf:// references only. Received: ref={str(ref)!r}, "
+            f"revision={revision!r}"
+        )
+    path = Path(ref).expanduser()
+    base, layout = local_layout(path, filename=filename)
+    return load_layout(base, layout, source=str(path), **options)
+
+
+def local_layout(path: Path, *, filename: str | None = None) -> tuple[Path, ModelLayout]:
+    """Find the model at a local path.
+
+    Args:
+        path: a model file or a folder.
+        filename: a file or folder inside ``path`` to choose among several models.
+
+    Returns:
+        ``(base, layout)``: the layout's paths are relative to ``base``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        NoModelError: no loadable model there.
+    """
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No such model file or folder; pass an existing path or an hf:// reference. "
+            f"Received: ref={str(path)!r}"
+        )
+    if path.is_file():
+        layout = find_model([path.name], where=str(path.parent), filename=None)
+        return path.parent, layout
+    files = [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
+    return path, find_model(files, where=str(path), filename=filename)
+
+
+def load_layout(
+    base: Path,
+    layout: ModelLayout,
+    *,
+    source: str,
+    trust_code: bool,
+    max_bytes: int,
+    scan: bool,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Suspect:
+    """Check and load the model that ``layout`` describes under ``base``.
+
+    Args:
+        base: the folder the layout's relative paths start from.
+        layout: the model's format and files.
+        source: the user's reference, for messages and metadata.
+        trust_code: see :func:`load_suspect`.
+        max_bytes: see :func:`load_suspect`.
+        scan: see :func:`load_suspect`.
+        batch_size: see :func:`load_suspect`.
+
+    Returns:
+        The Suspect.
+
+    Raises:
+        See :func:`load_suspect`.
+    """
+    root = base / layout.root if layout.root else base
+    missing = [p for p in layout.files if not (base / p).is_file()]
+    if missing:
+        raise NoModelError(
+            f"The model files of {source} are incomplete. Received: missing={missing}"
+        )
+    check_size(sum((base / p).stat().st_size for p in layout.files), max_bytes, source)
+    report: dict[str, Any] = {"code_layers": []}
+    if layout.format == "keras":
+        check_zip_expansion(root, max_bytes)
+    if layout.format == "saved_model":
+        check_saved_model_ops(root)
+    else:
+        report["code_layers"] = check_keras_code(root, layout.format, trust_code=trust_code)
+    if scan:
+        report.update(run_modelscan(root, trust_code=trust_code))
+    files = tuple(FileRecord.of(base / p, base) for p in layout.files)
+    if layout.format == "saved_model":
+        predict, model, in_shape, out_shape = _load_saved_model(root, source)
+    else:
+        predict, model, in_shape, out_shape = _load_keras(root, source, trust_code=trust_code)
+    return Suspect(
+        predict=predict,
+        source=source,
+        format=layout.format,
+        files=files,
+        input_shape=in_shape,
+        output_shape=out_shape,
+        model=model,
+        batch_size=batch_size,
+        scan_report=report,
+    )
+
+
+Loaded = tuple[
+    Callable[[np.ndarray], Any],
+    Any,
+    "tuple[int | None, ...] | None",
+    "tuple[int | None, ...] | None",
+]
+
+
+def _load_keras(path: Path, source: str, *, trust_code: bool) -> Loaded:
+    import keras
+
+    try:
+        model = keras.saving.load_model(str(path), compile=False, safe_mode=not trust_code)
+    except Exception as e:
+        if "safe_mode" in str(e):
+            raise UnsafeModelError(
+                f"Keras refused to load {source} in safe mode because it carries Python "
+                f"code. Pass trust_code=True only if you trust its author. Received: "
+                f"{first_line(e)}"
+            ) from e
+        raise ModelLoadError(
+            f"Could not load the Keras model {source} (corrupt, truncated, or it needs "
+            f"custom objects). Received: {type(e).__name__}: {first_line(e)}"
+        ) from e
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelLoadError(
+            "A suspect must take one input tensor and return one output tensor. "
+            f"Received: {len(model.inputs)} inputs, {len(model.outputs)} outputs in {source}"
+        )
+
+    def predict(x: np.ndarray) -> Any:
+        return model(x, training=False)
+
+    return predict, model, _shape(model.inputs[0].shape), _shape(model.outputs[0].shape)
+
+
+def _load_saved_model(path: Path, source: str) -> Loaded:
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as e:
+        raise ModelLoadError(
+            f"Could not load the SavedModel {source}. Received: {type(e).__name__}: {first_line(e)}"
+        ) from e
+    signatures = dict(loaded.signatures)
+    if SERVING_SIGNATURE in signatures:
+        fn = signatures[SERVING_SIGNATURE]
+    elif len(signatures) == 1:
+        fn = next(iter(signatures.values()))
+    else:
+        raise ModelLoadError(
+            f"The SavedModel {source} has no {SERVING_SIGNATURE!r} signature to query. "
+            f"Received: signatures={sorted(signatures)}"
+        )
+    inputs = fn.structured_input_signature[1]
+    outputs = fn.structured_outputs
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelLoadError(
+            "A suspect's serving signature must take one tensor and return one tensor. "
+            f"Received: inputs={sorted(inputs)}, outputs={sorted(outputs)} in {source}"
+        )
+    (in_name, in_spec), (out_name, out_spec) = (
+        next(iter(inputs.items())),
+        next(iter(outputs.items())),
+    )
+
+    def predict(x: np.ndarray) -> Any:
+        # ``loaded`` is captured so the signature's variables stay alive.
+        return fn(**{in_name: tf.constant(x, dtype=in_spec.dtype)})[out_name] if loaded else None
+
+    return predict, None, _shape(in_spec.shape), _shape(out_spec.shape)
+
+
+def _shape(shape: Any) -> tuple[int | None, ...] | None:
+    try:
+        dims = list(shape)
+    except (TypeError, ValueError):
+        return None
+    return tuple(None if d is None else int(d) for d in dims[1:])

@@ -1,0 +1,312 @@
+"""Static checks run on a suspect's files before anything is loaded.
+
+A suspect is untrusted. Three independent checks run before Keras or TensorFlow
+reads it:
+
+- its Keras config is walked for layers that carry Python code (Lambda);
+- a SavedModel's graph and function library are walked for operators that touch
+  files or call back into Python (``UNSAFE_TF_OPS``): they would run at load or
+  inference time;
+- modelscan (the ``tafa-tf[scan]`` extra) scans every file.
+
+Loading then happens with Keras ``safe_mode=True`` unless the caller trusts the
+model, and nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from adapters.errors import (
+    MissingDependencyError,
+    ModelLoadError,
+    ModelTooLargeError,
+    UnsafeModelError,
+)
+
+#: TensorFlow operators refused in a SavedModel: file system access, Python callbacks,
+#: and readers that pull data from paths. Checkpoint ops (SaveV2, RestoreV2) are not
+#: listed: every SavedModel carries them in its saver functions.
+UNSAFE_TF_OPS = frozenset(
+    {
+        "ReadFile",
+        "WriteFile",
+        "MatchingFiles",
+        "DeleteFile",
+        "ImmutableConst",
+        "PyFunc",
+        "PyFuncStateless",
+        "EagerPyFunc",
+        "Save",
+        "SaveSlices",
+        "TextLineDataset",
+        "TextLineDatasetV2",
+        "TFRecordDataset",
+        "TFRecordDatasetV2",
+        "FixedLengthRecordDataset",
+        "FixedLengthRecordDatasetV2",
+        "DatasetToTFRecord",
+        "ExperimentalDatasetToTFRecord",
+        "CreateSummaryFileWriter",
+        "WriteSummary",
+        "WriteRawProtoSummary",
+        "DebugIdentityV2",
+        "DebugIdentityV3",
+        "LoadAndRemapMatrix",
+    }
+)
+
+#: Keras class names that carry serialized Python code.
+CODE_LAYER_CLASSES = frozenset({"Lambda", "__lambda__", "TFOpLambda", "SlicingOpLambda"})
+
+#: modelscan operators that the trust flag accepts (Python code in Keras layers).
+TRUSTABLE_SCAN_OPERATORS = frozenset({"Lambda"})
+
+
+def check_size(total: int, max_bytes: int, what: str) -> None:
+    """Refuse a model whose files add up to more than ``max_bytes``.
+
+    Args:
+        total: the number of bytes found (or announced by the Hub).
+        max_bytes: the limit.
+        what: a description of the files for the message.
+
+    Raises:
+        ModelTooLargeError: ``total > max_bytes``.
+    """
+    if total > max_bytes:
+        raise ModelTooLargeError(
+            f"The model files of {what} are {total} bytes, over the limit of {max_bytes} "
+            f"bytes. Pass a larger max_bytes= if you trust this source. Received: "
+            f"size={total}, max_bytes={max_bytes}"
+        )
+
+
+def check_zip_expansion(path: Path, max_bytes: int) -> None:
+    """Refuse a .keras archive whose members would expand beyond ``max_bytes``.
+
+    Args:
+        path: the .keras (zip) file.
+        max_bytes: the limit on the sum of uncompressed member sizes.
+
+    Raises:
+        ModelLoadError: the file is not a zip archive.
+        ModelTooLargeError: the archive expands beyond the limit.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            expanded = sum(info.file_size for info in zf.infolist())
+    except zipfile.BadZipFile as e:
+        raise ModelLoadError(
+            f"A .keras file must be a zip archive; this one is not (corrupt or truncated?). "
+            f"Received: {path}"
+        ) from e
+    check_size(expanded, max_bytes, f"{path} (uncompressed)")
+
+
+def read_keras_config(path: Path, fmt: str) -> dict[str, Any] | None:
+    """Read the architecture config of a Keras model without building it.
+
+    Args:
+        path: a .keras file, a Keras folder or a legacy .h5 file.
+        fmt: ``"keras"``, ``"keras_folder"`` or ``"h5"``.
+
+    Returns:
+        The decoded config, or None if the file holds none.
+
+    Raises:
+        ModelLoadError: the config exists but cannot be read.
+    """
+    try:
+        if fmt == "keras":
+            with zipfile.ZipFile(path) as zf:
+                if "config.json" not in zf.namelist():
+                    return None
+                return json.loads(zf.read("config.json"))
+        if fmt == "keras_folder":
+            return json.loads((path / "config.json").read_text(encoding="utf-8"))
+        if fmt == "h5":
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                raw = f.attrs.get("model_config")
+            if raw is None:
+                return None
+            return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise ModelLoadError(
+            f"Could not read the model config of {path} (corrupt or not a Keras model). "
+            f"Received: format={fmt!r}, error={e}"
+        ) from e
+    return None
+
+
+def code_layers(config: Any) -> list[str]:
+    """Find the layers in a Keras config that carry serialized Python code.
+
+    Args:
+        config: a decoded Keras config (nested dicts and lists).
+
+    Returns:
+        The names (or class names) of the offending layers, in config order.
+    """
+    found = []
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+        elif isinstance(node, dict):
+            if node.get("class_name") in CODE_LAYER_CLASSES:
+                inner = node.get("config")
+                name = inner.get("name") if isinstance(inner, dict) else None
+                found.append(f"{node['class_name']}({name})" if name else str(node["class_name"]))
+                continue  # the function inside a Lambda is the same finding
+            stack.extend(reversed(list(node.values())))
+    return found
+
+
+def check_keras_code(path: Path, fmt: str, *, trust_code: bool) -> list[str]:
+    """Refuse a Keras model with code-carrying layers unless the caller trusts it.
+
+    Args:
+        path: the model file or folder.
+        fmt: its format.
+        trust_code: accept such layers (they are then returned, not raised).
+
+    Returns:
+        The code-carrying layers found (empty if none, or with ``trust_code``).
+
+    Raises:
+        UnsafeModelError: such layers were found and ``trust_code`` is False.
+    """
+    config = read_keras_config(path, fmt)
+    found = code_layers(config) if config is not None else []
+    if found and not trust_code:
+        raise UnsafeModelError(
+            f"The model at {path} contains layers with serialized Python code, which "
+            f"could run arbitrary code when loaded; it was refused. Load it with "
+            f"trust_code=True only if you trust its author. Received: layers={found}"
+        )
+    return found
+
+
+def saved_model_ops(saved_model_dir: Path) -> set[str]:
+    """Every operator type in a SavedModel's graphs and function libraries.
+
+    Args:
+        saved_model_dir: the directory holding saved_model.pb.
+
+    Returns:
+        The set of op names.
+
+    Raises:
+        ModelLoadError: saved_model.pb is missing or cannot be parsed.
+    """
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    pb = saved_model_dir / "saved_model.pb"
+    proto = saved_model_pb2.SavedModel()
+    try:
+        proto.ParseFromString(pb.read_bytes())
+    except (OSError, DecodeError) as e:
+        raise ModelLoadError(
+            f"Could not parse the SavedModel graph (corrupt or truncated?). Received: {pb}"
+        ) from e
+    ops: set[str] = set()
+    for meta_graph in proto.meta_graphs:
+        ops.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def check_saved_model_ops(saved_model_dir: Path) -> None:
+    """Refuse a SavedModel whose graph contains operators from ``UNSAFE_TF_OPS``.
+
+    Args:
+        saved_model_dir: the directory holding saved_model.pb.
+
+    Raises:
+        UnsafeModelError: an unsafe operator was found.
+        ModelLoadError: the graph cannot be parsed.
+    """
+    unsafe = sorted(saved_model_ops(saved_model_dir) & UNSAFE_TF_OPS)
+    if unsafe:
+        raise UnsafeModelError(
+            f"The SavedModel at {saved_model_dir} contains operators that read or write "
+            f"files or run Python, which would run when it is loaded or queried; it was "
+            f"refused. Received: unsafe_ops={unsafe}"
+        )
+
+
+class _QuietModelScan(logging.Filter):
+    """Drops modelscan's ERROR line for weights-only .h5 files, which are expected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Model Config not found" not in record.getMessage()
+
+
+def run_modelscan(path: Path, *, trust_code: bool) -> dict[str, Any]:
+    """Scan a model file or folder with modelscan and refuse it on any finding.
+
+    Args:
+        path: the file or folder to scan.
+        trust_code: accept findings about code in Keras layers (Lambda); findings
+            about unsafe operators or pickles are refused regardless.
+
+    Returns:
+        A summary: ``{"scanner": "modelscan", "version", "scanned", "issues"}``.
+
+    Raises:
+        MissingDependencyError: modelscan is not installed.
+        UnsafeModelError: modelscan reported an issue that is not accepted.
+    """
+    try:
+        from modelscan._version import __version__ as version
+        from modelscan.modelscan import ModelScan
+    except ImportError as e:
+        raise MissingDependencyError(
+            "Scanning suspect models needs modelscan. Install it with "
+            "`pip install 'tafa-tf[scan]'`, or pass scan=False if you trust the files. "
+            f"Received: {e}"
+        ) from e
+    modelscan_logger = logging.getLogger("modelscan")
+    if not any(isinstance(f, _QuietModelScan) for f in modelscan_logger.filters):
+        modelscan_logger.addFilter(_QuietModelScan())
+    report = ModelScan().scan(str(path))
+    issues = [
+        {
+            "severity": str(issue.get("severity")),
+            "operator": str(issue.get("operator")),
+            "source": str(issue.get("source")),
+        }
+        for issue in report.get("issues", [])
+    ]
+    refused = [
+        issue
+        for issue in issues
+        if not (trust_code and issue["operator"] in TRUSTABLE_SCAN_OPERATORS)
+    ]
+    if refused:
+        raise UnsafeModelError(
+            f"modelscan found unsafe content in {path}; it was refused. "
+            + (
+                "Code in Keras layers can be accepted with trust_code=True if you trust the "
+                "author; unsafe operators cannot. "
+                if any(i["operator"] in TRUSTABLE_SCAN_OPERATORS for i in refused)
+                else ""
+            )
+            + f"Received: issues={refused}"
+        )
+    return {
+        "scanner": "modelscan",
+        "version": version,
+        "scanned": list(report.get("summary", {}).get("scanned", {}).get("scanned_files", [])),
+        "issues": issues,
+    }

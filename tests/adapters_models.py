@@ -1,0 +1,74 @@
+"""Small model artifacts in every format the adapters load, for the adapter tests.
+
+Untrained tiny models are enough to test loading and safety; the verification and
+scan tests use trained models from tafa_tf.zoo instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+#: format -> file or folder name written by :func:`save_model_as`.
+FORMAT_NAMES = {
+    "keras": "model.keras",
+    "keras_folder": "model_folder",
+    "h5": "model.h5",
+    "saved_model": "saved_model",
+}
+
+
+def tiny_model(seed: int = 0, *, lambda_layer: bool = False):
+    """A 4 -> 8 -> 3 ReLU MLP (with a Lambda layer in front if asked)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((4,))]
+    if lambda_layer:
+        layers.append(keras.layers.Lambda(lambda x: x * 2.0))
+    layers += [keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)]
+    return keras.Sequential(layers)
+
+
+def save_model_as(model, fmt: str, folder: Path) -> Path:
+    """Save ``model`` in ``fmt`` under ``folder``; returns the file or folder written."""
+    import keras
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FORMAT_NAMES[fmt]
+    if fmt == "keras":
+        model.save(path)
+    elif fmt == "keras_folder":
+        keras.saving.save_model(model, path, zipped=False)
+    elif fmt == "h5":
+        keras.saving.save_model(model, path)
+    else:
+        model.export(str(path), verbose=False)
+    return path
+
+
+def write_file_saved_model(folder: Path, target: Path) -> Path:
+    """A SavedModel whose serving function writes ``target`` when called (malicious)."""
+    import tensorflow as tf
+
+    class Exfiltrate(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def serve(self, x):
+            tf.io.write_file(str(target), "pwned")
+            return {"output_0": x * 2.0}
+
+    module = Exfiltrate()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    return folder
+
+
+def inputs(n: int = 5, seed: int = 0) -> np.ndarray:
+    """A float32 batch for the tiny models."""
+    return np.random.default_rng(seed).standard_normal((n, 4)).astype("float32")
+
+
+def quiet_tf() -> None:
+    """Less TensorFlow logging in test output."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

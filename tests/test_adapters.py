@@ -1,0 +1,206 @@
+"""Loading suspects from local files: every format, the safety checks and the errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from adapters_models import (
+    FORMAT_NAMES,
+    inputs,
+    save_model_as,
+    tiny_model,
+    write_file_saved_model,
+)
+
+import adapters
+from adapters import (
+    MissingDependencyError,
+    ModelLoadError,
+    ModelTooLargeError,
+    NoModelError,
+    UnsafeModelError,
+    load_suspect,
+)
+from adapters.hub import parse_hub_ref
+from tafa_tf.errors import SuspectShapeError, TafaError
+
+FORMATS = list(FORMAT_NAMES)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """The tiny model saved in every format, plus Lambda and malicious variants."""
+    root = tmp_path_factory.mktemp("models")
+    model = tiny_model(0)
+    lam = tiny_model(1, lambda_layer=True)
+    out = {"model": model, "lambda_model": lam, "root": root}
+    for fmt in FORMATS:
+        out[fmt] = save_model_as(model, fmt, root / fmt)
+        if fmt != "saved_model":
+            out["lambda_" + fmt] = save_model_as(lam, fmt, root / ("lambda_" + fmt))
+    out["pwned_target"] = root / "pwned.txt"
+    out["evil_saved_model"] = write_file_saved_model(root / "evil_sm", out["pwned_target"])
+    return out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_format_loads_from_disk_and_answers_like_the_model(saved, fmt):
+    suspect = load_suspect(saved[fmt])
+    x = inputs(7)
+    np.testing.assert_allclose(suspect(x), saved["model"](x).numpy(), rtol=1e-5, atol=1e-6)
+    assert suspect.format == fmt
+    assert suspect.input_shape == (4,) and suspect.output_shape == (3,)
+    assert suspect.commit_sha is None
+    assert all(len(f.sha256) == 64 and f.size > 0 for f in suspect.files)
+    assert (suspect.model is None) == (fmt == "saved_model")
+    json.dumps(suspect.to_dict())
+
+
+def test_a_folder_holding_one_model_file_is_found(saved):
+    suspect = load_suspect(saved["keras"].parent)
+    assert suspect.format == "keras" and [f.path for f in suspect.files] == ["model.keras"]
+
+
+def test_large_batches_are_split_and_reassembled(saved):
+    suspect = load_suspect(saved["keras"], batch_size=2)
+    x = inputs(9)
+    np.testing.assert_allclose(suspect(x), saved["model"](x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_wrong_input_shape_is_a_suspect_shape_error(saved):
+    suspect = load_suspect(saved["keras"])
+    with pytest.raises(SuspectShapeError, match=r"Received: x.shape=\(2, 5\)"):
+        suspect(np.zeros((2, 5), "float32"))
+
+
+@pytest.mark.parametrize("fmt", ["keras", "keras_folder", "h5"])
+def test_lambda_model_is_refused_by_default_and_loads_only_when_trusted(saved, fmt):
+    with pytest.raises(UnsafeModelError, match=r"trust_code=True.*Received: layers=\['Lambda"):
+        load_suspect(saved["lambda_" + fmt])
+    suspect = load_suspect(saved["lambda_" + fmt], trust_code=True)
+    x = inputs(3)
+    np.testing.assert_allclose(suspect(x), saved["lambda_model"](x).numpy(), rtol=1e-5, atol=1e-6)
+    assert suspect.scan_report["code_layers"] == ["Lambda(lambda)"]
+
+
+def test_lambda_model_is_refused_by_keras_safe_mode_even_without_our_scans(saved, monkeypatch):
+    monkeypatch.setattr("adapters.load.check_keras_code", lambda *a, **k: [])
+    with pytest.raises(UnsafeModelError, match="safe mode"):
+        load_suspect(saved["lambda_keras"], scan=False)
+
+
+def test_modelscan_alone_refuses_a_lambda_model(saved, monkeypatch):
+    monkeypatch.setattr("adapters.load.check_keras_code", lambda *a, **k: [])
+    with pytest.raises(UnsafeModelError, match=r"modelscan found.*'operator': 'Lambda'"):
+        load_suspect(saved["lambda_keras"])
+
+
+def test_saved_model_with_write_file_op_is_refused_and_never_runs(saved):
+    with pytest.raises(UnsafeModelError, match=r"Received: unsafe_ops=\['WriteFile'\]"):
+        load_suspect(saved["evil_saved_model"])
+    with pytest.raises(UnsafeModelError, match="WriteFile"):
+        load_suspect(saved["evil_saved_model"], trust_code=True, scan=False)
+    assert not saved["pwned_target"].exists()
+
+
+def test_oversize_model_is_refused(saved):
+    with pytest.raises(ModelTooLargeError, match=r"max_bytes=1000"):
+        load_suspect(saved["keras_folder"], max_bytes=1000)
+
+
+def test_corrupt_keras_file_is_a_load_error(tmp_path):
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"PK\x03\x04 this is not a zip")
+    with pytest.raises(ModelLoadError, match="zip archive"):
+        load_suspect(bad)
+
+
+def test_truncated_h5_is_a_load_error(saved, tmp_path):
+    bad = tmp_path / "cut.h5"
+    bad.write_bytes(saved["h5"].read_bytes()[:2000])
+    with pytest.raises(ModelLoadError, match="Received"):
+        load_suspect(bad, scan=False)
+
+
+def test_missing_path_and_empty_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Received: ref="):
+        load_suspect(tmp_path / "nope.keras")
+    (tmp_path / "README.md").write_text("no model here")
+    with pytest.raises(NoModelError, match=r"Received: files=\['README.md'\]"):
+        load_suspect(tmp_path)
+
+
+def test_weights_only_h5_is_not_a_model(saved, tmp_path):
+    saved["model"].save_weights(tmp_path / "only.weights.h5")
+    with pytest.raises(NoModelError):
+        load_suspect(tmp_path)
+
+
+def test_several_models_need_a_filename(saved):
+    two = saved["root"] / "two"
+    two.mkdir(exist_ok=True)
+    for name in ("a.keras", "b.keras"):
+        (two / name).write_bytes(saved["keras"].read_bytes())
+    with pytest.raises(NoModelError, match=r"pass filename=.*\['a.keras', 'b.keras'\]"):
+        load_suspect(two)
+    assert load_suspect(two, filename="b.keras").files[0].path == "b.keras"
+
+
+def test_missing_modelscan_names_the_extra(saved, monkeypatch):
+    monkeypatch.setitem(sys.modules, "modelscan", None)
+    monkeypatch.setitem(sys.modules, "modelscan.modelscan", None)
+    monkeypatch.setitem(sys.modules, "modelscan._version", None)
+    with pytest.raises(MissingDependencyError, match=r"tafa-tf\[scan\]"):
+        load_suspect(saved["keras"])
+    assert load_suspect(saved["keras"], scan=False).format == "keras"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"max_bytes": 0}, "max_bytes"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"revision": "main"}, "hf://"),
+    ],
+)
+def test_bad_arguments(saved, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_suspect(saved["keras"], **kwargs)
+
+
+@pytest.mark.parametrize(
+    "ref", ["hf://", "hf://org", "hf://org/name/extra", "hf://org/name@", "org/name"]
+)
+def test_malformed_hub_refs(ref):
+    with pytest.raises(ValueError, match="hf://ORG/NAME"):
+        parse_hub_ref(ref)
+
+
+def test_hub_ref_revision_parses():
+    ref = parse_hub_ref("hf://org/name@v1.0")
+    assert (ref.repo_id, ref.revision, str(ref)) == ("org/name", "v1.0", "hf://org/name@v1.0")
+
+
+def test_errors_are_tafa_errors_and_builtins():
+    from adapters import errors
+
+    pairs = {
+        errors.RepoNotFoundError: FileNotFoundError,
+        errors.RevisionNotFoundError: FileNotFoundError,
+        errors.GatedRepoError: PermissionError,
+        errors.NoModelError: FileNotFoundError,
+        errors.ModelLoadError: ValueError,
+        errors.UnsafeModelError: ValueError,
+        errors.ModelTooLargeError: ValueError,
+        errors.HubConnectionError: ConnectionError,
+        errors.MissingDependencyError: ImportError,
+    }
+    for cls, builtin in pairs.items():
+        assert issubclass(cls, TafaError) and issubclass(cls, builtin)
+
+
+def test_package_carries_the_marker():
+    assert adapters.__tafa_tf_adapters__ is True
