@@ -1,0 +1,794 @@
+"""Piracy transforms: make the stolen variants a fingerprint must still recognise.
+
+A fingerprint is only as good as the pirated copies it has been tested against. Each
+function here takes the owner's Keras model and returns a NEW model, a pirate's
+variant of it: fine-tuned, pruned, quantized, noised, with neurons permuted or
+rescaled (the same function with other weights), distilled into a student, or any
+composition of these. The owner's model is never changed.
+
+They serve the benchmarks, the tests and users who calibrate a threshold on their own
+model (``tafa.calibrate(fp, positives=[...], negatives=[...])``).
+
+Examples:
+    >>> from functools import partial
+    >>> from tafa_tf import piracy
+    >>> stolen = piracy.compose(
+    ...     owner,
+    ...     partial(piracy.prune, fraction=0.3),
+    ...     partial(piracy.quantize, dtype="int8"),
+    ... )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tafa_tf.domains import Domain, as_domain
+from tafa_tf.errors import UnsupportedModelError
+
+Transform = Callable[[Any], Any]
+
+_QUANT_DTYPES = ("float16", "int8")
+_PRUNE_SCOPES = ("global", "layer")
+_TARGETS = ("auto", "labels", "outputs")
+# Elementwise activations commute with a permutation of units; only the positively
+# homogeneous ones (f(c*z) = c*f(z) for c > 0) also commute with a rescaling.
+_ELEMENTWISE = {
+    "relu", "linear", "leaky_relu", "relu6", "elu", "selu", "gelu", "silu", "swish",
+    "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "exponential", "mish",
+}
+_HOMOGENEOUS = {"relu", "linear", "leaky_relu"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def copy_model(model):
+    """A new model with the same architecture and weights as ``model``.
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        An independent Keras model: changing it leaves ``model`` untouched.
+    """
+    keras = _keras()
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _check_model(model) -> None:
+    keras = _keras()
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Expected a keras.Model. Received: model={model!r}")
+
+
+def _check_positive_int(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+
+
+def _check_positive(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number. Received: {name}={value!r}")
+
+
+def _predict(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs in inference mode; direct calls are faster than predict()
+    for the few thousand inputs used here."""
+    outs = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs, axis=0).astype("float32")
+
+
+def _input_shape(model) -> tuple[int, ...]:
+    shape = model.inputs[0].shape if getattr(model, "inputs", None) else model.input_shape
+    return tuple(int(d) for d in shape[1:])
+
+
+def _draw_inputs(model, domain: Any, n: int, seed: int) -> np.ndarray:
+    dom: Domain = as_domain(domain)
+    return dom.sample(np.random.default_rng(seed), (n, *_input_shape(model)))
+
+
+def _ends_with_softmax(model) -> bool:
+    last = model.layers[-1]
+    return _activation_name(last) == "softmax"
+
+
+def _default_loss(model, y: np.ndarray):
+    """Sparse cross-entropy for integer labels, mean squared error otherwise.
+
+    Integer labels mean a classifier; whether its outputs are logits is read from the
+    last layer, so the zoo's logit classifiers and softmax heads both train correctly.
+    """
+    keras = _keras()
+    if np.issubdtype(np.asarray(y).dtype, np.integer):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=not _ends_with_softmax(model))
+    return keras.losses.MeanSquaredError()
+
+
+def _train(
+    model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    learning_rate: float,
+    loss: Any,
+    seed: int,
+    batch_size: int,
+    callbacks: Sequence[Any] = (),
+):
+    """Fit ``model`` in place (callers pass a copy) with Adam."""
+    keras = _keras()
+    keras.utils.set_random_seed(seed)
+    model.compile(keras.optimizers.Adam(learning_rate), loss if loss is not None else _default_loss(model, y))
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=list(callbacks))
+    return model
+
+
+def _resolve_inputs(model, x: Any, domain: Any, n: int, seed: int, fn: str) -> np.ndarray:
+    if x is None and domain is None:
+        raise ValueError(f"{fn} needs inputs: pass x=... or domain=... (data-free). Received: x=None, domain=None")
+    if x is not None and domain is not None:
+        raise ValueError(f"{fn} takes x or domain, not both. Received: domain={domain!r}")
+    if x is None:
+        _check_positive_int(n, "n")
+        return _draw_inputs(model, domain, n, seed)
+    arr = np.asarray(x, dtype="float32")
+    if len(arr) == 0:
+        raise ValueError(f"x must hold at least one input. Received: x.shape={arr.shape}")
+    return arr
+
+
+def _kernel_layers(model) -> list[Any]:
+    """Layers whose ``kernel`` is the weight that pruning and int8 quantization touch."""
+    return [layer for layer in _leaf_layers(model) if getattr(layer, "kernel", None) is not None]
+
+
+def _leaf_layers(model) -> list[Any]:
+    keras = _keras()
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            out.extend(_leaf_layers(layer))
+        else:
+            out.append(layer)
+    return out
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+
+def fine_tune(
+    model,
+    x: Any = None,
+    y: Any = None,
+    *,
+    epochs: int = 5,
+    learning_rate: float = 1e-3,
+    loss: Any = None,
+    seed: int = 0,
+    domain: Any = None,
+    n: int = 2048,
+    targets: str = "auto",
+    jitter: float = 0.1,
+    batch_size: int = 64,
+):
+    """Continue training a copy of ``model``, as a pirate adapting a stolen model would.
+
+    With ``x`` and ``y`` it trains on that data. With ``y=None`` it needs no labels: the
+    owner's answers are the targets; with ``domain`` instead of ``x`` it needs no data
+    either: ``n`` inputs are drawn from the domain.
+
+    The owner's exact outputs at the training inputs are already a perfect fit, so
+    training on them alone would not move a single weight. Label-free tuning therefore
+    uses either the owner's hard labels (``targets="labels"``: argmax of the outputs,
+    sparse cross-entropy, for classifiers) or the owner's outputs at inputs shifted by
+    Gaussian noise of ``jitter`` times each coordinate's spread (``targets="outputs"``,
+    mean squared error, for regressors and generators). ``"auto"`` picks labels when
+    the model has several outputs and its last layer is linear or softmax, else outputs.
+
+    Args:
+        model: the owner's Keras model (unchanged).
+        x: training inputs, or None with ``domain``.
+        y: targets; integer labels train with sparse cross-entropy (from logits unless
+            the model ends in softmax), float targets with mean squared error. None
+            means the owner's outputs.
+        epochs: passes over the data.
+        learning_rate: Adam's learning rate; 1e-3 is a gentle fine-tune, 1e-2 a rough one.
+        loss: a Keras loss to use instead of the default above.
+        seed: seeds the shuffling, the optimizer and the domain draws.
+        domain: a ``tafa_tf.domains`` domain (or a (low, high) pair) for data-free tuning.
+        n: how many inputs to draw from ``domain``.
+        targets: with ``y=None``: "auto", "labels" or "outputs" (see above).
+        jitter: with ``targets="outputs"``, the relative input noise.
+        batch_size: the minibatch size.
+
+    Returns:
+        A new fine-tuned Keras model.
+
+    Raises:
+        ValueError: on a bad argument, or neither/both of ``x`` and ``domain``.
+
+    Examples:
+        >>> pirate = fine_tune(owner, x_train, y_train, epochs=5, learning_rate=1e-3)
+        >>> pirate = fine_tune(owner, domain=Box(0, 1), epochs=5)   # data-free
+    """
+    _check_model(model)
+    _check_positive_int(epochs, "epochs")
+    _check_positive(learning_rate, "learning_rate")
+    _check_positive_int(batch_size, "batch_size")
+    if targets not in _TARGETS:
+        raise ValueError(f"targets must be one of {_TARGETS}. Received: targets={targets!r}")
+    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not np.isfinite(jitter) or jitter < 0:
+        raise ValueError(f"jitter must be a non-negative number. Received: jitter={jitter!r}")
+    x = _resolve_inputs(model, x, domain, n, seed, "fine_tune")
+    if y is None:
+        x, y, loss = _owner_targets(model, x, targets=targets, jitter=jitter, loss=loss, seed=seed, domain=domain)
+    else:
+        y = np.asarray(y)
+        if len(y) != len(x):
+            raise ValueError(f"x and y must have the same length. Received: len(x)={len(x)}, len(y)={len(y)}")
+    return _train(
+        copy_model(model), x, y, epochs=epochs, learning_rate=learning_rate, loss=loss, seed=seed,
+        batch_size=batch_size,
+    )
+
+
+def _owner_targets(model, x: np.ndarray, *, targets: str, jitter: float, loss: Any, seed: int, domain: Any):
+    """Inputs, targets and loss for label-free fine-tuning (see :func:`fine_tune`)."""
+    keras = _keras()
+    outputs = _predict(model, x)
+    if targets == "auto":
+        head = _activation_name(model.layers[-1])
+        several = outputs.ndim == 2 and outputs.shape[1] > 1
+        targets = "labels" if several and head in (None, "linear", "softmax") else "outputs"
+    if targets == "labels":
+        labels = np.argmax(outputs.reshape(len(outputs), -1), axis=1).astype("int64")
+        return x, labels, loss if loss is not None else _default_loss(model, labels)
+    rng = np.random.default_rng(seed + 1)
+    spread = np.std(x, axis=0, keepdims=True)
+    moved = x + jitter * spread * rng.standard_normal(x.shape).astype("float32")
+    if domain is not None:
+        moved = as_domain(domain).project(moved)
+    return moved.astype("float32"), outputs, loss if loss is not None else keras.losses.MeanSquaredError()
+
+
+# --------------------------------------------------------------------------- pruning
+
+
+def _prune_masks(kernels: list[np.ndarray], fraction: float, scope: str) -> list[np.ndarray]:
+    """Keep-masks that zero the ``fraction`` of kernel weights smallest in magnitude.
+
+    Ties at the cut are broken by order, so exactly round(fraction * size) weights go.
+    """
+    if scope == "layer":
+        return [_smallest_mask([k], fraction)[0] for k in kernels]
+    return _smallest_mask(kernels, fraction)
+
+
+def _smallest_mask(kernels: list[np.ndarray], fraction: float) -> list[np.ndarray]:
+    flat = np.concatenate([np.abs(k).ravel() for k in kernels])
+    n_cut = round(fraction * flat.size)
+    keep = np.ones(flat.size, dtype=bool)
+    keep[np.argsort(flat, kind="stable")[:n_cut]] = False
+    masks, start = [], 0
+    for k in kernels:
+        masks.append(keep[start : start + k.size].reshape(k.shape))
+        start += k.size
+    return masks
+
+
+def _mask_keeper(layers: list[Any], masks: list[np.ndarray]):
+    """A callback that re-applies the pruning masks after every training step, so a
+    pruned weight stays zero however the optimizer moves it."""
+    keras = _keras()
+
+    class _KeepMask(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            for layer, mask in zip(layers, masks):
+                layer.kernel.assign(layer.kernel * mask)
+
+    return _KeepMask()
+
+
+def prune(
+    model,
+    fraction: float,
+    *,
+    scope: str = "global",
+    fine_tune_data: Any = None,
+    epochs: int = 2,
+    learning_rate: float = 1e-3,
+    loss: Any = None,
+    seed: int = 0,
+    batch_size: int = 64,
+):
+    """Magnitude pruning: zero the smallest kernel weights, optionally then fine-tune.
+
+    Only kernels (Dense, Conv) are pruned; biases and normalization weights stay, as
+    in common pruning tools. During the fine-tune the pruned weights are held at zero.
+
+    Args:
+        model: the owner's Keras model (unchanged).
+        fraction: share of kernel weights to zero, in [0, 1).
+        scope: "global" ranks all kernel weights together (large layers lose more);
+            "layer" removes ``fraction`` of every kernel.
+        fine_tune_data: None for no fine-tune; ``(x, y)`` to train on labels; ``x``
+            alone to train towards the owner's outputs.
+        epochs, learning_rate, loss, seed, batch_size: as in :func:`fine_tune`.
+
+    Returns:
+        A new pruned Keras model.
+
+    Raises:
+        ValueError: on a bad argument.
+        UnsupportedModelError: if the model has no kernels to prune.
+
+    Examples:
+        >>> pirate = prune(owner, 0.5)
+        >>> pirate = prune(owner, 0.8, fine_tune_data=(x_train, y_train), epochs=2)
+    """
+    _check_model(model)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        raise ValueError(f"fraction must be a number in [0, 1). Received: fraction={fraction!r}")
+    if scope not in _PRUNE_SCOPES:
+        raise ValueError(f"scope must be one of {_PRUNE_SCOPES}. Received: scope={scope!r}")
+    clone = copy_model(model)
+    layers = _kernel_layers(clone)
+    if not layers:
+        raise UnsupportedModelError(f"Model {model.name!r} has no kernel weights (Dense, Conv) to prune.")
+    masks = _prune_masks([np.asarray(layer.kernel) for layer in layers], float(fraction), scope)
+    for layer, mask in zip(layers, masks):
+        layer.kernel.assign(np.asarray(layer.kernel) * mask)
+    if fine_tune_data is None:
+        return clone
+    _check_positive_int(epochs, "epochs")
+    _check_positive(learning_rate, "learning_rate")
+    if isinstance(fine_tune_data, (tuple, list)) and len(fine_tune_data) == 2:
+        x, y = np.asarray(fine_tune_data[0], "float32"), np.asarray(fine_tune_data[1])
+    else:
+        x = np.asarray(fine_tune_data, "float32")
+        # The owner's outputs, not the pruned copy's: the pirate wants the original back.
+        y = _predict(model, x)
+        loss = loss if loss is not None else _keras().losses.MeanSquaredError()
+    return _train(
+        clone, x, y, epochs=epochs, learning_rate=learning_rate, loss=loss, seed=seed, batch_size=batch_size,
+        callbacks=[_mask_keeper(layers, masks)],
+    )
+
+
+# --------------------------------------------------------------------------- quantization
+
+
+def _int8_round_trip(w: np.ndarray, per_channel: bool) -> np.ndarray:
+    """Symmetric int8: w ~ scale * q with q in [-127, 127], scale = max|w| / 127.
+
+    Per channel means one scale per output unit (the kernel's last axis), as TFLite
+    does for Dense and Conv kernels.
+    """
+    axes = tuple(range(w.ndim - 1)) if per_channel else None
+    peak = np.max(np.abs(w), axis=axes, keepdims=per_channel)
+    scale = np.where(peak > 0, peak / 127.0, 1.0)
+    q = np.clip(np.round(w / scale), -127, 127)
+    return (q * scale).astype("float32")
+
+
+def quantize(model, dtype: str, *, per_channel: bool = True):
+    """Simulated weight quantization: weights rounded through ``dtype``, kept as float32.
+
+    "float16" rounds every weight to half precision. "int8" maps each kernel to
+    symmetric 8-bit integers and back (per output channel or per tensor); biases and
+    other 1-D weights stay float32, as deployed int8 models keep them in 32 bits.
+    The result still runs as an ordinary float32 Keras model.
+
+    Args:
+        model: the owner's Keras model (unchanged).
+        dtype: "float16" or "int8".
+        per_channel: int8 only; one scale per output unit (True) or per kernel (False).
+
+    Returns:
+        A new Keras model with quantized weights.
+
+    Raises:
+        ValueError: on an unknown ``dtype``.
+
+    Examples:
+        >>> pirate = quantize(owner, "int8", per_channel=False)
+    """
+    _check_model(model)
+    if dtype not in _QUANT_DTYPES:
+        raise ValueError(f"dtype must be one of {_QUANT_DTYPES}. Received: dtype={dtype!r}")
+    weights = []
+    for w in model.get_weights():
+        w = np.asarray(w)
+        if not np.issubdtype(w.dtype, np.floating):
+            weights.append(w)
+        elif dtype == "float16":
+            weights.append(w.astype("float16").astype(w.dtype))
+        elif w.ndim >= 2:
+            weights.append(_int8_round_trip(w.astype("float32"), per_channel).astype(w.dtype))
+        else:
+            weights.append(w)
+    return _with_weights(model, weights)
+
+
+def _with_weights(model, weights: list[np.ndarray]):
+    keras = _keras()
+    clone = keras.models.clone_model(model)
+    clone.set_weights(weights)
+    return clone
+
+
+# --------------------------------------------------------------------------- noise
+
+
+def add_noise(model, scale: float, *, seed: int = 0):
+    """Relative Gaussian weight noise: each weight tensor gets noise of standard
+    deviation ``scale`` times that tensor's root-mean-square value.
+
+    Relative noise hits every layer alike whatever its weight scale; a tensor of zeros
+    (a fresh bias) stays zero.
+
+    Args:
+        model: the owner's Keras model (unchanged).
+        scale: relative noise level, e.g. 0.01 (mild) to 0.1 (strong).
+        seed: seeds the noise.
+
+    Returns:
+        A new Keras model with noisy weights.
+
+    Raises:
+        ValueError: if ``scale`` is negative or not finite.
+
+    Examples:
+        >>> pirate = add_noise(owner, 0.05, seed=1)
+    """
+    _check_model(model)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale) or scale < 0:
+        raise ValueError(f"scale must be a non-negative number. Received: scale={scale!r}")
+    rng = np.random.default_rng(seed)
+    weights = []
+    for w in model.get_weights():
+        w = np.asarray(w)
+        if not np.issubdtype(w.dtype, np.floating) or w.size == 0:
+            weights.append(w)
+            continue
+        rms = float(np.sqrt(np.mean(np.square(w, dtype="float64"))))
+        weights.append((w + scale * rms * rng.standard_normal(w.shape)).astype(w.dtype))
+    return _with_weights(model, weights)
+
+
+# --------------------------------------------------------------------------- equivalent reparametrizations
+
+
+def _activation_name(layer) -> str | None:
+    """The name of the activation a layer applies, or None if it applies none."""
+    keras = _keras()
+    if isinstance(layer, keras.layers.ReLU):
+        plain = layer.max_value is None and float(layer.threshold) == 0.0
+        if not plain:
+            return "relu6"  # clipped or shifted: elementwise, not homogeneous
+        return "relu" if float(layer.negative_slope) == 0.0 else "leaky_relu"
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return "leaky_relu"
+    fn = getattr(layer, "activation", None)
+    if fn is None:
+        return None
+    name = keras.activations.serialize(fn)
+    if isinstance(name, dict):
+        name = name.get("config", name.get("class_name"))
+    return str(name)
+
+
+@dataclass
+class _Unit:
+    """A layer whose output units can be permuted or rescaled, and the layer that reads them."""
+
+    producer: Any
+    consumer: Any
+    activations: list[str]
+    flattened: bool
+
+
+def _hidden_pairs(model) -> list[_Unit]:
+    """Find (producer, consumer) pairs of affine layers in a Sequential chain.
+
+    Between them only layers that act on each channel alike are allowed (activations,
+    pooling, dropout, Flatten in channels_last), so that a change of the producer's
+    output units can be undone exactly in the consumer's input rows.
+    """
+    keras = _keras()
+    if not isinstance(model, keras.Sequential):
+        raise UnsupportedModelError(
+            "permute_neurons and rescale_neurons handle keras.Sequential models (nested Sequentials "
+            f"included). Received a {type(model).__name__} named {model.name!r}."
+        )
+    pairs: list[_Unit] = []
+    current: _Unit | None = None
+    for layer in _leaf_layers(model):
+        if _is_affine(layer):
+            if current is not None:
+                current.consumer = layer
+                pairs.append(current)
+            act = _activation_name(layer)
+            current = _Unit(layer, None, [act] if act and act != "linear" else [], False)
+            continue
+        if current is None:
+            continue  # preprocessing before the first affine layer does not matter
+        name = _passthrough_kind(layer)
+        if name is None:
+            raise UnsupportedModelError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) sits between {current.producer.name!r} and the "
+                "next Dense/Conv layer; permute_neurons and rescale_neurons support only Dense, Conv1D/2D/3D "
+                "(groups=1), activation layers, pooling, Dropout and Flatten (channels_last) there."
+            )
+        if name == "flatten":
+            current.flattened = True
+        elif name != "identity":
+            current.activations.append(name)
+    return pairs
+
+
+def _is_affine(layer) -> bool:
+    keras = _keras()
+    conv = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+    transposed = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+    separable = (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    if isinstance(layer, (*transposed, *separable)):
+        return False  # their kernels are laid out differently: unsupported (raises)
+    if isinstance(layer, conv):
+        # Grouped or channels_first kernels do not map units to the last axis: unsupported.
+        return getattr(layer, "groups", 1) == 1 and getattr(layer, "data_format", "channels_last") == "channels_last"
+    return isinstance(layer, keras.layers.Dense)
+
+
+def _passthrough_kind(layer) -> str | None:
+    """How a non-affine layer between two affine ones treats channels.
+
+    Returns "flatten", "identity", an activation name, or None when unsupported.
+    """
+    keras = _keras()
+    pooling = (
+        keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
+        keras.layers.AveragePooling1D, keras.layers.AveragePooling2D, keras.layers.AveragePooling3D,
+        keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling3D,
+        keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
+        keras.layers.GlobalAveragePooling3D,
+    )
+    # Max pooling commutes with a positive per-channel scale, average pooling with any.
+    identity = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
+                keras.layers.GaussianNoise, keras.layers.GaussianDropout, keras.layers.ActivityRegularization)
+    if isinstance(layer, keras.layers.Flatten):
+        return "flatten" if getattr(layer, "data_format", "channels_last") == "channels_last" else None
+    if isinstance(layer, pooling):
+        return "identity" if getattr(layer, "data_format", "channels_last") == "channels_last" else None
+    if isinstance(layer, identity):
+        return "identity"
+    if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.Activation)):
+        name = _activation_name(layer)
+        return name if name in _ELEMENTWISE else None
+    return None
+
+
+def _reparametrize(model, *, seed: int, make: Callable[[np.random.Generator, int], tuple], homogeneous: bool,
+                   fn: str):
+    """Apply a per-unit change to every hidden affine layer of a copy of ``model``.
+
+    ``make(rng, units)`` returns (out_map, in_map): out_map(kernel, bias) changes the
+    producer's output units, in_map(kernel_rows) undoes it on the consumer's input rows
+    (shaped (..., groups, units, out) so that Flatten's interleaving is handled).
+    """
+    clone = copy_model(model)
+    pairs = _hidden_pairs(clone)
+    allowed = _HOMOGENEOUS if homogeneous else _ELEMENTWISE
+    pairs = [p for p in pairs if all(a in allowed for a in p.activations)]
+    if not pairs:
+        need = "positively homogeneous (relu, leaky_relu)" if homogeneous else "elementwise"
+        raise UnsupportedModelError(
+            f"{fn} found no hidden Dense/Conv layer with an {need} activation followed by another "
+            f"Dense/Conv layer in model {model.name!r}."
+        )
+    rng = np.random.default_rng(seed)
+    for pair in pairs:
+        units = int(pair.producer.kernel.shape[-1])
+        out_map, in_map = make(rng, units)
+        kernel = np.asarray(pair.producer.kernel)
+        bias = np.asarray(pair.producer.bias) if pair.producer.use_bias else None
+        kernel, bias = out_map(kernel, bias)
+        pair.producer.kernel.assign(kernel)
+        if bias is not None:
+            pair.producer.bias.assign(bias)
+        ck = np.asarray(pair.consumer.kernel)
+        # Input rows are on axis -2 for Dense and Conv kernels. After Flatten, row r
+        # of a Dense kernel reads channel r % units (channels_last interleaving).
+        rows = ck.reshape(*ck.shape[:-2], -1, units, ck.shape[-1])
+        pair.consumer.kernel.assign(in_map(rows).reshape(ck.shape))
+    return clone
+
+
+def permute_neurons(model, *, seed: int = 0):
+    """Shuffle the hidden units of every hidden Dense/Conv layer: same function, other weights.
+
+    The producer's output units (kernel columns, bias) and the consumer's matching
+    input rows are permuted together, so outputs agree up to float rounding while
+    the weight tensors differ: a pirate's cheapest disguise.
+
+    Args:
+        model: the owner's keras.Sequential model (unchanged) of Dense/Conv layers,
+            activations, pooling, Dropout and Flatten.
+        seed: seeds the permutations.
+
+    Returns:
+        A new, functionally equivalent Keras model.
+
+    Raises:
+        UnsupportedModelError: a non-Sequential model, or an unsupported layer between
+            two Dense/Conv layers.
+
+    Examples:
+        >>> pirate = permute_neurons(owner, seed=3)
+    """
+    _check_model(model)
+
+    def make(rng: np.random.Generator, units: int):
+        perm = rng.permutation(units)
+        return (
+            lambda k, b: (k[..., perm], None if b is None else b[perm]),
+            lambda rows: rows[..., perm, :],
+        )
+
+    return _reparametrize(model, seed=seed, make=make, homogeneous=False, fn="permute_neurons")
+
+
+def rescale_neurons(model, *, seed: int = 0, low: float = 0.5, high: float = 2.0):
+    """Multiply each hidden ReLU unit's incoming weights and bias by c > 0 and its
+    outgoing weights by 1/c: the same function, since relu(c*z) = c*relu(z).
+
+    Factors are drawn log-uniformly in [low, high], one per unit.
+
+    Args:
+        model: the owner's keras.Sequential model (unchanged); only hidden layers with
+            relu, leaky_relu or no activation are rescaled.
+        seed: seeds the factors.
+        low, high: range of the factors, 0 < low <= high.
+
+    Returns:
+        A new, functionally equivalent Keras model.
+
+    Raises:
+        ValueError: on a bad range.
+        UnsupportedModelError: a non-Sequential model, an unsupported layer between two
+            Dense/Conv layers, or no hidden ReLU layer at all.
+
+    Examples:
+        >>> pirate = rescale_neurons(owner, seed=3, low=0.25, high=4.0)
+    """
+    _check_model(model)
+    _check_positive(low, "low")
+    _check_positive(high, "high")
+    if high < low:
+        raise ValueError(f"high must be at least low. Received: low={low!r}, high={high!r}")
+
+    def make(rng: np.random.Generator, units: int):
+        c = np.exp(rng.uniform(np.log(low), np.log(high), units)).astype("float32")
+        return (
+            lambda k, b: (k * c, None if b is None else b * c),
+            lambda rows: rows / c[:, None],
+        )
+
+    return _reparametrize(model, seed=seed, make=make, homogeneous=True, fn="rescale_neurons")
+
+
+# --------------------------------------------------------------------------- distillation
+
+
+def distill(
+    teacher,
+    *,
+    student: Any = None,
+    x: Any = None,
+    domain: Any = None,
+    n: int = 4096,
+    epochs: int = 20,
+    learning_rate: float = 3e-3,
+    loss: Any = None,
+    seed: int = 0,
+    batch_size: int = 64,
+):
+    """Train a student to imitate the teacher's outputs: the pirate's hardest disguise.
+
+    The student learns the teacher's raw outputs (logits for the zoo's classifiers)
+    with mean squared error, on the given unlabeled inputs ``x`` or, data-free, on
+    ``n`` inputs drawn from ``domain``.
+
+    Args:
+        teacher: the owner's Keras model (unchanged).
+        student: an untrained (or pre-trained) Keras model with the teacher's input and
+            output shapes; it is copied, not changed. None means the teacher's
+            architecture with fresh weights drawn from ``seed``.
+        x: unlabeled inputs, or None with ``domain``.
+        domain: a ``tafa_tf.domains`` domain (or (low, high) pair) for data-free distillation.
+        n: how many inputs to draw from ``domain``.
+        epochs, learning_rate, batch_size: training settings.
+        loss: a Keras loss to use instead of mean squared error.
+        seed: seeds the student's initial weights, the draws and the training.
+
+    Returns:
+        A new trained student model.
+
+    Raises:
+        ValueError: on a bad argument, or if the student's output shape differs.
+
+    Examples:
+        >>> pirate = distill(owner, x=x_public, epochs=20)
+        >>> pirate = distill(owner, student=other_arch, domain=Box(0, 1), n=8192)
+    """
+    keras = _keras()
+    _check_model(teacher)
+    _check_positive_int(epochs, "epochs")
+    _check_positive(learning_rate, "learning_rate")
+    x = _resolve_inputs(teacher, x, domain, n, seed, "distill")
+    targets = _predict(teacher, x)
+    if student is None:
+        keras.utils.set_random_seed(seed)
+        # clone_model builds new layers from the config: fresh weights, same architecture.
+        student = keras.models.clone_model(teacher)
+    else:
+        _check_model(student)
+        student = copy_model(student)
+    out_shape = tuple(student.outputs[0].shape[1:]) if getattr(student, "outputs", None) else None
+    if out_shape is not None and out_shape != targets.shape[1:]:
+        raise ValueError(
+            f"The student's output shape must match the teacher's {targets.shape[1:]}. "
+            f"Received: student output shape={out_shape}"
+        )
+    return _train(
+        student, x, targets, epochs=epochs, learning_rate=learning_rate,
+        loss=loss if loss is not None else keras.losses.MeanSquaredError(), seed=seed, batch_size=batch_size,
+    )
+
+
+# --------------------------------------------------------------------------- composition
+
+
+def compose(model, *steps: Transform):
+    """Apply piracy transforms in order: ``compose(m, f, g)`` is ``g(f(m))``.
+
+    Args:
+        model: the owner's Keras model (unchanged).
+        *steps: callables taking a model and returning a new one, typically
+            ``functools.partial`` of the transforms in this module.
+
+    Returns:
+        The model after the last step (a copy of ``model`` if there are no steps).
+
+    Raises:
+        TypeError: if a step is not callable or does not return a Keras model.
+
+    Examples:
+        >>> pirate = compose(owner, partial(prune, fraction=0.5), partial(quantize, dtype="int8"))
+    """
+    keras = _keras()
+    _check_model(model)
+    for i, step in enumerate(steps):
+        if not callable(step):
+            raise TypeError(f"Every step must be callable (model -> model). Received: steps[{i}]={step!r}")
+    current = copy_model(model)
+    for i, step in enumerate(steps):
+        current = step(current)
+        if not isinstance(current, keras.Model):
+            raise TypeError(f"Step {i} ({step!r}) must return a keras.Model. Received: {type(current).__name__}")
+    return current

@@ -1,0 +1,354 @@
+"""Piracy transforms on the zoo's real models: new models, owner untouched, function
+kept where it must be, accuracy kept where a pirate would keep it."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import keras
+import numpy as np
+import pytest
+
+from tafa_tf import piracy, zoo
+from tafa_tf.domains import Box
+from tafa_tf.errors import UnsupportedModelError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return zoo.data_for("digits_mlp")
+
+
+@pytest.fixture(scope="module")
+def digits_images():
+    return zoo.data_for("digits_cnn")
+
+
+@pytest.fixture(scope="module")
+def mlp(trained):
+    return trained("digits_mlp")
+
+
+@pytest.fixture(scope="module")
+def cnn(trained):
+    return trained("digits_cnn")
+
+
+def accuracy(model, data) -> float:
+    return float(np.mean(np.argmax(np.asarray(model(data.x_test)), axis=1) == data.y_test))
+
+
+def outputs(model, x) -> np.ndarray:
+    return np.asarray(model(x, training=False))
+
+
+def assert_new_and_owner_untouched(owner, make):
+    """Run ``make()`` and check that it returned a new model and left the owner's weights alone."""
+    before = [w.copy() for w in owner.get_weights()]
+    pirate = make()
+    assert isinstance(pirate, keras.Model) and pirate is not owner
+    for a, b in zip(before, owner.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    return pirate
+
+
+def max_weight_change(a, b) -> float:
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a.get_weights(), b.get_weights()))
+
+
+# ----------------------------------------------------------------------------- every transform
+
+TRANSFORMS = {
+    "fine_tune": lambda m, d: piracy.fine_tune(m, d.x_train, d.y_train, epochs=2, learning_rate=1e-3),
+    "fine_tune_large_lr": lambda m, d: piracy.fine_tune(m, d.x_train, d.y_train, epochs=2, learning_rate=1e-2),
+    "fine_tune_data_free": lambda m, d: piracy.fine_tune(m, domain=Box(0.0, 1.0), n=1024, epochs=2),
+    "prune": lambda m, d: piracy.prune(m, 0.3),
+    "prune_fine_tuned": lambda m, d: piracy.prune(m, 0.7, fine_tune_data=(d.x_train, d.y_train), epochs=2),
+    "float16": lambda m, d: piracy.quantize(m, "float16"),
+    "int8": lambda m, d: piracy.quantize(m, "int8"),
+    "int8_per_tensor": lambda m, d: piracy.quantize(m, "int8", per_channel=False),
+    "noise": lambda m, d: piracy.add_noise(m, 0.02, seed=1),
+    "permute": lambda m, d: piracy.permute_neurons(m, seed=1),
+    "rescale": lambda m, d: piracy.rescale_neurons(m, seed=1),
+    "distill": lambda m, d: piracy.distill(m, x=d.x_train, epochs=15),
+    "compose": lambda m, d: piracy.compose(
+        m, partial(piracy.prune, fraction=0.3), partial(piracy.quantize, dtype="int8")
+    ),
+}
+# How much test accuracy a pirate may lose (the owner is ~0.96 on digits).
+MAX_DROP = {"fine_tune_data_free": 0.1, "prune_fine_tuned": 0.08, "distill": 0.1}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_transform_is_new_model_keeps_owner_and_accuracy(name, mlp, digits):
+    pirate = assert_new_and_owner_untouched(mlp, lambda: TRANSFORMS[name](mlp, digits))
+    assert max_weight_change(pirate, mlp) > 1e-4, "a pirated copy must have other weights"
+    assert accuracy(pirate, digits) >= accuracy(mlp, digits) - MAX_DROP.get(name, 0.04)
+
+
+# ----------------------------------------------------------------------------- equivalent reparametrizations
+
+
+@pytest.mark.parametrize("transform", [piracy.permute_neurons, piracy.rescale_neurons])
+@pytest.mark.parametrize("kind", ["digits_mlp", "digits_cnn"])
+def test_reparametrization_keeps_function_changes_weights(transform, kind, trained):
+    owner = trained(kind)
+    x = zoo.data_for(kind).x_test
+    pirate = assert_new_and_owner_untouched(owner, lambda: transform(owner, seed=7))
+    np.testing.assert_allclose(outputs(pirate, x), outputs(owner, x), atol=1e-4, rtol=1e-4)
+    # Every layer but the output's bias moves: hidden units are permuted/rescaled, and
+    # the layers reading them have their input rows changed accordingly.
+    changed = [not np.allclose(a, b) for a, b in zip(pirate.get_weights(), owner.get_weights())]
+    assert sum(changed) >= len(changed) - 1
+
+
+def test_rescale_factors_stay_in_range(mlp):
+    pirate = piracy.rescale_neurons(mlp, seed=0, low=0.5, high=2.0)
+    # Column norms of the first kernel: a bias may be exactly zero, a column never is.
+    ratio = np.linalg.norm(pirate.layers[0].kernel, axis=0) / np.linalg.norm(mlp.layers[0].kernel, axis=0)
+    assert np.all((ratio > 0.5 - 1e-6) & (ratio < 2.0 + 1e-6))
+
+
+def test_permute_and_rescale_are_seeded(mlp):
+    for transform in (piracy.permute_neurons, piracy.rescale_neurons):
+        a, b, c = transform(mlp, seed=1), transform(mlp, seed=1), transform(mlp, seed=2)
+        assert max_weight_change(a, b) == 0.0
+        assert max_weight_change(a, c) > 0.0
+
+
+def small_model(*middle, seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(8), *middle, keras.layers.Dense(5), keras.layers.Dense(3)]
+    )
+
+
+@pytest.mark.parametrize(
+    "middle",
+    [
+        [keras.layers.ReLU()],
+        [keras.layers.LeakyReLU(negative_slope=0.1), keras.layers.Dropout(0.5)],
+        [keras.layers.Activation("relu")],
+    ],
+    ids=["relu_layer", "leaky_dropout", "activation_layer"],
+)
+def test_separate_activation_layers(middle):
+    model = small_model(*middle)
+    x = np.random.default_rng(0).normal(size=(32, 6)).astype("float32")
+    for transform in (piracy.permute_neurons, piracy.rescale_neurons):
+        np.testing.assert_allclose(outputs(transform(model, seed=3), x), outputs(model, x), atol=1e-5)
+
+
+def test_nested_sequential_is_handled():
+    keras.utils.set_random_seed(0)
+    inner = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu")])
+    model = keras.Sequential([keras.Input((6,)), inner, keras.layers.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    np.testing.assert_allclose(outputs(piracy.rescale_neurons(model), x), outputs(model, x), atol=1e-5)
+
+
+def test_tanh_units_are_permuted_but_not_rescaled():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, activation="tanh"), keras.layers.Dense(2)])
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    np.testing.assert_allclose(outputs(piracy.permute_neurons(model), x), outputs(model, x), atol=1e-5)
+    with pytest.raises(UnsupportedModelError, match="positively homogeneous"):
+        piracy.rescale_neurons(model)
+
+
+def test_unsupported_layer_between_dense_layers_is_named():
+    model = small_model(keras.layers.BatchNormalization())
+    with pytest.raises(UnsupportedModelError, match="BatchNormalization"):
+        piracy.permute_neurons(model)
+
+
+def test_functional_model_is_refused():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(3, activation="relu")(inputs)))
+    with pytest.raises(UnsupportedModelError, match="Sequential"):
+        piracy.rescale_neurons(model)
+
+
+def test_model_without_hidden_layer_is_refused():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="relu")])
+    with pytest.raises(UnsupportedModelError, match="no hidden"):
+        piracy.permute_neurons(model)
+
+
+def test_rescale_range_is_checked(mlp):
+    with pytest.raises(ValueError, match="Received: low=2.0, high=1.0"):
+        piracy.rescale_neurons(mlp, low=2.0, high=1.0)
+
+
+# ----------------------------------------------------------------------------- pruning
+
+
+def kernel_zero_shares(model) -> list[float]:
+    return [float(np.mean(np.asarray(layer.kernel) == 0)) for layer in model.layers if hasattr(layer, "kernel")]
+
+
+def test_global_pruning_zeroes_the_fraction(mlp):
+    pirate = piracy.prune(mlp, 0.5)
+    total = sum(np.asarray(l.kernel).size for l in pirate.layers)
+    zeros = sum(int(np.sum(np.asarray(l.kernel) == 0)) for l in pirate.layers)
+    assert zeros == round(0.5 * total)
+    # Biases are not pruned.
+    for a, b in zip(pirate.layers, mlp.layers):
+        np.testing.assert_array_equal(np.asarray(a.bias), np.asarray(b.bias))
+
+
+def test_per_layer_pruning_zeroes_the_fraction_of_every_kernel(cnn):
+    pirate = piracy.prune(cnn, 0.4, scope="layer")
+    assert kernel_zero_shares(pirate) == pytest.approx([0.4] * 4, abs=0.01)
+
+
+def test_pruned_fine_tune_keeps_the_mask_and_recovers(mlp, digits):
+    pruned = piracy.prune(mlp, 0.9)
+    tuned = piracy.prune(mlp, 0.9, fine_tune_data=(digits.x_train, digits.y_train), epochs=3, learning_rate=3e-3)
+    for a, b in zip(pruned.layers, tuned.layers):
+        np.testing.assert_array_equal(np.asarray(a.kernel) == 0, np.asarray(b.kernel) == 0)
+    assert accuracy(tuned, digits) > accuracy(pruned, digits)
+
+
+def test_pruned_fine_tune_on_unlabeled_inputs(mlp, digits):
+    tuned = piracy.prune(mlp, 0.8, fine_tune_data=digits.x_train, epochs=3, learning_rate=3e-3)
+    # Global pruning: the large first kernel loses most, the small output kernel least.
+    assert kernel_zero_shares(tuned)[0] > 0.8
+    assert accuracy(tuned, digits) > accuracy(piracy.prune(mlp, 0.8), digits)
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0, "half", True])
+def test_prune_fraction_is_checked(mlp, fraction):
+    with pytest.raises(ValueError, match=f"Received: fraction={fraction!r}"):
+        piracy.prune(mlp, fraction)
+
+
+def test_prune_scope_is_checked(mlp):
+    with pytest.raises(ValueError, match="Received: scope='neuron'"):
+        piracy.prune(mlp, 0.5, scope="neuron")
+
+
+# ----------------------------------------------------------------------------- quantization
+
+
+def test_float16_rounds_every_weight(mlp):
+    pirate = piracy.quantize(mlp, "float16")
+    for q, w in zip(pirate.get_weights(), mlp.get_weights()):
+        assert q.dtype == np.float32
+        np.testing.assert_array_equal(q, w.astype(np.float16).astype(np.float32))
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_int8_has_at_most_255_levels_and_keeps_biases(cnn, digits_images, per_channel):
+    pirate = piracy.quantize(cnn, "int8", per_channel=per_channel)
+    for q, w in zip(pirate.get_weights(), cnn.get_weights()):
+        assert q.dtype == np.float32
+        if w.ndim == 1:
+            np.testing.assert_array_equal(q, w)
+            continue
+        columns = q.reshape(-1, q.shape[-1]).T if per_channel else [q.ravel()]
+        assert all(len(np.unique(c)) <= 255 for c in columns)
+        # Rounding error is at most half a quantization step.
+        step = np.max(np.abs(w), axis=tuple(range(w.ndim - 1)) if per_channel else None) / 127
+        assert np.all(np.abs(q - w) <= step / 2 + 1e-7)
+    assert accuracy(pirate, digits_images) >= accuracy(cnn, digits_images) - 0.03
+
+
+def test_quantize_dtype_is_checked(mlp):
+    with pytest.raises(ValueError, match="Received: dtype='int4'"):
+        piracy.quantize(mlp, "int4")
+
+
+# ----------------------------------------------------------------------------- noise
+
+
+def test_noise_is_relative_and_seeded(mlp):
+    a, b = piracy.add_noise(mlp, 0.05, seed=3), piracy.add_noise(mlp, 0.05, seed=3)
+    assert max_weight_change(a, b) == 0.0
+    kernel, noisy = mlp.get_weights()[0], a.get_weights()[0]
+    rms = np.sqrt(np.mean(kernel**2))
+    assert np.std(noisy - kernel) == pytest.approx(0.05 * rms, rel=0.1)
+    assert max_weight_change(piracy.add_noise(mlp, 0.0), mlp) == 0.0
+
+
+def test_noise_scale_is_checked(mlp):
+    with pytest.raises(ValueError, match="Received: scale=-1"):
+        piracy.add_noise(mlp, -1)
+
+
+# ----------------------------------------------------------------------------- fine-tuning and distillation
+
+
+def test_data_free_fine_tune_of_a_regressor_moves_weights(trained):
+    owner = trained("diabetes_mlp")
+    pirate = assert_new_and_owner_untouched(
+        owner, lambda: piracy.fine_tune(owner, domain=tafa_gaussian(), n=512, epochs=2)
+    )
+    assert max_weight_change(pirate, owner) > 1e-3
+    x = zoo.data_for("diabetes_mlp").x_test
+    assert np.mean(np.abs(outputs(pirate, x) - outputs(owner, x))) < 0.3
+
+
+def tafa_gaussian():
+    from tafa_tf.domains import Gaussian
+
+    return Gaussian(1.0)
+
+
+def test_fine_tune_arguments_are_checked(mlp, digits):
+    with pytest.raises(ValueError, match="Received: x=None, domain=None"):
+        piracy.fine_tune(mlp)
+    with pytest.raises(ValueError, match="Received: len"):
+        piracy.fine_tune(mlp, digits.x_train, digits.y_train[:10])
+    with pytest.raises(ValueError, match="Received: learning_rate=0"):
+        piracy.fine_tune(mlp, digits.x_train, digits.y_train, learning_rate=0)
+    with pytest.raises(ValueError, match="Received: targets='soft'"):
+        piracy.fine_tune(mlp, digits.x_train, targets="soft")
+
+
+def test_distill_default_student_is_fresh_same_architecture(mlp, digits):
+    student = piracy.distill(mlp, x=digits.x_train, epochs=1, seed=5)
+    assert [w.shape for w in student.get_weights()] == [w.shape for w in mlp.get_weights()]
+    # Fresh init: far from the teacher's weights even after a little training.
+    assert max_weight_change(student, mlp) > 0.1
+
+
+def test_distill_into_another_architecture_data_free(mlp, digits):
+    keras.utils.set_random_seed(1)
+    other = keras.Sequential([keras.Input((64,)), keras.layers.Dense(48, activation="relu"), keras.layers.Dense(10)])
+    before = [w.copy() for w in other.get_weights()]
+    student = piracy.distill(mlp, student=other, domain=Box(0.0, 1.0), n=4096, epochs=10)
+    assert student is not other
+    for a, b in zip(before, other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # Uniform noise is far from digits, yet the student picks up much of the teacher.
+    assert accuracy(student, digits) > 0.7
+
+
+def test_distill_checks_student_output_shape(mlp, digits):
+    wrong = keras.Sequential([keras.Input((64,)), keras.layers.Dense(4)])
+    with pytest.raises(ValueError, match="student output shape"):
+        piracy.distill(mlp, student=wrong, x=digits.x_train[:64], epochs=1)
+
+
+# ----------------------------------------------------------------------------- composition
+
+
+def test_compose_applies_steps_in_order(mlp):
+    steps = (partial(piracy.prune, fraction=0.5), partial(piracy.quantize, dtype="float16"))
+    composed = piracy.compose(mlp, *steps)
+    by_hand = steps[1](steps[0](mlp))
+    assert max_weight_change(composed, by_hand) == 0.0
+    assert piracy.compose(mlp) is not mlp
+
+
+def test_compose_checks_steps(mlp):
+    with pytest.raises(TypeError, match="steps\\[1\\]"):
+        piracy.compose(mlp, piracy.permute_neurons, "quantize")
+    with pytest.raises(TypeError, match="must return a keras.Model"):
+        piracy.compose(mlp, lambda m: None)
+
+
+def test_non_model_is_refused():
+    with pytest.raises(TypeError, match="Expected a keras.Model"):
+        piracy.add_noise(lambda x: x, 0.1)
