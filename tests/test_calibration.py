@@ -1,0 +1,297 @@
+"""Calibration: the combiner, the threshold at a target FPR, cross-validated numbers,
+a JSON round trip, clear errors; and end to end, a threshold that holds on held-out
+innocent models."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from tafa_tf.calibration import Calibration, calibrate, threshold_at_fpr
+from tafa_tf.errors import CalibrationError
+
+
+def synthetic(n_pos: int, n_neg: int, *, gap: float = 2.0, seed: int = 0) -> tuple[list[dict], list[int]]:
+    """Feature dicts where pirated models score higher on average on "fidelity" and
+    "kink", "noise" carries nothing and "constant" never changes."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label in [1] * n_pos + [0] * n_neg:
+        rows.append(
+            {
+                "fidelity": float(rng.normal(gap * label)),
+                "kink": float(rng.normal(gap * label / 2)),
+                "noise": float(rng.normal()),
+                "constant": 1.0,
+            }
+        )
+    return rows, [1] * n_pos + [0] * n_neg
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Calibration:
+    X, y = synthetic(60, 200)
+    return Calibration(target_fpr=0.05).fit(X, y)
+
+
+# ----------------------------------------------------------------------------- threshold
+
+
+def test_threshold_sits_between_top_innocent_and_next_score():
+    y = np.array([0, 0, 0, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.8, 0.9])
+    assert threshold_at_fpr(y, scores, 0.01) == pytest.approx(0.55)
+
+
+def test_threshold_when_an_innocent_scores_highest():
+    # roc_curve's first threshold is inf: the result must stay finite, above the innocent.
+    y = np.array([0, 0, 1, 1])
+    scores = np.array([0.95, 0.2, 0.8, 0.9])
+    t = threshold_at_fpr(y, scores, 0.01)
+    assert math.isfinite(t) and 0.95 < t <= 1.0
+
+
+def test_threshold_above_an_innocent_at_exactly_one():
+    t = threshold_at_fpr(np.array([0, 1]), np.array([1.0, 0.5]), 0.01)
+    assert t > 1.0 and math.isfinite(t)
+
+
+def test_threshold_allows_the_target_share_of_innocents():
+    # 100 innocents at 0.00..0.99, target 5%: exactly the top 5 may be flagged.
+    y = np.array([0] * 100 + [1] * 10)
+    scores = np.concatenate([np.arange(100) / 100, np.full(10, 0.999)])
+    t = threshold_at_fpr(y, scores, 0.05)
+    assert np.sum(scores[y == 0] >= t) == 5
+    assert 0.94 < t <= 0.95
+
+
+def test_fitted_threshold_meets_target_fpr_on_its_models(fitted):
+    X, y = synthetic(60, 200)
+    scores = np.array([fitted.score(r) for r in X])
+    labels = np.array(y)
+    fpr = np.mean(scores[labels == 0] >= fitted.threshold)
+    assert fpr <= 0.05
+    # Smallest such threshold: one more innocent flagged would exceed the target.
+    assert np.sum(scores[labels == 0] >= fitted.threshold) == math.floor(0.05 * 200)
+
+
+def test_few_innocents_put_the_threshold_above_all_of_them():
+    X, y = synthetic(8, 8, gap=4.0)
+    cal = Calibration(target_fpr=0.01).fit(X, y)
+    innocents = [cal.score(r) for r, label in zip(X, y) if label == 0]
+    assert cal.threshold > max(innocents)
+
+
+# ----------------------------------------------------------------------------- learned attributes
+
+
+def test_cross_validated_numbers_are_present(fitted):
+    assert fitted.feature_names_ == ["constant", "fidelity", "kink", "noise"]
+    assert 0.9 < fitted.auc <= 1.0
+    assert 0.0 <= fitted.tpr_at_fpr <= 1.0 and 0.0 <= fitted.fpr_at_threshold_ <= 1.0
+    assert fitted.n_positives_ == 60 and fitted.n_negatives_ == 200
+    assert fitted.cv_scores_.shape == (260,)
+    # The informative features get the large positive weights.
+    coef = dict(zip(fitted.feature_names_, fitted.coef_))
+    assert coef["fidelity"] > coef["kink"] > abs(coef["noise"])
+
+
+def test_constant_feature_is_not_divided_by_zero(fitted):
+    assert fitted.scale_[fitted.feature_names_.index("constant")] == 1.0
+    assert np.all(np.isfinite(fitted.coef_))
+
+
+def test_score_is_a_probability_and_ignores_extra_keys(fitted):
+    row = {"fidelity": 3.0, "kink": 1.0, "noise": 0.0, "constant": 1.0, "unused": 5.0}
+    s = fitted.score(row)
+    assert isinstance(s, float) and 0.0 <= s <= 1.0
+    assert fitted.predict(row) is (s >= fitted.threshold)
+    assert fitted.score({**row, "fidelity": 1e6}) == 1.0
+
+
+def test_fit_accepts_an_array_with_names():
+    X, y = synthetic(20, 20)
+    names = ["fidelity", "kink"]
+    matrix = np.array([[r[n] for n in names] for r in X])
+    from_array = Calibration().fit(matrix, y, feature_names=names)
+    from_dicts = Calibration().fit(X, y, feature_names=names)
+    np.testing.assert_allclose(from_array.coef_, from_dicts.coef_)
+    assert from_array.threshold == from_dicts.threshold
+
+
+def test_fit_is_deterministic():
+    X, y = synthetic(20, 30)
+    a, b = Calibration().fit(X, y), Calibration().fit(X, y)
+    assert a.to_dict() == b.to_dict()
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_too_few_models_says_how_many_are_needed():
+    X, y = synthetic(3, 10)
+    with pytest.raises(CalibrationError, match=r"at least 5 pirated and 5 innocent.*Received: 3 pirated and 10"):
+        Calibration(cv=5).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({"fidelity": 1.0, "kink": 0.0, "noise": 0.0}, r"lacks the feature\(s\) \['constant'\]"),
+        ({"fidelity": float("nan"), "kink": 0.0, "noise": 0.0, "constant": 1.0}, r"non-finite .*\['fidelity'\]"),
+        ({"fidelity": "high", "kink": 0.0, "noise": 0.0, "constant": 1.0}, "must map names to numbers"),
+        ([1.0, 2.0], "must be a dict"),
+    ],
+)
+def test_score_refuses_unusable_features(fitted, row, message):
+    with pytest.raises(CalibrationError, match=message):
+        fitted.score(row)
+
+
+def test_fit_refuses_a_row_with_a_missing_feature():
+    X, y = synthetic(10, 10)
+    del X[4]["kink"]
+    with pytest.raises(CalibrationError, match=r"X\[4\] lacks the feature"):
+        Calibration().fit(X, y)
+
+
+@pytest.mark.parametrize("y", [[2] * 20, [1] * 19])
+def test_fit_refuses_bad_labels(y):
+    X, _ = synthetic(10, 10)
+    with pytest.raises(CalibrationError, match="y must"):
+        Calibration().fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"target_fpr": 0.0}, "Received: target_fpr=0.0"),
+        ({"target_fpr": 1.5}, "Received: target_fpr=1.5"),
+        ({"cv": 1}, "Received: cv=1"),
+        ({"C": -1.0}, "Received: C=-1.0"),
+    ],
+)
+def test_bad_settings_raise_value_error(settings, message):
+    X, y = synthetic(10, 10)
+    with pytest.raises(ValueError, match=message):
+        Calibration(**settings).fit(X, y)
+
+
+def test_unfitted_calibration_says_so():
+    with pytest.raises(CalibrationError, match="not fitted"):
+        Calibration().threshold  # noqa: B018
+
+
+# ----------------------------------------------------------------------------- persistence
+
+
+def test_to_dict_round_trips_through_json(fitted):
+    d = json.loads(json.dumps(fitted.to_dict(), allow_nan=False))
+    again = Calibration.from_dict(d)
+    X, _ = synthetic(5, 5, seed=9)
+    for row in X:
+        assert again.score(row) == fitted.score(row)
+    assert (again.threshold, again.auc, again.tpr_at_fpr) == (fitted.threshold, fitted.auc, fitted.tpr_at_fpr)
+    assert again.to_dict() == fitted.to_dict()
+    assert "threshold=" in repr(again)
+
+
+def _mutations():
+    yield "not a dict", lambda d: [d], "must be a dict"
+    yield "format", lambda d: {**d, "format": "pickle"}, "Unknown calibration format"
+    yield "version", lambda d: {**d, "version": 99}, "Unknown calibration format"
+    yield "settings", lambda d: {**d, "settings": {"cv": 5}}, "settings are malformed"
+    yield "bad setting", lambda d: {**d, "settings": {**d["settings"], "target_fpr": 2}}, "settings are malformed"
+    yield "names", lambda d: {**d, "feature_names": []}, "feature_names"
+    yield "duplicate names", lambda d: {**d, "feature_names": ["a", "a", "b", "c"]}, "duplicates"
+    yield "coef length", lambda d: {**d, "coef": d["coef"][:-1]}, "'coef' must be 4 finite"
+    yield "coef missing", lambda d: {k: v for k, v in d.items() if k != "coef"}, "'coef'"
+    yield "coef nan", lambda d: {**d, "coef": [float("nan")] * 4}, "'coef' must be 4 finite"
+    yield "zero scale", lambda d: {**d, "scale": [0.0] * 4}, "'scale' must be positive"
+    yield "threshold inf", lambda d: {**d, "threshold": float("inf")}, "'threshold' must be a finite"
+    yield "threshold range", lambda d: {**d, "threshold": 3.0}, "'threshold' must be in"
+    yield "threshold text", lambda d: {**d, "threshold": "0.5"}, "'threshold' must be a finite"
+    yield "auc", lambda d: {**d, "auc": 1.5}, "'auc' must be in"
+    yield "count", lambda d: {**d, "n_negatives": 0}, "'n_negatives' must be a positive integer"
+
+
+@pytest.mark.parametrize("name, mutate, message", list(_mutations()), ids=[m[0] for m in _mutations()])
+def test_from_dict_refuses_malformed_descriptions(fitted, name, mutate, message):
+    with pytest.raises(CalibrationError, match=message):
+        Calibration.from_dict(mutate(fitted.to_dict()))
+
+
+# ----------------------------------------------------------------------------- calibrate() with a stand-in verify
+
+
+@dataclass
+class FakeReport:
+    features: dict = field(default_factory=dict)
+    status: str = "ok"
+
+
+@pytest.fixture
+def fake_verify(monkeypatch):
+    """calibrate() with a verify that reads the features off the 'model' itself, so
+    the selection, skipping and counting logic is tested without training models."""
+    calls = []
+
+    def verify(fp, model, **kwargs):
+        calls.append(kwargs)
+        return model
+
+    module = sys.modules.get("tafa_tf.verification")
+    if module is None:
+        module = types.ModuleType("tafa_tf.verification")
+        monkeypatch.setitem(sys.modules, "tafa_tf.verification", module)
+    monkeypatch.setattr(module, "verify", verify, raising=False)
+    return calls
+
+
+def reports(n_pos, n_neg, **kw):
+    X, y = synthetic(n_pos, n_neg, **kw)
+    return [FakeReport(r) for r, l in zip(X, y) if l == 1], [FakeReport(r) for r, l in zip(X, y) if l == 0]
+
+
+def test_calibrate_fits_on_verified_features(fake_verify):
+    pos, neg = reports(12, 30)
+    cal = calibrate(object(), pos, neg, target_fpr=0.1, batch_size=32)
+    assert isinstance(cal, Calibration) and cal.n_positives_ == 12 and cal.n_negatives_ == 30
+    assert cal.target_fpr == 0.1
+    assert len(fake_verify) == 42 and fake_verify[0] == {"batch_size": 32}
+
+
+def test_calibrate_skips_unusable_reports_with_a_warning(fake_verify):
+    pos, neg = reports(6, 8)
+    neg[2] = FakeReport({}, status="non_finite")
+    with pytest.warns(UserWarning, match=r"Skipping negatives\[2\].*non_finite"):
+        cal = calibrate(object(), pos, neg, target_fpr=0.1)
+    assert cal.n_negatives_ == 7
+
+
+def test_calibrate_drops_features_not_finite_everywhere(fake_verify):
+    pos, neg = reports(6, 6)
+    pos[0].features["kink"] = float("nan")
+    with pytest.warns(UserWarning, match=r"without the feature\(s\) \['kink'\]"):
+        cal = calibrate(object(), pos, neg, target_fpr=0.1)
+    assert "kink" not in cal.feature_names_
+
+
+def test_calibrate_checks_counts_before_verifying(fake_verify):
+    pos, neg = reports(2, 20)
+    with pytest.raises(CalibrationError, match="Received: 2 pirated and 20 innocent"):
+        calibrate(object(), pos, neg)
+    assert fake_verify == []
+
+
+def test_calibrate_counts_again_after_skipping(fake_verify):
+    pos, neg = reports(5, 5)
+    pos[0] = FakeReport({}, status="non_finite")
+    with pytest.warns(UserWarning), pytest.raises(CalibrationError, match="Received: 4 pirated"):
+        calibrate(object(), pos, neg)
