@@ -124,7 +124,7 @@ def fetch(
         RepoNotFoundError, RevisionNotFoundError, GatedRepoError, NoModelError,
         ModelTooLargeError, HubConnectionError.
     """
-    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url, snapshot_download
 
     settings = hub_settings()
     endpoint, cache_dir = settings["endpoint"], settings["cache_dir"]
@@ -132,15 +132,7 @@ def fetch(
     api = HfApi(endpoint=endpoint, token=token)  # type: ignore[arg-type]
     with translate_hub_errors(ref, api):
         if settings["offline"]:
-            folder = Path(
-                snapshot_download(
-                    ref.repo_id,
-                    revision=revision,
-                    cache_dir=cache_dir,  # type: ignore[arg-type]
-                    local_files_only=True,
-                    token=token,
-                )
-            )
+            folder = cached_snapshot(ref.repo_id, revision, cache_dir)  # type: ignore[arg-type]
             files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
             layout = find_model(files, where=f"the cached snapshot of {ref}", filename=filename)
             return HubSnapshot(folder, layout, folder.name, None)
@@ -153,22 +145,64 @@ def fetch(
         )
         sizes = {s.rfilename: s.size for s in siblings}
         unknown = [p for p in layout.files if sizes.get(p) is None]
-        if unknown:
-            for entry in api.get_paths_info(ref.repo_id, unknown, revision=sha):
-                sizes[entry.path] = getattr(entry, "size", None)
+        for path in unknown:
+            # Servers that omit sizes from the listing still answer a HEAD per file.
+            url = hf_hub_url(ref.repo_id, path, revision=sha, endpoint=endpoint)  # type: ignore[arg-type]
+            sizes[path] = get_hf_file_metadata(url, token=token).size
         announced = sum(int(sizes.get(p) or 0) for p in layout.files)
         check_size(announced, max_bytes, str(ref))
         folder = Path(
             snapshot_download(
                 ref.repo_id,
-                revision=sha,
+                # By name, not sha, so the cache records the branch for offline use.
+                revision=revision,
                 cache_dir=cache_dir,  # type: ignore[arg-type]
                 allow_patterns=list(layout.files),
                 token=token,
                 endpoint=endpoint,  # type: ignore[arg-type]
             )
         )
-    return HubSnapshot(folder, layout, sha, announced)
+    # The folder is named after the commit it holds: the truth if the branch moved
+    # since model_info (sizes are checked again on disk before loading).
+    return HubSnapshot(folder, layout, folder.name, announced)
+
+
+def cached_snapshot(repo_id: str, revision: str, cache_dir: str | None) -> Path:
+    """The cached snapshot folder of ``repo_id`` at a branch, tag or (short) commit sha.
+
+    Offline, huggingface_hub insists that a snapshot holds every file of the repo;
+    a suspect's snapshot holds only the model's files, so it is looked up here.
+
+    Args:
+        repo_id: ``ORG/NAME``.
+        revision: a ref name or a commit sha (7 characters at least).
+        cache_dir: the Hub cache folder; None is huggingface_hub's default.
+
+    Returns:
+        The snapshot folder (named after its full commit sha).
+
+    Raises:
+        HubConnectionError: the cache holds no snapshot of that revision.
+    """
+    from huggingface_hub import CacheNotFound, scan_cache_dir
+
+    try:
+        cache = scan_cache_dir(cache_dir)
+    except CacheNotFound:
+        cache = None
+    for repo in cache.repos if cache is not None else ():
+        if repo.repo_id != repo_id or repo.repo_type != "model":
+            continue
+        if revision in repo.refs:
+            return Path(repo.refs[revision].snapshot_path)
+        for cached in repo.revisions:
+            if len(revision) >= 7 and cached.commit_hash.startswith(revision):
+                return Path(cached.snapshot_path)
+    raise HubConnectionError(
+        f"Offline mode is on (HF_HUB_OFFLINE) and the cache has no snapshot of "
+        f"{repo_id} at {revision!r}; download it once online, or unset HF_HUB_OFFLINE. "
+        f"Received: repo_id={repo_id!r}, revision={revision!r}, cache_dir={cache_dir!r}"
+    )
 
 
 @contextlib.contextmanager

@@ -54,10 +54,15 @@ def write_file_saved_model(folder: Path, target: Path) -> Path:
     import tensorflow as tf
 
     class Exfiltrate(tf.Module):
+        def __init__(self):
+            super().__init__()
+            # A variable also keeps variables.index clear of olah's 121-149 byte gap.
+            self.scale = tf.Variable(tf.fill([4], 2.0), name="scale")
+
         @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
         def serve(self, x):
             tf.io.write_file(str(target), "pwned")
-            return {"output_0": x * 2.0}
+            return {"output_0": x * self.scale}
 
     module = Exfiltrate()
     tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
