@@ -1,0 +1,177 @@
+"""Fingerprinting: boundary synthesis, determinism, the API contract and the .tafa file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import tafa_tf as tafa
+from tafa_tf.errors import FingerprintFileError, UnsupportedModelError
+from tafa_tf.introspection import ReluNetwork
+from tafa_tf.synthesis import KIND_DECISION, KIND_MULTI, KIND_UNIT
+
+
+@pytest.fixture(scope="module")
+def mlp(trained):
+    return trained("digits_mlp")
+
+
+@pytest.fixture(scope="module")
+def fp(mlp):
+    return tafa.fingerprint(mlp, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+
+
+def test_public_api_is_exactly_the_design():
+    for name in ("fingerprint", "verify", "calibrate", "Fingerprint", "Report", "Calibration", "domains"):
+        assert hasattr(tafa, name), name
+    assert hasattr(tafa.domains, "Box") and hasattr(tafa.domains, "Gaussian")
+    assert hasattr(tafa.Fingerprint, "load") and hasattr(tafa.Fingerprint, "with_calibration")
+
+
+def test_points_lie_on_owner_boundaries_inside_the_domain(mlp, fp):
+    assert fp.n_points == 64 and fp.n_queries == 192
+    assert fp.x.min() >= 0.0 and fp.x.max() <= 1.0
+    q = fp.queries()
+    assert q.min() >= -1e-6 and q.max() <= 1 + 1e-6
+    net = ReluNetwork(mlp)
+    out, z = net(fp.x)
+    z = z.numpy()
+    bends = fp.kind != KIND_DECISION
+    for i in np.flatnonzero(bends):
+        cols = fp.targets[i][fp.targets[i] >= 0]
+        # on the boundary: tiny compared with the units' typical size (~1)
+        assert np.all(np.abs(z[i, cols]) < 1e-3), (i, z[i, cols])
+    # decision points sit on a tie of the two top logits
+    logits = out.numpy()
+    for i in np.flatnonzero(~bends):
+        a, b = fp.targets[i][:2]
+        assert abs(logits[i, a] - logits[i, b]) < 1e-3
+    assert set(np.unique(fp.kind)) == {KIND_UNIT, KIND_MULTI, KIND_DECISION}
+    np.testing.assert_allclose(np.linalg.norm(fp.u.reshape(64, -1), axis=1), 1.0, atol=1e-5)
+    assert np.all(fp.delta > 0)
+    # every kept bend is audible in the output
+    assert np.all(np.linalg.norm(fp.kink[bends], axis=1) > 0)
+
+
+def test_points_spread_over_layers(fp):
+    first = fp.targets[fp.kind == KIND_UNIT, 0]
+    # the digits MLP has two ReLU layers: units 0-63 and 64-95
+    assert (first < 64).any() and (first >= 64).any()
+
+
+def test_same_seed_same_fingerprint_other_seed_other_points(mlp, fp):
+    again = tafa.fingerprint(mlp, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+    np.testing.assert_allclose(again.x, fp.x, atol=1e-6)
+    other = tafa.fingerprint(mlp, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=1)
+    assert not np.allclose(other.x, fp.x)
+
+
+def test_regressor_and_generator_have_no_decision_points(trained):
+    reg = tafa.fingerprint(trained("diabetes_mlp"), task="auto", n=32, seed=0)
+    assert reg.task == "regression" and KIND_DECISION not in reg.kind
+    gen = tafa.fingerprint(trained("digits_decoder"), task="generation", n=32, seed=0)
+    assert isinstance(gen.domain, tafa.domains.Gaussian)
+    norms = np.linalg.norm(gen.x, axis=1)
+    assert norms.min() > np.sqrt(8) - 3 * 0.71 - 1e-3 and norms.max() < np.sqrt(8) + 3 * 0.71 + 1e-3
+
+
+def test_bad_arguments_are_refused(mlp):
+    with pytest.raises(ValueError, match="Received: task='images'"):
+        tafa.fingerprint(mlp, task="images")
+    with pytest.raises(ValueError, match="Received: n=0"):
+        tafa.fingerprint(mlp, n=0)
+    with pytest.raises(ValueError, match="Unknown synthesis options"):
+        tafa.fingerprint(mlp, n=8, newton_step=3)
+    with pytest.raises(UnsupportedModelError, match="dead or always on"):
+        # far outside where the model works, every unit is saturated one way
+        tafa.fingerprint(mlp, n=8, domain=tafa.domains.Box(1e6, 1e6 + 1))
+
+
+# -- the .tafa file ------------------------------------------------------------------------
+
+
+def test_save_load_round_trip(fp, tmp_path):
+    path = fp.save(tmp_path / "owner.tafa")
+    back = tafa.Fingerprint.load(path)
+    for name in ("x", "u", "delta", "kind", "targets", "y0", "yp", "ym", "kink"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(fp, name))
+    assert back.task == fp.task and back.input_shape == fp.input_shape
+    assert back.owner["digest"] == fp.owner["digest"]
+    assert [p.name for p in tmp_path.iterdir()] == ["owner.tafa"]  # no temporary left behind
+
+
+def _rewrite(src, dst, edit):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = edit(info.filename, zin.read(info.filename))
+            if data is not None:
+                zout.writestr(info.filename, data)
+
+
+def test_altered_truncated_and_foreign_files_are_refused(fp, tmp_path):
+    good = fp.save(tmp_path / "good.tafa")
+    raw = good.read_bytes()
+    (tmp_path / "trunc.tafa").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(FingerprintFileError, match="not a usable tafa fingerprint"):
+        tafa.Fingerprint.load(tmp_path / "trunc.tafa")
+
+    def flip_x(name, data):
+        if name == "x.npy":
+            arr = np.load(io.BytesIO(data))
+            arr.flat[0] += 0.25
+            buf = io.BytesIO()
+            np.save(buf, arr)
+            return buf.getvalue()
+        return data
+
+    _rewrite(good, tmp_path / "altered.tafa", flip_x)
+    with pytest.raises(FingerprintFileError, match="sha256"):
+        tafa.Fingerprint.load(tmp_path / "altered.tafa")
+
+    def bump_version(name, data):
+        if name == "manifest.json":
+            m = json.loads(data)
+            m["version"] = 99
+            return json.dumps(m).encode()
+        return data
+
+    _rewrite(good, tmp_path / "future.tafa", bump_version)
+    with pytest.raises(FingerprintFileError, match="version 99"):
+        tafa.Fingerprint.load(tmp_path / "future.tafa")
+
+    with pytest.raises(FingerprintFileError, match="No fingerprint file"):
+        tafa.Fingerprint.load(tmp_path / "missing.tafa")
+
+
+def test_object_arrays_are_never_unpickled(fp, tmp_path):
+    good = fp.save(tmp_path / "good.tafa")
+
+    def pickled(name, data):
+        if name == "kind.npy":
+            buf = io.BytesIO()
+            np.save(buf, np.array([object()] * fp.n_points, dtype=object), allow_pickle=True)
+            return buf.getvalue()
+        return data
+
+    _rewrite(good, tmp_path / "evil.tafa", pickled)
+    with pytest.raises(FingerprintFileError):
+        tafa.Fingerprint.load(tmp_path / "evil.tafa")
+
+
+def test_failed_save_keeps_the_previous_file(fp, tmp_path, monkeypatch):
+    path = fp.save(tmp_path / "owner.tafa")
+    before = path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        fp.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["owner.tafa"]

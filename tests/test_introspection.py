@@ -1,0 +1,113 @@
+"""ReLU-site discovery, pre-activations and coverage on real Keras models."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tafa_tf.errors import UnsupportedModelError
+from tafa_tf.introspection import ReluNetwork, inspect_model
+
+
+def _functional_mixed():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6,))
+    h = keras.layers.Dense(5)(inp)
+    h = keras.layers.ReLU(max_value=6.0)(h)
+    inner = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(4, activation="relu6"), keras.layers.Dense(4), keras.layers.LeakyReLU()],
+        name="inner",
+    )
+    a = inner(h)
+    b = keras.layers.Dense(4, activation="tanh", name="squash")(h)
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.Add()([a, b]))
+    return keras.Model(inp, out)
+
+
+def test_sequential_fused_relu_sites_and_exact_preactivations():
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2, activation="relu"),
+         keras.layers.Dense(1)]
+    )
+    net = ReluNetwork(model)
+    assert [s.layer_class for s in net.sites] == ["Dense", "Dense"]
+    assert net.n_units == 5
+    x = np.random.default_rng(0).normal(size=(7, 4)).astype("float32")
+    out, z = net(tf.constant(x))
+    k1, b1 = model.layers[0].get_weights()
+    np.testing.assert_allclose(z.numpy()[:, :3], x @ k1 + b1, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), model(x).numpy(), rtol=1e-6, atol=1e-6)
+    # the fused activation is restored after the walk
+    assert model.layers[0].activation.__name__ == "relu"
+
+
+def test_functional_nested_relu6_leaky_and_coverage():
+    model = _functional_mixed()
+    net = ReluNetwork(model)
+    names = [s.name for s in net.sites]
+    assert names[0].startswith("re_lu")
+    assert any(n.startswith("inner/") for n in names), names
+    # ReLU(max_value=6) and relu6 bend twice: at 0 and at 6
+    assert net.sites[0].breakpoints == (0.0, 6.0)
+    assert net.sites[1].breakpoints == (0.0, 6.0)
+    assert net.n_units == 5 * 2 + 4 * 2 + 4
+    cov = net.coverage
+    assert not cov.complete
+    assert any("squash" in o and "tanh" in o for o in cov.non_piecewise_linear)
+    assert cov.output_activation == "softmax"
+    assert "not piecewise linear" in cov.summary()
+    x = tf.random.normal((5, 6), seed=0)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out, z = net(x)
+        target = tf.reduce_sum(z[:, 2])
+    grad = tape.gradient(target, x)
+    assert grad.shape == (5, 6) and np.any(grad.numpy() != 0)
+    np.testing.assert_allclose(out.numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_cnn_sites_cover_conv_layers(trained):
+    cov = inspect_model(trained("digits_cnn"))
+    assert [s.layer_class for s in cov.sites] == ["Conv2D", "Conv2D", "Dense"]
+    assert cov.complete
+    assert cov.to_dict()["n_units"] == 8 * 8 * 8 + 4 * 4 * 16 + 32
+
+
+def test_model_without_relu_is_refused_with_what_it_has():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="gelu"), keras.layers.Dense(2)])
+    with pytest.raises(UnsupportedModelError, match=r"no ReLU-family unit.*gelu"):
+        ReluNetwork(model)
+
+
+def test_subclassed_model_is_refused():
+    class Custom(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = keras.layers.Dense(3, activation="relu")
+
+        def call(self, x):
+            return self.d(x)
+
+    m = Custom()
+    m(np.zeros((1, 2), "float32"))
+    with pytest.raises(UnsupportedModelError, match="subclassed"):
+        ReluNetwork(m)
+
+
+def test_several_inputs_and_integer_inputs_are_refused():
+    a, b = keras.Input((2,)), keras.Input((2,))
+    two = keras.Model([a, b], keras.layers.Dense(1, activation="relu")(keras.layers.Concatenate()([a, b])))
+    with pytest.raises(UnsupportedModelError, match="2 inputs"):
+        ReluNetwork(two)
+    tok = keras.Input((5,), dtype="int32")
+    emb = keras.layers.Flatten()(keras.layers.Embedding(10, 3)(tok))
+    with pytest.raises(UnsupportedModelError, match="integer inputs"):
+        ReluNetwork(keras.Model(tok, keras.layers.Dense(2, activation="relu")(emb)))
+
+
+def test_not_a_model_is_refused():
+    with pytest.raises(UnsupportedModelError, match="Received: model of type function"):
+        ReluNetwork(lambda x: x)

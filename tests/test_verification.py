@@ -1,0 +1,98 @@
+"""Black-box verification: suspects as Keras models, callables, probabilities and labels."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import tafa_tf as tafa
+from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
+
+
+@pytest.fixture(scope="module")
+def owner(trained):
+    return trained("digits_mlp")
+
+
+@pytest.fixture(scope="module")
+def fp(owner):
+    return tafa.fingerprint(owner, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+
+
+def test_the_owner_itself_is_a_perfect_match(owner, fp):
+    r = tafa.verify(fp, owner)
+    assert r.status == "ok" and r.pirated is True
+    assert r.score > 0.99
+    assert r.features["output_similarity"] > 0.999 and r.features["label_agreement"] == 1.0
+    assert r.queries == fp.n_queries + 8
+    assert set(r.to_dict()) >= {"score", "pirated", "features", "queries", "status"}
+
+
+def test_callable_and_probability_suspects_score_like_the_model(owner, fp):
+    direct = tafa.verify(fp, owner)
+    as_callable = tafa.verify(fp, lambda x: np.asarray(owner(x)))
+    assert as_callable.score == pytest.approx(direct.score, abs=1e-6)
+    probs = tafa.verify(fp, lambda x: np.asarray(keras.activations.softmax(owner(x))))
+    # softmax then log recovers the logits up to a constant, except where float32
+    # probabilities underflow to 0 far from the data: nearly the same evidence
+    assert probs.score == pytest.approx(direct.score, abs=0.05)
+    assert probs.mode == "outputs" and probs.pirated is True
+
+
+def test_label_only_suspects_are_scored_on_labels(owner, fp, trained):
+    pirate = tafa.verify(fp, lambda x: np.asarray(owner(x)).argmax(axis=1))
+    assert pirate.mode == "labels"
+    assert set(pirate.features) == {"label_agreement", "flip_agreement"}
+    assert pirate.features["flip_agreement"] == 1.0 and pirate.pirated is True
+    other = trained("digits_mlp", 1)
+    innocent = tafa.verify(fp, lambda x: np.asarray(other(x)).argmax(axis=1))
+    assert innocent.score < pirate.score and innocent.pirated is False
+
+
+def test_wrong_shapes_are_clear_errors(fp, trained):
+    cnn = trained("digits_cnn")
+    with pytest.raises(SuspectShapeError, match=r"inputs of shape \(8, 8, 1\).*\(64,\)"):
+        tafa.verify(fp, cnn)
+    with pytest.raises(SuspectShapeError, match="answers 3 values per input"):
+        tafa.verify(fp, lambda x: np.zeros((len(x), 3)))
+    with pytest.raises(SuspectShapeError, match="answered 5 rows"):
+        tafa.verify(fp, lambda x: np.zeros((5, 10)))
+
+
+def test_non_finite_answers_are_reported_not_scored(fp):
+    def broken(x):
+        y = np.zeros((len(x), 10))
+        y[3, 2] = np.nan
+        return y
+
+    r = tafa.verify(fp, broken)
+    assert r.status == "non_finite" and r.pirated is None and np.isnan(r.score)
+    assert "NaN or inf" in r.warnings[0]
+    assert r.to_dict()["score"] is None
+
+
+def test_a_suspect_that_raises_or_hangs(fp):
+    def boom(x):
+        raise RuntimeError("model server down")
+
+    with pytest.raises(SuspectError, match="RuntimeError.*model server down"):
+        tafa.verify(fp, boom)
+
+    def slow(x):
+        time.sleep(3)
+        return np.zeros((len(x), 10))
+
+    with pytest.raises(SuspectTimeoutError, match="timeout=0.5"):
+        tafa.verify(fp, slow, timeout=0.5)
+
+
+def test_bad_arguments(fp, owner):
+    with pytest.raises(TypeError, match="Fingerprint first"):
+        tafa.verify(owner, fp)
+    with pytest.raises(ValueError, match="Received: timeout=-1"):
+        tafa.verify(fp, owner, timeout=-1)
+    with pytest.raises(SuspectError, match="Received: str"):
+        tafa.verify(fp, "not a model")
