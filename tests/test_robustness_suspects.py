@@ -1,0 +1,281 @@
+"""Suspects that misbehave: each gets a clear outcome, never a confident verdict on garbage.
+
+A suspect is untrusted: it may take the wrong inputs, answer in the wrong shape, answer
+NaN, raise, hang, or answer at random (dropout left on at inference). verify() must
+either raise one of the library's SuspectError types with a message that says what
+happened, or return a Report whose status and verdict say what it can support.
+The outcome of every case is written to benchmarks/results/suspects.json.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import tafa_tf as tafa
+from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
+
+RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+_OUTCOMES: dict[str, dict] = {}
+
+
+def record(case: str, **outcome) -> None:
+    _OUTCOMES[case] = outcome
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "suspects.json").write_text(json.dumps(_OUTCOMES, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def record_report(case: str, report: tafa.Report) -> None:
+    record(case, status=report.status, pirated=report.pirated,
+           score=None if not np.isfinite(report.score) else round(report.score, 4),
+           warnings=list(report.warnings))
+
+
+@pytest.fixture(scope="module")
+def owner(trained):
+    return trained("digits_mlp")
+
+
+@pytest.fixture(scope="module")
+def fp(owner):
+    return tafa.fingerprint(owner, task="classification", n=48, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+
+
+def predict(model):
+    return lambda x: np.asarray(model(x, training=False))
+
+
+def test_the_owner_itself_is_a_confident_ok_verdict(fp, owner):
+    report = tafa.verify(fp, owner)
+    record_report("owner itself (control)", report)
+    assert report.status == "ok" and report.pirated is True and report.score > 0.9
+
+
+# -- shapes ------------------------------------------------------------------------------------
+
+
+def test_keras_suspect_with_other_input_shape(fp):
+    other = keras.Sequential([keras.Input((32,)), keras.layers.Dense(10)])
+    with pytest.raises(SuspectShapeError, match=r"takes inputs of shape \(32,\).*made for \(64,\)"):
+        tafa.verify(fp, other)
+    record("keras suspect, input (32,) for (64,)", raised="SuspectShapeError")
+
+
+def test_callable_that_rejects_the_input_shape(fp):
+    def picky(x):
+        return np.asarray(x).reshape(len(x), 8, 4)  # 64 values do not fit 32 per row
+
+    with pytest.raises(SuspectError, match="raised ValueError when asked about a batch of shape"):
+        tafa.verify(fp, picky)
+    record("callable rejecting the input shape", raised="SuspectError")
+
+
+@pytest.mark.parametrize(
+    "answer, error, message",
+    [
+        (lambda x: np.zeros((len(x), 5)), SuspectShapeError, "answers 5 values per input.*answered 10"),
+        (lambda x: np.zeros((len(x) - 1, 10)), SuspectShapeError, r"answered \d+ rows for \d+ inputs"),
+        (lambda x: np.float32(0.5), SuspectShapeError, "answered 0 rows"),
+        (lambda x: {"logits": np.zeros((len(x), 10))}, SuspectError, "not a numeric array"),
+        # verify's own np.asarray fails here, reported as if the suspect raised (wording only)
+        (lambda x: [np.zeros((len(x), 10)), np.zeros((len(x), 3))], SuspectError, "inhomogeneous"),
+        (lambda x: None, SuspectShapeError, "answered 0 rows"),
+        (lambda x: np.array(["cat"] * len(x)), SuspectError, "not a numeric array"),
+    ],
+    ids=["5 outputs for 10", "one row short", "a scalar", "a dict", "ragged list", "None", "strings"],
+)
+def test_answers_of_the_wrong_shape_or_type(fp, answer, error, message, request):
+    with pytest.raises(error, match=message):
+        tafa.verify(fp, answer)
+    record(f"answers: {request.node.callspec.id}", raised=error.__name__)
+
+
+def test_keras_suspect_with_two_outputs(fp, owner):
+    inp = keras.Input((64,))
+    out = owner(inp)
+    two = keras.Model(inp, [out, out])
+    with pytest.raises(SuspectShapeError, match="rows for"):
+        tafa.verify(fp, two)
+    record("keras suspect with two outputs", raised="SuspectShapeError")
+
+
+def test_one_output_for_a_classifier_is_read_as_labels_and_never_pirated(fp):
+    """A regressor's single output looks like a label column: scored on labels alone."""
+    report = tafa.verify(fp, lambda x: np.full((len(x), 1), 0.3))
+    record_report("constant single output (read as labels)", report)
+    assert report.mode == "labels" and report.pirated is False
+    assert any("Label-only" in w for w in report.warnings)
+
+
+# -- non-finite answers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["all", "one row", "one value"])
+def test_non_finite_answers_give_no_verdict(fp, owner, bad, where):
+    def answer(x):
+        y = np.array(owner(x, training=False), dtype="float64")
+        if where == "all":
+            y[:] = bad
+        elif where == "one row":
+            y[len(y) // 2] = bad
+        else:
+            y[3, 7] = bad
+        return y
+
+    report = tafa.verify(fp, answer)
+    record_report(f"answers {bad} in {where}", report)
+    assert report.status == "non_finite" and report.pirated is None and np.isnan(report.score)
+    assert "NaN or inf" in report.warnings[0]
+    assert report.to_dict()["score"] is None
+    assert "no verdict" in str(report)
+
+
+def test_non_finite_only_when_asked_again_gives_no_verdict(fp, owner):
+    calls = {"n": 0}
+
+    def answer(x):
+        calls["n"] += 1
+        y = np.array(owner(x, training=False), dtype="float64")
+        y[-1] = np.nan  # the last rows are the repeated queries
+        return y
+
+    report = tafa.verify(fp, answer)
+    assert report.status == "non_finite" and report.pirated is None
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_huge_but_finite_answers_do_not_crash(fp, owner):
+    """Answers near float64's limit overflow the output features (they read 0); the labels
+    still agree. Documented outcome: a score from what survives, no exception."""
+    report = tafa.verify(fp, lambda x: np.array(owner(x, training=False), dtype="float64") * 1e305)
+    record_report("owner's logits times 1e305", report)
+    assert report.features["label_agreement"] == 1.0 and report.features["output_similarity"] == 0.0
+    assert 0.0 <= report.score <= 1.0
+
+
+def test_random_and_constant_answers_are_never_pirated(fp):
+    rng = np.random.default_rng(0)
+    noisy = tafa.verify(fp, lambda x: rng.standard_normal((len(x), 10)))
+    const = tafa.verify(fp, lambda x: np.zeros((len(x), 10)))
+    record_report("random logits", noisy)
+    record_report("constant zero logits", const)
+    assert noisy.pirated is False and noisy.status == "nondeterministic"
+    assert const.pirated is False
+
+
+# -- raising and hanging -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("CUDA out of memory"), KeyError("logits"), ZeroDivisionError()])
+def test_a_suspect_that_raises(fp, exc):
+    def broken(x):
+        raise exc
+
+    with pytest.raises(SuspectError, match=f"raised {type(exc).__name__}") as info:
+        tafa.verify(fp, broken)
+    assert info.value.__cause__ is exc
+    record(f"suspect raising {type(exc).__name__}", raised="SuspectError")
+
+
+def test_a_suspect_that_hangs_times_out(fp):
+    release = threading.Event()
+
+    def hangs(x):
+        release.wait(60)
+        return np.zeros((len(x), 10))
+
+    start = time.monotonic()
+    try:
+        with pytest.raises(SuspectTimeoutError, match=r"did not answer \d+ queries within timeout=0.5 s"):
+            tafa.verify(fp, hangs, timeout=0.5)
+        elapsed = time.monotonic() - start
+    finally:
+        release.set()
+    record("suspect hanging, timeout=0.5 s", raised="SuspectTimeoutError", seconds=round(elapsed, 2))
+    assert elapsed < 5
+
+
+def test_a_slow_but_timely_suspect_is_scored(fp, owner):
+    def slow(x):
+        time.sleep(0.2)
+        return np.asarray(owner(x, training=False))
+
+    report = tafa.verify(fp, slow, timeout=30)
+    assert report.status == "ok" and report.pirated is True
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "5", float("nan")])
+def test_bad_timeouts_are_refused(fp, owner, timeout):
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        tafa.verify(fp, owner, timeout=timeout)
+
+
+def test_not_a_suspect_at_all(fp):
+    with pytest.raises(SuspectError, match="must be a keras.Model or a callable.*Received: str"):
+        tafa.verify(fp, "model.keras")
+
+
+# -- non-deterministic --------------------------------------------------------------------------
+
+
+def _with_dropout(owner, rate: float):
+    """The owner's own layers and weights with Dropout in front of each hidden layer."""
+    layers = [keras.Input((64,))]
+    for layer in owner.layers:
+        clone = layer.__class__.from_config(layer.get_config())
+        if layers[1:]:
+            layers.append(keras.layers.Dropout(rate, seed=1))
+        layers.append(clone)
+    model = keras.Sequential(layers)
+    model.set_weights(owner.get_weights())
+    return model
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.5])
+def test_dropout_left_on_is_flagged(fp, owner, rate):
+    copy = _with_dropout(owner, rate)
+    # in inference mode it is exactly the owner
+    assert tafa.verify(fp, copy).status == "ok"
+    report = tafa.verify(fp, lambda x: np.asarray(copy(x, training=True)))
+    record_report(f"owner copy with dropout {rate} left on", report)
+    assert report.status == "nondeterministic"
+    assert any("dropout" in w for w in report.warnings)
+
+
+def test_an_innocent_model_with_dropout_on_is_not_pirated(fp, trained):
+    innocent = _with_dropout(trained("digits_mlp", seed=1), 0.2)
+    report = tafa.verify(fp, lambda x: np.asarray(innocent(x, training=True)))
+    record_report("innocent model (seed 1) with dropout 0.2 left on", report)
+    assert report.status == "nondeterministic" and report.pirated is not True
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: verification.verify gives pirated=False to the owner's own weights with 5% dropout "
+    "left on (score ~0.39): noise only lowers agreement, so below the threshold a nondeterministic "
+    "suspect is inconclusive, not innocent; pirated should be None there",
+)
+def test_a_copy_with_dropout_on_is_never_cleared(fp, owner):
+    copy = _with_dropout(owner, 0.05)
+    report = tafa.verify(fp, lambda x: np.asarray(copy(x, training=True)))
+    assert report.status == "nondeterministic"
+    assert report.pirated is not False
+
+
+def test_nondeterminism_beyond_the_repeated_points_is_caught(fp, owner):
+    """A suspect that only randomizes large batches still answers its repeats alike only by chance."""
+    rng = np.random.default_rng(1)
+
+    def flaky(x):
+        y = np.array(owner(x, training=False), dtype="float64")
+        return y + rng.normal(0, 0.5, y.shape)
+
+    report = tafa.verify(fp, flaky)
+    assert report.status == "nondeterministic"
