@@ -63,12 +63,19 @@ def test_threshold_above_an_innocent_at_exactly_one():
 
 
 def test_threshold_allows_the_target_share_of_innocents():
-    # 100 innocents at 0.00..0.99, target 5%: exactly the top 5 may be flagged.
+    # 100 innocents at 0.00..0.99, target 5%: (k + 1) / 101 <= 0.05 lets the top 4 through.
     y = np.array([0] * 100 + [1] * 10)
     scores = np.concatenate([np.arange(100) / 100, np.full(10, 0.999)])
     t = threshold_at_fpr(y, scores, 0.05)
-    assert np.sum(scores[y == 0] >= t) == 5
-    assert 0.94 < t <= 0.95
+    assert np.sum(scores[y == 0] >= t) == 4
+    assert 0.95 < t <= 0.96
+
+
+def test_threshold_counts_one_unseen_innocent():
+    # 12 innocents at a 10% target: flagging even one would give 2/13 > 0.1.
+    y = np.array([0] * 12 + [1] * 3)
+    scores = np.concatenate([np.linspace(0.0, 0.3, 12), [0.9, 0.95, 0.99]])
+    assert 0.3 < threshold_at_fpr(y, scores, 0.1) < 0.9
 
 
 def test_fitted_threshold_meets_target_fpr_on_its_models(fitted):
@@ -77,8 +84,9 @@ def test_fitted_threshold_meets_target_fpr_on_its_models(fitted):
     labels = np.array(y)
     fpr = np.mean(scores[labels == 0] >= fitted.threshold)
     assert fpr <= 0.05
-    # Smallest such threshold: one more innocent flagged would exceed the target.
-    assert np.sum(scores[labels == 0] >= fitted.threshold) == math.floor(0.05 * 200)
+    # Smallest such threshold: one more innocent flagged would exceed the target,
+    # counting one unseen innocent: (k + 1) / 201 <= 0.05 gives k = 9.
+    assert np.sum(scores[labels == 0] >= fitted.threshold) == 9
 
 
 def test_few_innocents_put_the_threshold_above_all_of_them():
@@ -295,3 +303,58 @@ def test_calibrate_counts_again_after_skipping(fake_verify):
     pos[0] = FakeReport({}, status="non_finite")
     with pytest.warns(UserWarning), pytest.raises(CalibrationError, match="Received: 4 pirated"):
         calibrate(object(), pos, neg)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def innocent_models(seeds, *, epochs: int = 8):
+    """Independent digits classifiers: other seeds, half of them on another data split."""
+    from tafa_tf import zoo
+
+    models = []
+    for s in seeds:
+        data = zoo.data_for("digits_mlp", seed=s) if s % 2 else zoo.data_for("digits_mlp")
+        models.append(zoo.train("digits_mlp", seed=s, epochs=epochs, data=data))
+    return models
+
+
+def pirated_models(owner, seeds):
+    """Pirated variants of many families, each seed drawing other settings."""
+    from tafa_tf import piracy, zoo
+
+    data = zoo.data_for("digits_mlp")
+    out = []
+    for s in seeds:
+        out += [
+            piracy.fine_tune(owner, data.x_train, data.y_train, epochs=2, learning_rate=(1e-3, 3e-3)[s % 2], seed=s),
+            piracy.prune(owner, 0.2 + 0.1 * (s % 4)),
+            piracy.add_noise(owner, 0.02 + 0.01 * (s % 3), seed=s),
+            piracy.quantize(piracy.rescale_neurons(owner, seed=s), ("int8", "float16")[s % 2]),
+        ]
+    return out
+
+
+@pytest.mark.slow
+def test_calibrated_threshold_holds_on_held_out_innocents(trained, tmp_path):
+    import tafa_tf as tafa
+    from tafa_tf.domains import Box
+
+    owner = trained("digits_mlp")
+    fp = tafa.fingerprint(owner, task="classification", n=64, domain=Box(0.0, 1.0), seed=0)
+    target = 0.1
+    # Calibrate on one set of models, judge on models the calibration never saw.
+    cal = tafa.calibrate(
+        fp, pirated_models(owner, range(0, 3)), innocent_models(range(1, 11)), target_fpr=target, cv=4
+    )
+    assert cal.auc > 0.9 and cal.tpr_at_fpr > 0.8 and cal.fpr_at_threshold_ <= target
+    fp = fp.with_calibration(cal)
+    path = tmp_path / "owner.tafa"
+    fp.save(path)
+    fp = tafa.Fingerprint.load(path)
+
+    held_out_innocents = innocent_models(range(11, 21))
+    flagged = [tafa.verify(fp, m).pirated for m in held_out_innocents]
+    assert np.mean(flagged) <= target
+    caught = [tafa.verify(fp, m).pirated for m in pirated_models(owner, range(3, 5))]
+    assert np.mean(caught) >= 0.8
