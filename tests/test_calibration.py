@@ -345,7 +345,7 @@ def test_calibrated_threshold_holds_on_held_out_innocents(trained, tmp_path):
     target = 0.1
     # Calibrate on one set of models, judge on models the calibration never saw.
     cal = tafa.calibrate(
-        fp, pirated_models(owner, range(0, 3)), innocent_models(range(1, 11)), target_fpr=target, cv=4
+        fp, pirated_models(owner, range(3)), innocent_models(range(1, 11)), target_fpr=target, cv=4
     )
     assert cal.auc > 0.9 and cal.tpr_at_fpr > 0.8 and cal.fpr_at_threshold_ <= target
     fp = fp.with_calibration(cal)
