@@ -90,7 +90,7 @@ def test_transform_is_new_model_keeps_owner_and_accuracy(name, mlp, digits):
 
 
 @pytest.mark.parametrize("transform", [piracy.permute_neurons, piracy.rescale_neurons])
-@pytest.mark.parametrize("kind", ["digits_mlp", "digits_cnn"])
+@pytest.mark.parametrize("kind", ["digits_mlp", "digits_cnn", "diabetes_mlp"])
 def test_reparametrization_keeps_function_changes_weights(transform, kind, trained):
     owner = trained(kind)
     x = zoo.data_for(kind).x_test
