@@ -25,6 +25,14 @@ from adapters.errors import (
     UnsafeModelError,
 )
 from adapters.load import DEFAULT_MAX_BYTES, load_suspect
+from adapters.scanning import (
+    HubQuery,
+    ScanEntry,
+    ScanResult,
+    iter_scan,
+    list_hub_refs,
+    scan,
+)
 from adapters.suspect import FileRecord, Suspect
 
 __all__ = [
@@ -33,13 +41,19 @@ __all__ = [
     "FileRecord",
     "GatedRepoError",
     "HubConnectionError",
+    "HubQuery",
     "MissingDependencyError",
     "ModelLoadError",
     "ModelTooLargeError",
     "NoModelError",
     "RepoNotFoundError",
     "RevisionNotFoundError",
+    "ScanEntry",
+    "ScanResult",
     "Suspect",
     "UnsafeModelError",
+    "iter_scan",
+    "list_hub_refs",
     "load_suspect",
+    "scan",
 ]

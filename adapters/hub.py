@@ -107,6 +107,7 @@ def fetch(
     max_bytes: int,
     token: str | None = None,
     filename: str | None = None,
+    progress: bool = True,
 ) -> HubSnapshot:
     """Download the model files of a Hub repository at a revision.
 
@@ -116,6 +117,7 @@ def fetch(
             from the sizes the Hub announces.
         token: a Hub token; None uses HF_TOKEN or the stored login.
         filename: the model file or folder inside the repo, if several are present.
+        progress: show huggingface_hub's download progress bars.
 
     Returns:
         A HubSnapshot of the downloaded files.
@@ -160,6 +162,7 @@ def fetch(
                 allow_patterns=list(layout.files),
                 token=token,
                 endpoint=endpoint,  # type: ignore[arg-type]
+                tqdm_class=None if progress else _silent_tqdm(),
             )
         )
     # The folder is named after the commit it holds: the truth if the branch moved
@@ -203,6 +206,17 @@ def cached_snapshot(repo_id: str, revision: str, cache_dir: str | None) -> Path:
         f"{repo_id} at {revision!r}; download it once online, or unset HF_HUB_OFFLINE. "
         f"Received: repo_id={repo_id!r}, revision={revision!r}, cache_dir={cache_dir!r}"
     )
+
+
+def _silent_tqdm() -> type:
+    from tqdm.auto import tqdm
+
+    class SilentTqdm(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return SilentTqdm
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ def load_suspect(
     scan: bool = True,
     filename: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = True,
 ) -> Suspect:
     """Load a suspect model as a callable ``numpy -> numpy`` with its provenance.
 
@@ -59,6 +60,7 @@ def load_suspect(
         filename: the model file or folder inside a folder or repository that holds
             several models.
         batch_size: the largest batch sent to the model in one call.
+        progress: show download progress bars for Hub refs.
 
     Returns:
         A Suspect: ``suspect(x)`` answers a float32 batch with a numpy array.
@@ -93,7 +95,9 @@ def load_suspect(
         hub_ref = parse_hub_ref(ref)
         if revision is not None:
             hub_ref = type(hub_ref)(hub_ref.repo_id, revision)
-        snapshot = fetch(hub_ref, max_bytes=max_bytes, token=token, filename=filename)
+        snapshot = fetch(
+            hub_ref, max_bytes=max_bytes, token=token, filename=filename, progress=progress
+        )
         suspect = load_layout(snapshot.folder, snapshot.layout, source=str(hub_ref), **options)
         suspect.commit_sha = snapshot.commit_sha
         suspect.revision = hub_ref.revision

@@ -59,11 +59,13 @@ class LoopbackHub:
 
     Args:
         root: an empty working folder (repositories, olah's cache, logs, config).
+        mirrors: serve the repositories of this folder instead of ``root/mirrors``
+            (a second server over the same repositories).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, mirrors: Path | None = None) -> None:
         self.root = Path(root)
-        self.mirrors = self.root / "mirrors"
+        self.mirrors = Path(mirrors) if mirrors is not None else self.root / "mirrors"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -115,6 +117,7 @@ class LoopbackHub:
         Raises:
             RuntimeError: olah exited or did not answer within ``timeout`` seconds.
         """
+        self.root.mkdir(parents=True, exist_ok=True)
         if not (self.mirrors / "models" / READY_REPO).exists():
             self.add_repo(READY_REPO, {"README.md": "ready\n"})
         config = self.root / "olah.toml"
