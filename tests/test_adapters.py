@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +207,43 @@ def test_errors_are_tafa_errors_and_builtins():
 
 def test_package_carries_the_marker():
     assert adapters.__tafa_tf_adapters__ is True
+
+
+_CLASH_PROBE = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("clash", sys.argv[1])
+clash = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(clash)
+try:
+    module = clash.require_tafa_adapters()
+except ImportError as e:
+    print("ImportError:", e)
+else:
+    print("ours:", module.__tafa_tf_adapters__)
+"""
+
+
+def _probe_adapters(*path: Path) -> str:
+    clash_file = Path(adapters.__file__).with_name("_clash.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in path)}
+    out = subprocess.run(
+        [sys.executable, "-c", _CLASH_PROBE, str(clash_file)],
+        env=env,
+        cwd=path[0],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def test_another_adapters_package_shadowing_ours_is_explained(tmp_path):
+    fake = tmp_path / "site" / "adapters"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("class AutoAdapterModel:\n    pass\n")
+    ours = Path(adapters.__file__).parent.parent
+    message = _probe_adapters(tmp_path / "site", ours)
+    assert message.startswith("ImportError: Another package named 'adapters' shadows")
+    assert "pip uninstall adapters" in message and str(fake) in message
+    assert _probe_adapters(ours) == "ours: True"
