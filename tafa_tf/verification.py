@@ -54,12 +54,12 @@ class Report:
         score: in [0, 1], higher means more likely pirated (NaN when status is not
             scoreable).
         pirated: the verdict: score >= threshold; None when the suspect's answers
-            cannot support one (status "non_finite").
+            cannot support one (status "non_finite", or "nondeterministic" with a score
+            under the threshold: noise lowers agreement, so such a suspect is not cleared).
         features: the verification features, by name.
         queries: how many inputs the suspect was asked about.
         status: "ok"; "non_finite" (the suspect answered NaN or inf); or
-            "nondeterministic" (it answered the same input differently: a verdict is
-            given, but see ``warnings``).
+            "nondeterministic" (it answered the same input differently; see ``warnings``).
         threshold: the threshold used, from the calibration or DEFAULT_THRESHOLD.
         calibrated: whether a stored calibration made the score and threshold.
         mode: "outputs", or "labels" for a label-only suspect.
@@ -311,6 +311,11 @@ def verify(
     if mode == "labels":
         warnings.append("Label-only suspect: scored on label agreement and decision flips alone.")
     pirated = bool(score >= threshold) if math.isfinite(score) else None
+    if status == STATUS_NONDETERMINISTIC and pirated is False:
+        # Noise only lowers agreement, so a high score still stands; a low one may be the
+        # noise talking, and clearing the suspect on it would be a verdict it cannot support.
+        pirated = None
+        warnings.append("No verdict: a random-answering suspect below the threshold cannot be cleared.")
     return Report(
         score=score, pirated=pirated, features=features, queries=queries, status=status,
         threshold=threshold, calibrated=calibration is not None, mode=mode,
