@@ -28,6 +28,7 @@ from adapters import (
     load_suspect,
 )
 from adapters.hub import parse_hub_ref
+from adapters.scanning import HubQuery, list_hub_refs
 from tafa_tf.errors import SuspectShapeError, TafaError
 
 FORMATS = list(FORMAT_NAMES)
@@ -247,3 +248,26 @@ def test_another_adapters_package_shadowing_ours_is_explained(tmp_path):
     assert message.startswith("ImportError: Another package named 'adapters' shadows")
     assert "pip uninstall adapters" in message and str(fake) in message
     assert _probe_adapters(ours) == "ours: True"
+
+
+def test_hub_listing_passes_the_filters():
+    class FakeModel:
+        def __init__(self, id):
+            self.id = id
+
+    class FakeApi:
+        def list_models(self, **kwargs):
+            self.kwargs = kwargs
+            return [FakeModel("org/a"), FakeModel("org/b")]
+
+    api = FakeApi()
+    refs = list_hub_refs(
+        HubQuery(library="keras", tags=("digits",), search="mlp", limit=5), api=api
+    )
+    assert refs == ["hf://org/a", "hf://org/b"]
+    assert api.kwargs == {
+        "filter": ["keras", "digits"],
+        "search": "mlp",
+        "author": None,
+        "limit": 5,
+    }

@@ -15,7 +15,7 @@ from adapters_models import save_model_as, tiny_model, write_file_saved_model
 from hub_server import LoopbackHub, point_hf_at
 
 import tafa_tf as tafa
-from adapters import HubConnectionError, HubQuery, ScanEntry, list_hub_refs, load_suspect, scan
+from adapters import HubConnectionError, HubQuery, ScanEntry, load_suspect, scan
 from tafa_tf import piracy, zoo
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow]
@@ -206,29 +206,6 @@ def test_hub_listing_is_reported_unsupported_by_olah(zoo_hub, fp, tmp_path, monk
     point_hf_at(monkeypatch, zoo_hub, tmp_path / "hf")
     with pytest.raises(HubConnectionError, match="pass a list of hf:// refs"):
         scan(fp, HubQuery(search="pirate"), progress=False)
-
-
-def test_hub_listing_passes_the_filters():
-    class FakeModel:
-        def __init__(self, id):
-            self.id = id
-
-    class FakeApi:
-        def list_models(self, **kwargs):
-            self.kwargs = kwargs
-            return [FakeModel("org/a"), FakeModel("org/b")]
-
-    api = FakeApi()
-    refs = list_hub_refs(
-        HubQuery(library="keras", tags=("digits",), search="mlp", limit=5), api=api
-    )
-    assert refs == ["hf://org/a", "hf://org/b"]
-    assert api.kwargs == {
-        "filter": ["keras", "digits"],
-        "search": "mlp",
-        "author": None,
-        "limit": 5,
-    }
 
 
 def test_scan_arguments_are_checked(fp):
