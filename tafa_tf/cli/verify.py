@@ -1,0 +1,108 @@
+"""``tafa verify``: is this suspect a copy of the fingerprinted model?"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tafa_tf.cli import _common as c
+
+EPILOG = """\
+examples:
+  tafa verify owner.tafa suspect.keras
+  tafa verify owner.tafa hf://some-org/some-model@main --json
+  tafa verify owner.tafa ./saved_model_dir --timeout 60
+
+  # in a CI job: branch on the exit code alone
+  tafa verify owner.tafa candidate.keras; case $? in
+    0) echo "not a copy";; 10) echo "PIRATED";; *) echo "could not decide";; esac
+
+exit codes: 0 not pirated, 10 pirated, 5 no verdict (suspect answered NaN/inf),
+  4 suspect could not be loaded or queried, 3 bad .tafa file, 6 Hub unreachable,
+  2 usage error, 1 internal error. Set TAFA_DEBUG=1 for full tracebacks.
+"""
+
+
+def register(sub: Any) -> None:
+    """Add the verify subcommand to ``sub`` (argparse subparsers)."""
+    p = c.add_command(
+        sub,
+        "verify",
+        help="verify one suspect model against a fingerprint",
+        description="Query a suspect model at the fingerprint's boundary points and judge whether it is "
+        "a copy of the owner's model. Only the suspect's outputs are used (black box).",
+        epilog=EPILOG,
+    )
+    p.add_argument("fingerprint", help="the owner's .tafa file")
+    p.add_argument("suspect", help="a .keras/.h5 file, a Keras or SavedModel folder, or hf://ORG/NAME[@REV]")
+    p.add_argument("--timeout", type=c.positive_float, default=None, help="seconds the suspect may take to answer")
+    p.add_argument("--revision", default=None, help="branch, tag or commit for an hf:// suspect")
+    p.add_argument(
+        "--trust-code", action="store_true",
+        help="accept suspects whose layers carry Python code (Lambda); only for authors you trust",
+    )
+    c.add_common_flags(p)
+    p.set_defaults(run=run, command_name=p.prog.split()[-1])
+
+
+def exit_code_for(pirated: bool | None) -> int:
+    """The verdict's exit code: 10 pirated, 0 not pirated, 5 no verdict."""
+    return {True: c.EXIT_PIRATED, False: c.EXIT_OK, None: c.EXIT_NO_VERDICT}[pirated]
+
+
+def verdict_word(pirated: bool | None) -> str:
+    """The verdict as printed in tables and JSON."""
+    return {True: "PIRATED", False: "not pirated", None: "no verdict"}[pirated]
+
+
+def verify_ref(fp: Any, ref: str, *, timeout: float | None, revision: str | None, trust_code: bool) -> Any:
+    """Load ``ref`` through the adapters and verify it; errors become one-line CliErrors."""
+    import tafa_tf as tafa
+
+    suspect = c.load_suspect_ref(ref, trust_code=trust_code, revision=revision)
+    with c.failing_as(c.EXIT_SUSPECT, f"Cannot query the suspect {ref}"):
+        return tafa.verify(fp, suspect, timeout=timeout)
+
+
+def describe_source(source: dict[str, Any], ref: str) -> str:
+    """One line of provenance: ref, format, resolved commit, short hash of the main file."""
+    parts = [str(source.get("source") or ref)]
+    if source.get("format"):
+        parts.append(str(source["format"]))
+    if source.get("commit_sha"):
+        parts.append(f"commit {str(source['commit_sha'])[:12]}")
+    files = source.get("files") or []
+    if files:
+        parts.append(f"sha256 {str(files[0].get('sha256', ''))[:12]}")
+    return "  ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify one suspect; print the report; return the verdict's exit code."""
+    fp = c.load_fingerprint(args.fingerprint)
+    with c.bar(total=2, enabled=c.show_progress(args), desc="verify", unit="step") as b:
+        b.set_postfix_str("loading suspect")
+        c.import_tensorflow()
+        b.update(1)
+        report = verify_ref(fp, args.suspect, timeout=args.timeout, revision=args.revision, trust_code=args.trust_code)
+        b.update(1)
+    code = exit_code_for(report.pirated)
+    if args.json:
+        c.write_json({
+            "verdict": verdict_word(report.pirated),
+            "exit_code": code,
+            "suspect": args.suspect,
+            "fingerprint": {"path": args.fingerprint, "task": fp.task, "points": fp.n_points},
+            "report": report.to_dict(),
+        })
+        return code
+    print(str(report))
+    print(f"  suspect      {describe_source(report.source, args.suspect)}")
+    print(f"  fingerprint  {args.fingerprint} ({fp.task}, {fp.n_points} points)")
+    print(f"  mode         {report.mode}, status {report.status}")
+    for name, value in report.features.items():
+        print(f"  {name:<18} {value:.3f}")
+    for w in report.warnings:
+        print(f"tafa verify: warning: {w}", file=sys.stderr)
+    return code

@@ -1,0 +1,191 @@
+"""The ``tafa`` command as a user runs it: subprocesses, exit codes, one-line errors.
+
+Models are real (tafa_tf.zoo, saved with model.save) and shared through the memoized
+``trained`` fixture; each subprocess pays TensorFlow's import (~5 s), so the checks
+are grouped into few invocations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tafa_tf.cli import _common as c
+
+TIMEOUT = 300
+
+
+def tafa_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m tafa_tf.cli ARGS`` as a user would, capturing text output."""
+    full_env = {k: v for k, v in os.environ.items() if k != c.DEBUG_ENV}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tafa_tf.cli", *args], check=False, cwd=cwd, env=full_env, capture_output=True, text=True,
+        timeout=TIMEOUT,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, command: str, code: int, match: str) -> None:
+    """The failure is exactly one line on stderr, names the command, and has the documented code."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"tafa {command}: error: "), lines[0]
+    assert match in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def models(trained, tmp_path_factory) -> dict[str, Path]:
+    """owner.keras, a clearly pirated copy (float16), innocents (another seed, and a noised copy of it)."""
+    from tafa_tf import piracy
+
+    root = tmp_path_factory.mktemp("cli_models")
+    owner = trained("digits_mlp", seed=0)
+    innocent = trained("digits_mlp", seed=1)
+    (root / "pirated").mkdir()
+    (root / "innocent").mkdir()
+    paths = {
+        "owner": root / "owner.keras",
+        "pirated": root / "pirated" / "f16.keras",
+        "pirated2": root / "pirated" / "int8.keras",
+        "innocent": root / "innocent" / "seed1.keras",
+        "innocent2": root / "innocent" / "seed1_noised.keras",
+    }
+    owner.save(paths["owner"])
+    piracy.quantize(owner, "float16").save(paths["pirated"])
+    piracy.quantize(owner, "int8").save(paths["pirated2"])
+    innocent.save(paths["innocent"])
+    # a copy of an innocent model is still innocent with respect to the owner
+    piracy.add_noise(innocent, 0.05, seed=3).save(paths["innocent2"])
+    paths["root"] = root
+    return paths
+
+
+@pytest.fixture(scope="module")
+def fingerprint_file(models) -> Path:
+    """The owner's fingerprint, made through the CLI (this is also the fingerprint test)."""
+    out = models["root"] / "owner.tafa"
+    proc = tafa_cli("fingerprint", str(models["owner"]), "--task", "classification", "--domain", "box:0,1",
+                    "--n", "64", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["out"] == str(out) and summary["task"] == "classification" and summary["points"] > 8
+    return out
+
+
+def test_help_lists_commands_exit_codes_and_examples():
+    proc = tafa_cli("--help")
+    assert proc.returncode == 0
+    for command in ("inspect", "fingerprint", "verify", "calibrate", "scan", "demo"):
+        assert command in proc.stdout
+    for code, _ in c.EXIT_CODES:
+        assert f"  {code:>3}  " in proc.stdout
+    for command in ("inspect", "fingerprint", "verify", "calibrate", "scan", "demo"):
+        sub = tafa_cli(command, "--help")
+        assert sub.returncode == 0 and "examples:" in sub.stdout and "exit codes:" in sub.stdout, command
+
+
+def test_console_script_is_installed_and_usage_errors_are_one_line(tmp_path):
+    script = shutil.which("tafa")
+    if script is None:
+        pytest.skip("the tafa console script is not installed (pip install -e .)")
+    proc = subprocess.run(check=False, args=[script, "fingerprint", "owner.keras", "--domain", "box:2,1"], capture_output=True,
+                          text=True, timeout=TIMEOUT, cwd=tmp_path)
+    assert_one_line_error(proc, "fingerprint", c.EXIT_USAGE, "Received: 'box:2,1'")
+    proc = subprocess.run([script], check=False, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == c.EXIT_USAGE and "COMMAND" in proc.stderr
+
+
+def test_inspect_prints_sites_and_json_and_fails_on_a_missing_model(models, tmp_path):
+    proc = tafa_cli("inspect", str(models["owner"]), "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["coverage"]["n_units"] == 96 and info["coverage"]["complete"] is True
+    assert_one_line_error(tafa_cli("inspect", str(tmp_path / "missing.keras")), "inspect", c.EXIT_INPUT,
+                          "does not exist")
+
+
+def test_fingerprint_writes_a_loadable_file_and_refuses_to_overwrite(models, fingerprint_file):
+    import tafa_tf as tafa
+
+    fp = tafa.Fingerprint.load(fingerprint_file)
+    assert fp.task == "classification" and fp.input_shape == (64,)
+    proc = tafa_cli("fingerprint", str(models["owner"]), "--out", str(fingerprint_file))
+    assert_one_line_error(proc, "fingerprint", c.EXIT_INPUT, "--force")
+
+
+def test_verify_exit_codes_tell_pirated_from_innocent(models, fingerprint_file):
+    pirated = tafa_cli("verify", str(fingerprint_file), str(models["pirated"]), "--json")
+    innocent = tafa_cli("verify", str(fingerprint_file), str(models["innocent"]), "--json")
+    assert pirated.returncode == c.EXIT_PIRATED, pirated.stderr
+    assert innocent.returncode == c.EXIT_OK, innocent.stderr
+    p, i = json.loads(pirated.stdout), json.loads(innocent.stdout)
+    assert p["verdict"] == "PIRATED" and i["verdict"] == "not pirated"
+    assert p["report"]["score"] > i["report"]["score"]
+    assert p["report"]["source"]["format"] == "keras" and p["report"]["queries"] > 0
+    human = tafa_cli("verify", str(fingerprint_file), str(models["pirated"]))
+    assert human.returncode == c.EXIT_PIRATED and human.stdout.startswith("PIRATED: score")
+
+
+def test_verify_bad_inputs_are_one_line_with_their_codes(models, fingerprint_file, tmp_path):
+    broken = tmp_path / "broken.tafa"
+    broken.write_bytes(fingerprint_file.read_bytes()[:200])  # truncated
+    assert_one_line_error(tafa_cli("verify", str(broken), str(models["pirated"])), "verify", c.EXIT_INPUT,
+                          "Cannot read the fingerprint")
+    missing = tafa_cli("verify", str(fingerprint_file), str(tmp_path / "nope.keras"))
+    assert_one_line_error(missing, "verify", c.EXIT_SUSPECT, "Cannot load the suspect")
+    debug = tafa_cli("verify", str(broken), str(models["pirated"]), env={c.DEBUG_ENV: "1"})
+    assert debug.returncode == c.EXIT_INPUT and "Traceback" in debug.stderr
+
+
+def test_scan_ranks_a_folder_and_flags_the_copy(models, fingerprint_file, tmp_path):
+    proc = tafa_cli("scan", str(fingerprint_file), str(models["pirated"].parent), str(models["innocent"]),
+                    str(tmp_path / "nope.keras"), "--json")
+    assert proc.returncode == c.EXIT_PIRATED, proc.stderr
+    result = json.loads(proc.stdout)
+    refs = [s["ref"] for s in result["suspects"]]
+    assert len(refs) == 4 and refs[-1].endswith("nope.keras") and result["suspects"][-1]["verdict"] == "error"
+    scores = [s["score"] for s in result["suspects"][:3]]
+    assert scores == sorted(scores, reverse=True)
+    assert result["suspects"][2]["ref"].endswith("seed1.keras")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(tafa_cli("scan", str(fingerprint_file), str(tmp_path / "empty")), "scan",
+                          c.EXIT_USAGE, "holds no model")
+
+
+def test_calibrate_stores_the_calibration_and_draws_the_roc(models, fingerprint_file, tmp_path):
+    import tafa_tf as tafa
+
+    out, plot = tmp_path / "calibrated.tafa", tmp_path / "roc.png"
+    proc = tafa_cli("calibrate", str(fingerprint_file), "--positives", str(models["pirated"].parent),
+                    "--negatives", str(models["innocent"].parent), "--cv", "2", "--target-fpr", "0.05",
+                    "--out", str(out), "--plot", str(plot), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["positives"] == 2 and summary["negatives"] == 2 and 0 <= summary["auc"] <= 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fp = tafa.Fingerprint.load(out)
+    assert fp.calibration is not None and fp.calibration.threshold == pytest.approx(summary["threshold"])
+    too_few = tafa_cli("calibrate", str(fingerprint_file), "--positives", str(models["pirated"]),
+                       "--negatives", str(models["innocent"]), "--cv", "2", "--no-plot", "--out", str(out))
+    assert_one_line_error(too_few, "calibrate", c.EXIT_INPUT, "Cannot calibrate")
+
+
+@pytest.mark.slow
+def test_demo_prints_a_table_of_suspects_and_a_final_line():
+    proc = tafa_cli("demo", "--n", "64")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].split()[:4] == ["suspect", "truth", "score", "verdict"]
+    names = [line.split()[0] for line in lines[2:-2]]
+    assert names == ["fine-tuned", "pruned", "int8", "noised", "permuted", "seed", "seed"]
+    assert lines[-1].startswith("caught ") and "pirated copies, cleared " in lines[-1]
+    rows = {line.split()[0]: line for line in lines[2:-2]}
+    assert "PIRATED" in rows["int8"] and "PIRATED" in rows["permuted"]
