@@ -150,11 +150,14 @@ def test_scan_ranks_a_folder_and_flags_the_copy(models, fingerprint_file, tmp_pa
                     str(tmp_path / "nope.keras"), "--json")
     assert proc.returncode == c.EXIT_PIRATED, proc.stderr
     result = json.loads(proc.stdout)
-    refs = [s["ref"] for s in result["suspects"]]
-    assert len(refs) == 4 and refs[-1].endswith("nope.keras") and result["suspects"][-1]["verdict"] == "error"
-    scores = [s["score"] for s in result["suspects"][:3]]
+    entries = result["entries"]
+    assert len(entries) == 4 and result["pirated"] >= 2 and result["errors"] == 1
+    assert entries[-1]["ref"].endswith("nope.keras") and entries[-1]["status"] == "error"
+    scores = [e["score"] for e in entries[:3]]
     assert scores == sorted(scores, reverse=True)
-    assert result["suspects"][2]["ref"].endswith("seed1.keras")
+    assert entries[2]["ref"].endswith("seed1.keras") and entries[2]["pirated"] is False
+    table = tafa_cli("scan", str(fingerprint_file), str(models["pirated"]), str(models["innocent"]))
+    assert table.returncode == c.EXIT_PIRATED and "judged pirated" in table.stdout.splitlines()[-1]
     (tmp_path / "empty").mkdir()
     assert_one_line_error(tafa_cli("scan", str(fingerprint_file), str(tmp_path / "empty")), "scan",
                           c.EXIT_USAGE, "holds no model")
