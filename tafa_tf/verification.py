@@ -304,10 +304,15 @@ def verify(
             "the score is noisier than usual; query it in inference mode if you can."
         )
     features, mode = compute_features(fp, answers)
-    if calibration is not None:
+    calibrated = calibration is not None and mode == "outputs"
+    if calibrated:
         score = float(calibration.score(features))
     else:
         score = default_score(features)
+        if calibration is not None:
+            # the combiner was fitted on output features a label-only suspect cannot give
+            threshold = DEFAULT_THRESHOLD
+            warnings.append("The stored calibration needs full outputs; the uncalibrated default was used.")
     if mode == "labels":
         warnings.append("Label-only suspect: scored on label agreement and decision flips alone.")
     pirated = bool(score >= threshold) if math.isfinite(score) else None
@@ -318,7 +323,7 @@ def verify(
         warnings.append("No verdict: a random-answering suspect below the threshold cannot be cleared.")
     return Report(
         score=score, pirated=pirated, features=features, queries=queries, status=status,
-        threshold=threshold, calibrated=calibration is not None, mode=mode,
+        threshold=threshold, calibrated=calibrated, mode=mode,
         warnings=tuple(warnings), source=source,
     )
 

@@ -205,12 +205,9 @@ def fine_tune(model, kind: str, data: Data, *, epochs: int = 5, learning_rate: f
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     if kind == "digits_decoder":
-        # A generator's pirate tunes on the owner's own samples: latents in, images out.
-        z = np.random.default_rng(seed).standard_normal((len(data.x_train), LATENT_DIM)).astype("float32")
-        target = model.predict(z, verbose=0)
-        clone.compile(keras.optimizers.Adam(learning_rate), "binary_crossentropy")
-        clone.fit(z, target, epochs=epochs, batch_size=64, verbose=0)
-        return clone
+        # A generator is tuned as the decoding half of an autoencoder on images; training
+        # on its own outputs would have zero gradient and change nothing.
+        return _train_decoder(clone, data, seed=seed, epochs=epochs, lr=learning_rate)
     _compile(clone, kind, learning_rate)
     clone.fit(data.x_train, data.y_train, epochs=epochs, batch_size=64, verbose=0)
     return clone
