@@ -19,6 +19,7 @@ from adapters_models import (
 )
 
 import adapters
+from tafa_tf import adapters_check
 from adapters import (
     MissingDependencyError,
     ModelLoadError,
@@ -225,7 +226,7 @@ else:
 
 
 def _probe_adapters(*path: Path) -> str:
-    clash_file = Path(adapters.__file__).with_name("_clash.py")
+    clash_file = Path(adapters_check.__file__)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in path)}
     out = subprocess.run(
         [sys.executable, "-c", _CLASH_PROBE, str(clash_file)],

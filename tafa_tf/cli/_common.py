@@ -199,12 +199,19 @@ def load_fingerprint(path: str) -> Any:
 def load_suspect_ref(ref: str, *, trust_code: bool = False, revision: str | None = None) -> Any:
     """Load one suspect through the adapters, failing with EXIT_SUSPECT and one line."""
     import_tensorflow()
-    try:
-        from adapters import load_suspect
-    except ImportError as e:  # the adapters package ships with tafa-tf; this is a broken install
-        raise CliError(f"The adapters package is missing ({one_line(e)}); reinstall tafa-tf.", EXIT_INTERNAL) from e
+    load_suspect = require_adapters().load_suspect
     with failing_as(EXIT_SUSPECT, f"Cannot load the suspect {ref}"):
         return load_suspect(ref, trust_code=trust_code, revision=revision)
+
+
+def require_adapters() -> Any:
+    """tafa-tf's adapters package, or one clear line when it is missing or shadowed."""
+    from tafa_tf.adapters_check import require_tafa_adapters
+
+    try:
+        return require_tafa_adapters()
+    except ImportError as e:  # the adapters package ships with tafa-tf: a broken or clashing install
+        raise CliError(one_line(e), EXIT_INTERNAL) from e
 
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if not refs and not (args.search or args.library):
         c.fail("Nothing to scan: give model refs or folders, or --search/--library. Received: no REF", c.EXIT_USAGE)
     c.import_tensorflow()
-    from adapters import HubQuery, list_hub_refs, scan
+    adapters = c.require_adapters()
+    HubQuery, list_hub_refs, scan = adapters.HubQuery, adapters.list_hub_refs, adapters.scan
 
     if args.search or args.library:
         with c.failing_as(c.EXIT_NETWORK, "Cannot list the Hub's models"):

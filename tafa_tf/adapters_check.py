@@ -2,8 +2,9 @@
 
 The PyPI distribution "adapters" (parameter-efficient transfer learning) installs a
 top-level package called ``adapters`` too. Ours carries ``__tafa_tf_adapters__ =
-True``. This module imports nothing from either package, so it also works (loaded
-by path, or copied into tafa_tf) when the other one shadows ours.
+True``. It lives in tafa_tf, which is never shadowed, and imports nothing from either
+package, so it works when the other one shadows ours; the CLI loads adapters
+through it.
 """
 
 from __future__ import annotations
