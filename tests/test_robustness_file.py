@@ -37,7 +37,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 # Exceptions that fingerprint._read lets escape today (see the strict xfail tests below
 # for each). The property and fuzz tests count them as "known bug" outcomes so that they
 # keep checking everything else; empty this tuple once _read is fixed.
-KNOWN_LOADER_BUGS: tuple[type[BaseException], ...] = (zlib.error, tokenize.TokenError)
+KNOWN_LOADER_BUGS: tuple[type[BaseException], ...] = ()
 ARRAY_FIELDS = ARRAY_NAMES
 HYPOTHESIS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -270,12 +270,6 @@ def test_huge_or_negative_declared_arrays_are_refused(good_bytes, tmp_path, shap
         tafa.Fingerprint.load(p)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MemoryError,
-    reason="bug: fingerprint._read calls np.load before checking the .npy header's declared shape; "
-    "a header claiming 10**12 floats raises MemoryError, which the loader does not catch",
-)
 def test_declared_terabyte_array_is_refused_not_allocated(good_bytes, tmp_path):
     items = entries(good_bytes)
     items["delta.npy"] = huge_header_npy((10**12,))
@@ -311,12 +305,6 @@ def test_malformed_manifests_are_refused(good_bytes, tmp_path, edit):
         tafa.Fingerprint.load(p)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="bug: fingerprint._from_manifest does int(d) on manifest shapes; JSON 'Infinity' gives "
-    "OverflowError, which _read does not catch (it catches KeyError, ValueError, TypeError, AttributeError)",
-)
 def test_infinite_shape_in_manifest_is_refused(good_bytes, tmp_path):
     p = forge(tmp_path / "inf.tafa", entries(good_bytes), manifest_edit=lambda m: {**m, "input_shape": [float("inf")]})
     with pytest.raises(FingerprintFileError, match="not a usable tafa fingerprint"):
@@ -355,11 +343,6 @@ def test_real_zip_bomb_is_refused(good_bytes, tmp_path):
         tafa.Fingerprint.load(p)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: fingerprint._read decompresses every entry whole before any size check against the "
-    "manifest; a 1 MiB file can make it hold up to MAX_FILE_BYTES (2 GiB) in memory",
-)
 def test_zip_bomb_is_refused_without_inflating_it(good_bytes, tmp_path):
     items = entries(good_bytes)
     items["x.npy"] = b"\0" * (64 * 2**20)
@@ -403,12 +386,6 @@ def _corrupt_deflate(raw: bytes, name: bytes) -> bytes:
     raise AssertionError(f"no entry {name!r}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=zlib.error,
-    reason="bug: a damaged deflate stream raises zlib.error from zf.read, which fingerprint._read's "
-    "except tuple does not list (zlib.error is not an OSError); a single bit flip does it",
-)
 def test_damaged_compressed_data_is_refused(good_bytes, tmp_path):
     p = tmp_path / "deflate.tafa"
     p.write_bytes(_corrupt_deflate(good_bytes, b"x.npy"))
@@ -416,12 +393,6 @@ def test_damaged_compressed_data_is_refused(good_bytes, tmp_path):
         tafa.Fingerprint.load(p)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=tokenize.TokenError,
-    reason="bug: numpy parses an .npy header with tokenize; an unbalanced header raises "
-    "tokenize.TokenError, which fingerprint._read's np.load guard (ValueError, OSError, EOFError) misses",
-)
 def test_unbalanced_npy_header_is_refused(good_bytes, tmp_path):
     h = b"{'descr': '<f4', 'fortran_order': False, 'shape': (6,   "
     h = h + b" " * (64 - 10 - len(h) - 1) + b"\n"

@@ -166,7 +166,8 @@ def test_random_and_constant_answers_are_never_pirated(fp):
     const = tafa.verify(fp, lambda x: np.zeros((len(x), 10)))
     record_report("random logits", noisy)
     record_report("constant zero logits", const)
-    assert noisy.pirated is False and noisy.status == "nondeterministic"
+    # answering at random: never pirated, and (below the threshold) not cleared either
+    assert noisy.pirated is None and noisy.status == "nondeterministic"
     assert const.pirated is False
 
 
@@ -256,12 +257,6 @@ def test_an_innocent_model_with_dropout_on_is_not_pirated(fp, trained):
     assert report.status == "nondeterministic" and report.pirated is not True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: verification.verify gives pirated=False to the owner's own weights with 5% dropout "
-    "left on (score ~0.39): noise only lowers agreement, so below the threshold a nondeterministic "
-    "suspect is inconclusive, not innocent; pirated should be None there",
-)
 def test_a_copy_with_dropout_on_is_never_cleared(fp, owner):
     copy = _with_dropout(owner, 0.05)
     report = tafa.verify(fp, lambda x: np.asarray(copy(x, training=True)))
