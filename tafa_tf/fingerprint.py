@@ -427,6 +427,11 @@ def fingerprint(
         )
     bar = _progress(progress, total=4, desc="fingerprint")
     net = ReluNetwork(model)
+    bad = [w.name for w in model.weights if not np.all(np.isfinite(np.asarray(w)))]
+    if bad:
+        raise UnsupportedModelError(
+            f"The model has NaN or inf weights, so it has no usable boundaries. Received: non-finite values in {bad[:5]}"
+        )
     bar.update(1)
     if task == "auto":
         task = infer_task(net.coverage.output_activation, net.input_shape, net.output_shape)

@@ -168,6 +168,7 @@ def _pick_targets(
     """``count`` lists of ``n_units`` columns, the first spread round-robin over sites."""
     sites = [s for s in eligible_by_site if len(s)]
     all_cols = np.concatenate(sites)
+    n_units = min(n_units, len(all_cols))  # an intersection needs that many distinct live units
     chosen = []
     for i in range(count):
         first = int(rng.choice(sites[i % len(sites)]))
