@@ -34,9 +34,10 @@ from tafa_tf.fingerprint import ARRAY_NAMES, MANIFEST
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 
-# Exceptions that fingerprint._read lets escape today (see the strict xfail tests below
-# for each). The property and fuzz tests count them as "known bug" outcomes so that they
-# keep checking everything else; empty this tuple once _read is fixed.
+# Exceptions that fingerprint._read is known to let escape (none since zlib.error,
+# tokenize.TokenError, MemoryError and OverflowError were fixed). If a new one is found,
+# pin it with a strict xfail test and list it here, so that the property and fuzz tests
+# count it as a "known bug" outcome and keep checking everything else.
 KNOWN_LOADER_BUGS: tuple[type[BaseException], ...] = ()
 ARRAY_FIELDS = ARRAY_NAMES
 HYPOTHESIS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
