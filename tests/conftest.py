@@ -29,3 +29,16 @@ def trained_model(kind: str, seed: int = 0, epochs: int | None = None):
 def trained():
     """``trained(kind, seed=0, epochs=None)`` -> a memoized trained reference model."""
     return trained_model
+
+
+@pytest.fixture(scope="session")
+def digits_fp(trained):
+    """The digits MLP owner's fingerprint (64 points in Box(0, 1), seed 0), made once per run.
+
+    Shared by the suites that only need *a* real fingerprint, so it is synthesized once.
+    """
+    import tafa_tf as tafa
+
+    return tafa.fingerprint(trained("digits_mlp"), task="classification", n=64,
+                            domain=tafa.domains.Box(0.0, 1.0), seed=0)
+

@@ -22,8 +22,8 @@ def mlp(trained):
 
 
 @pytest.fixture(scope="module")
-def fp(mlp):
-    return tafa.fingerprint(mlp, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+def fp(digits_fp):
+    return digits_fp
 
 
 def test_public_api_is_exactly_the_design():

@@ -18,8 +18,8 @@ def owner(trained):
 
 
 @pytest.fixture(scope="module")
-def fp(owner):
-    return tafa.fingerprint(owner, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+def fp(digits_fp):
+    return digits_fp
 
 
 def test_the_owner_itself_is_a_perfect_match(owner, fp):
