@@ -159,7 +159,9 @@ class Zoo:
 
 
 def _outputs(model, x: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.asarray(model(x[i : i + 512], training=False)) for i in range(0, len(x), 512)]).reshape(len(x), -1)
+    from tafa_tf.outputs import model_outputs
+
+    return model_outputs(model, x).reshape(len(x), -1)
 
 
 def _similarity(task: str, owner_y: np.ndarray, sus_y: np.ndarray) -> float:

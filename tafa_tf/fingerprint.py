@@ -9,6 +9,7 @@ version or shaped unlike its manifest is refused with ``FingerprintFileError``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import io
@@ -25,7 +26,7 @@ import numpy as np
 
 from tafa_tf.domains import Domain, as_domain, default_domain
 from tafa_tf.errors import FingerprintFileError, UnsupportedModelError
-from tafa_tf.outputs import TASKS, canonical, output_kind
+from tafa_tf.outputs import TASKS, canonical, model_outputs, output_kind
 
 if TYPE_CHECKING:
     from tafa_tf.calibration import Calibration
@@ -159,7 +160,7 @@ class Fingerprint:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
-            with _suppress_os_error():
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
         return path
@@ -173,14 +174,6 @@ class Fingerprint:
                 or with arrays unlike the manifest.
         """
         return _read(Path(path))
-
-
-class _suppress_os_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        return exc_type is not None and issubclass(exc_type, OSError)
 
 
 def _bad(path: Path, what: str) -> FingerprintFileError:
@@ -411,7 +404,7 @@ def fingerprint(
         >>> fp.save("owner.tafa")
     """
     from tafa_tf.introspection import ReluNetwork
-    from tafa_tf.synthesis import SynthesisConfig, kinks, select, synthesize
+    from tafa_tf.synthesis import SynthesisConfig, kinks, probe_inputs, select, synthesize
 
     if task not in (*TASKS, "auto"):
         raise ValueError(f"task must be one of {(*TASKS, 'auto')}. Received: task={task!r}")
@@ -451,9 +444,8 @@ def fingerprint(
     points = synthesize(net, domain, task, out_kind, config)
     bar.update(1)
 
-    from tafa_tf.synthesis import probe_inputs
-
-    raw = _model_outputs(model, probe_inputs(points.x, points.u, points.delta))
+    queries = probe_inputs(points.x, points.u, points.delta)
+    raw = model_outputs(model, queries).reshape(len(queries), -1).astype("float64")
     m = len(points.x)
     y0, yp, ym = raw[:m], raw[m : 2 * m], raw[2 * m :]
     canon = [canonical(y, out_kind) for y in (y0, yp, ym)]
@@ -495,11 +487,6 @@ def fingerprint(
         coverage=net.coverage.to_dict(),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
-
-
-def _model_outputs(model: Any, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    out = [np.asarray(model(x[i : i + batch], training=False)) for i in range(0, len(x), batch)]
-    return np.concatenate([o.reshape(len(o), -1) for o in out]).astype("float64")
 
 
 class _NoBar:

@@ -29,6 +29,7 @@ import numpy as np
 
 from tafa_tf.domains import Domain, as_domain
 from tafa_tf.errors import UnsupportedModelError
+from tafa_tf.outputs import model_outputs
 
 Transform = Callable[[Any], Any]
 
@@ -87,8 +88,7 @@ def _check_positive(value: Any, name: str) -> None:
 def _predict(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs in inference mode; direct calls are faster than predict()
     for the few thousand inputs used here."""
-    outs = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
-    return np.concatenate(outs, axis=0).astype("float32")
+    return model_outputs(model, x, batch_size=batch_size).astype("float32")
 
 
 def _input_shape(model) -> tuple[int, ...]:

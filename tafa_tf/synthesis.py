@@ -150,14 +150,6 @@ class _Engine:
             out, z = self.net(tf.reshape(x, (-1, *self.net.input_shape)))
         return out, z, acc.jvp(z)
 
-    def outputs(self, x: np.ndarray, batch: int = 512) -> np.ndarray:
-        tf = self.tf
-        res = []
-        for i in range(0, len(x), batch):
-            chunk = tf.constant(x[i : i + batch].reshape(-1, *self.net.input_shape))
-            res.append(self.net.model(chunk, training=False))
-        return np.concatenate([np.asarray(r).reshape(len(r), -1) for r in res]).astype("float64")
-
 
 def _pick_targets(
     rng: np.random.Generator,

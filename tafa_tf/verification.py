@@ -28,7 +28,7 @@ import numpy as np
 
 from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
 from tafa_tf.fingerprint import Fingerprint
-from tafa_tf.outputs import canonical, labels_of, output_kind
+from tafa_tf.outputs import canonical, labels_of, model_outputs, output_kind
 from tafa_tf.synthesis import KIND_DECISION, kinks
 
 DEFAULT_THRESHOLD = 0.62
@@ -114,13 +114,7 @@ def _as_callable(suspect: Any, batch_size: int) -> Callable[[np.ndarray], np.nda
     import keras
 
     if isinstance(suspect, keras.Model):
-
-        def call(x: np.ndarray) -> np.ndarray:
-            return np.concatenate(
-                [np.asarray(suspect(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
-            )
-
-        return call
+        return lambda x: model_outputs(suspect, x, batch_size=batch_size)
     if callable(suspect):
         return lambda x: np.asarray(suspect(x))
     raise SuspectError(
