@@ -37,6 +37,7 @@ FORMAT_NAME = "tafa-fingerprint"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 ARRAY_NAMES = ("x", "u", "delta", "kind", "targets", "y0", "yp", "ym", "kink")
+OPTIONAL_ARRAYS = ("yb",)  # present only when the owner named a public base model
 _ALLOWED_DTYPES = {"float32", "float64", "int8", "int32", "int64"}
 MAX_FILE_BYTES = 1 << 31  # 2 GiB: far above any real fingerprint, refuses zip bombs
 MAX_MANIFEST_BYTES = 1 << 22
@@ -75,6 +76,7 @@ class Fingerprint:
     coverage: dict[str, Any] = field(default_factory=dict)
     calibration: Calibration | None = None
     created: str = ""
+    yb: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
@@ -90,6 +92,10 @@ class Fingerprint:
         from tafa_tf.synthesis import probe_inputs
 
         return probe_inputs(self.x, self.u, self.delta)
+
+    def array_names(self) -> tuple[str, ...]:
+        """The arrays this fingerprint holds: the required ones and any optional present."""
+        return ARRAY_NAMES + tuple(n for n in OPTIONAL_ARRAYS if getattr(self, n) is not None)
 
     def owner_outputs(self) -> np.ndarray:
         """The owner's raw outputs at ``queries()``, flattened per query."""
@@ -137,7 +143,7 @@ class Fingerprint:
         path = Path(path)
         blobs: dict[str, bytes] = {}
         arrays: dict[str, dict[str, Any]] = {}
-        for name in ARRAY_NAMES:
+        for name in self.array_names():
             arr = np.ascontiguousarray(getattr(self, name))
             buf = io.BytesIO()
             np.save(buf, arr, allow_pickle=False)
@@ -191,7 +197,8 @@ def _read(path: Path) -> Fingerprint:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = {i.filename: i for i in zf.infolist()}
-            expected = {MANIFEST, *(f"{n}.npy" for n in ARRAY_NAMES)}
+            names = ARRAY_NAMES + tuple(n for n in OPTIONAL_ARRAYS if f"{n}.npy" in infos)
+            expected = {MANIFEST, *(f"{n}.npy" for n in names)}
             unknown = sorted(set(infos) - expected)
             if unknown:
                 raise _bad(path, f"unexpected entries {unknown[:5]}")
@@ -209,8 +216,10 @@ def _read(path: Path) -> Fingerprint:
                 raise _bad(path, f"the manifest is not valid JSON ({e})") from e
             _check_manifest(path, manifest)
             arrays = {}
-            for name in ARRAY_NAMES:
-                spec = manifest["arrays"][name]
+            for name in names:
+                spec = manifest["arrays"].get(name)
+                if not isinstance(spec, dict):
+                    raise _bad(path, f"array {name!r} is not described by the manifest")
                 # Never inflate more than the manifest's shape and dtype account for.
                 limit = _declared_nbytes(path, name, spec) + _NPY_HEADER_ROOM
                 if infos[f"{name}.npy"].file_size > limit:
@@ -329,7 +338,9 @@ def _check_consistency(path: Path, fp: Fingerprint) -> None:
             raise _bad(path, f"array {name!r} has shape {getattr(fp, name).shape}, expected {shape}")
     if fp.targets.ndim != 2 or len(fp.targets) != n:
         raise _bad(path, "array 'targets' has the wrong shape")
-    for name in ("x", "u", "delta", "y0", "yp", "ym", "kink"):
+    if fp.yb is not None and tuple(fp.yb.shape) != (3 * n, out_dim):
+        raise _bad(path, f"array 'yb' has shape {fp.yb.shape}, expected {(3 * n, out_dim)}")
+    for name in ("x", "u", "delta", "y0", "yp", "ym", "kink", *(["yb"] if fp.yb is not None else [])):
         if not np.all(np.isfinite(getattr(fp, name))):
             raise _bad(path, f"array {name!r} holds NaN or inf")
     if np.any(fp.delta <= 0):
@@ -373,6 +384,8 @@ def fingerprint(
     domain: Any = None,
     seed: int = 0,
     *,
+    samples: Any = None,
+    base: Any = None,
     progress: bool = False,
     **synthesis_options: Any,
 ) -> Fingerprint:
@@ -387,6 +400,15 @@ def fingerprint(
             ``tafa.domains.Gaussian(std)`` or a (low, high) pair. None picks the
             documented default (``tafa.domains.default_domain``) and logs it.
         seed: makes the fingerprint reproducible.
+        base: optional: the public base model that ``model`` was fine-tuned from.
+            Its answers at the queries are stored, and verification then also asks
+            whether the suspect departs from the base the way the owner did
+            (``base_contrast``): what tells a copy from another fine-tune of the
+            same base.
+        samples: optional: a few public inputs (never the training data needed). A
+            share of the points (``sample_fraction``, 0.5) then starts from jittered
+            samples, so they lie on boundaries near real inputs, where a copy distilled
+            or tuned on data keeps the owner's behaviour best.
         progress: show a progress bar.
         **synthesis_options: fields of ``tafa_tf.synthesis.SynthesisConfig``.
 
@@ -441,11 +463,12 @@ def fingerprint(
     out_kind = output_kind(probe, task, int(np.prod(net.output_shape)))
     if out_kind == "labels":
         raise UnsupportedModelError("The owner's model must output scores or probabilities, not labels.")
-    points = synthesize(net, domain, task, out_kind, config)
+    points = synthesize(net, domain, task, out_kind, config, samples=_check_samples(samples, net.input_shape))
     bar.update(1)
 
     queries = probe_inputs(points.x, points.u, points.delta)
     raw = model_outputs(model, queries).reshape(len(queries), -1).astype("float64")
+    raw_base = _base_outputs(base, net, queries)
     m = len(points.x)
     y0, yp, ym = raw[:m], raw[m : 2 * m], raw[2 * m :]
     canon = [canonical(y, out_kind) for y in (y0, yp, ym)]
@@ -476,17 +499,53 @@ def fingerprint(
         y0=y0[keep].astype("float32"),
         yp=yp[keep].astype("float32"),
         ym=ym[keep].astype("float32"),
+        yb=None if raw_base is None else raw_base[np.concatenate([keep, m + keep, 2 * m + keep])].astype("float32"),
         kink=kink[keep].astype("float32"),
         task=task,
         output_kind=out_kind,
         input_shape=net.input_shape,
         output_shape=net.output_shape,
         domain=domain,
-        owner={"name": model.name, "digest": model_digest(model), "params": int(model.count_params())},
+        owner={"name": model.name, "digest": model_digest(model), "params": int(model.count_params()),
+               **({"base_digest": model_digest(base)} if base is not None else {})},
         synthesis={**config.to_dict(), "stats": stats},
         coverage=net.coverage.to_dict(),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _base_outputs(base: Any, net: Any, queries: np.ndarray) -> np.ndarray | None:
+    """The public base model's outputs at the queries, checked to fit the owner's shapes."""
+    if base is None:
+        return None
+    import keras
+
+    if not isinstance(base, keras.Model):
+        raise ValueError(f"base must be a keras.Model (the public model you fine-tuned). Received: {type(base).__name__}")
+    shapes = (tuple(base.inputs[0].shape[1:]), tuple(base.outputs[0].shape[1:])) if base.inputs else None
+    if shapes != (net.input_shape, net.output_shape):
+        raise ValueError(
+            f"base must take and give the owner's shapes {net.input_shape} -> {net.output_shape}. "
+            f"Received: base with shapes {shapes}"
+        )
+    return model_outputs(base, queries).reshape(len(queries), -1).astype("float64")
+
+
+def _check_samples(samples: Any, input_shape: tuple[int, ...]) -> np.ndarray | None:
+    if samples is None:
+        return None
+    try:
+        arr = np.asarray(samples, dtype="float32")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"samples must be a numeric array of inputs. Received: {type(samples).__name__}") from e
+    if arr.ndim != len(input_shape) + 1 or tuple(arr.shape[1:]) != tuple(input_shape) or len(arr) == 0:
+        raise ValueError(
+            f"samples must be a non-empty batch of inputs of shape (k, *{tuple(input_shape)}). "
+            f"Received: samples of shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("samples must be finite. Received: samples with NaN or inf")
+    return arr
 
 
 class _NoBar:

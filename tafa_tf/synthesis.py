@@ -43,6 +43,8 @@ class SynthesisConfig:
     delta_fraction: float = 0.5  # probe step as a fraction of the distance to the next boundary
     max_delta: float = 0.05  # probe step cap, in units of the domain's scale
     decision_margin: float = 0.25  # decision probes reach this share of the median top-2 margin
+    sample_fraction: float = 0.5  # with public samples: share of points seeded from them
+    sample_noise: float = 0.05  # jitter added to public samples, in units of the domain's scale
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -136,7 +138,8 @@ class _Engine:
         for _ in tf.range(steps):
             c, jac = self._jacobian(x, idx, mask, decision, self._free(x))
             gram = tf.matmul(jac, jac, transpose_b=True)
-            ridge = 1e-9 * (tf.linalg.trace(gram) / m)[:, None, None] + 1e-20
+            # relative ridge: frozen coordinates can leave target normals parallel or zero
+            ridge = 1e-6 * (tf.linalg.trace(gram) / m)[:, None, None] + 1e-12
             lam = tf.linalg.solve(gram + ridge * tf.eye(m), c[:, :, None])
             step = tf.matmul(jac, lam, transpose_a=True)[:, :, 0]
             x = self._project(x - step)
@@ -185,9 +188,13 @@ def synthesize(
     task: str,
     out_kind: str,
     config: SynthesisConfig,
-    progress: Any = None,
+    samples: np.ndarray | None = None,
 ) -> BoundaryPoints:
     """Synthesize ``config.n`` boundary points of ``net`` in ``domain``.
+
+    With ``samples`` (a few public inputs, never training data needed), a share
+    ``config.sample_fraction`` of the points start from jittered samples, so they
+    lie on boundaries near where real inputs are; the rest start anywhere in the domain.
 
     Raises:
         UnsupportedModelError: when no unit changes sign anywhere in the domain (all
@@ -201,6 +208,12 @@ def synthesize(
     shape = net.input_shape
 
     pool = domain.sample(rng, (config.pool, *shape)).reshape(config.pool, -1)
+    n_random = len(pool)
+    if samples is not None:
+        picked = samples[rng.integers(0, len(samples), size=config.pool)].reshape(config.pool, -1)
+        jitter = rng.standard_normal(picked.shape) * config.sample_noise * domain.scale
+        near = domain.project((picked + jitter).astype("float32").reshape(-1, *shape)).reshape(config.pool, -1)
+        pool = np.concatenate([pool, near])
     pool_out, pool_z = [], []
     for i in range(0, len(pool), 512):
         o, z, _ = engine.coords(tf.constant(pool[i : i + 512]), tf.zeros_like(pool[i : i + 512]))
@@ -235,12 +248,18 @@ def synthesize(
     targets = _pick_targets(rng, eligible_by_site, n_unit, 1)
     multi_sizes = rng.integers(2, MAX_TARGETS + 1, size=n_multi)
     targets += [t for k in multi_sizes for t in _pick_targets(rng, eligible_by_site, 1, int(k))]
+    # which part of the pool each candidate's seed comes from: random draws or near samples
+    near_samples = (rng.random(n_cand) < config.sample_fraction) if samples is not None else np.zeros(n_cand, bool)
+
+    def seed_rows(i: int, size: int) -> np.ndarray:
+        lo, hi = (n_random, len(pool)) if near_samples[i] else (0, n_random)
+        return lo + rng.choice(hi - lo, size=min(size, hi - lo), replace=False)
     for i, cols in enumerate(targets):
         idx[i, : len(cols)] = cols
         kinds[i] = KIND_UNIT if len(cols) == 1 else KIND_MULTI
         scales[i, : len(cols)] = z_scale[cols]
         # start from the pool seed closest to all target boundaries, among a random few
-        cand = rng.choice(len(pool), size=min(32, len(pool)), replace=False)
+        cand = seed_rows(i, 32)
         dist = np.abs(pool_z[np.ix_(cand, cols)] / z_scale[cols]).sum(axis=1)
         seeds[i] = pool[cand[np.argmin(dist)]]
     if n_dec:
@@ -248,8 +267,12 @@ def synthesize(
         top2 = np.argsort(-logp, axis=1)[:, :2]
         margins = logp[np.arange(len(logp)), top2[:, 0]] - logp[np.arange(len(logp)), top2[:, 1]]
         margin_scale = float(np.median(margins)) + 1e-12
-        picks = rng.choice(len(pool), size=n_dec, replace=len(pool) < n_dec)
         rows = np.arange(len(targets), n_cand)
+        picks = rng.choice(n_random, size=n_dec, replace=n_random < n_dec)
+        near = near_samples[rows]
+        if near.any():
+            n_near = len(pool) - n_random
+            picks[near] = n_random + rng.choice(n_near, size=int(near.sum()), replace=n_near < near.sum())
         idx[rows, 0] = top2[picks, 0]
         idx[rows, 1] = top2[picks, 1]
         kinds[rows] = KIND_DECISION
@@ -310,6 +333,7 @@ def synthesize(
         "dead_units": int((active <= 0.01).sum()),
         "always_on_units": int((active >= 0.99).sum()),
         "units": int(net.n_units),
+        "seeded_near_samples": int(near_samples[converged].sum()),
     }
     keep = np.flatnonzero(converged)
     return BoundaryPoints(

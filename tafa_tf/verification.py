@@ -10,7 +10,9 @@ task-agnostic features:
 - ``kink_similarity`` and ``kink_cosine``: agreement of the second differences
   (the bends) at the owner's boundary points;
 - classifiers: ``label_agreement`` over all queries and ``flip_agreement``, the share of
-  decision-boundary probes whose two labels the suspect gives as the owner does.
+  decision-boundary probes whose two labels the suspect gives as the owner does;
+- with a public base model named at fingerprinting: ``base_contrast``, the cosine of
+  the suspect's and the owner's departures from that base (negative counts as 0).
 
 A suspect that answers with labels only is scored on the label features alone
 (label-only mode). The score is the calibrated combiner's probability when the
@@ -178,6 +180,11 @@ def _relative_similarity(s: np.ndarray, o: np.ndarray, reference: np.ndarray) ->
     return 1.0 / (1.0 + float(np.sum((s - o) ** 2)) / den)
 
 
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    den = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / den if den > 0 else 0.0
+
+
 def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     ok = na > 0
@@ -218,6 +225,11 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
     o0, op, om = oc[:n], oc[n : 2 * n], oc[2 * n :]
     s0, sp, sm = sc[:n], sc[n : 2 * n], sc[2 * n :]
     features["diff_similarity"] = _relative_similarity(sp - sm, op - om, op - om)
+    if fp.yb is not None:
+        # Does the suspect depart from the public base the way the owner did? Another
+        # fine-tune of that base departs elsewhere, a copy of the owner along with it.
+        base = canonical(fp.yb.astype("float64"), fp.output_kind)
+        features["base_contrast"] = max(0.0, _cosine((sc - base).ravel(), (oc - base).ravel()))
     bends = fp.kind != KIND_DECISION
     if bends.any():
         delta = fp.delta.astype("float64")[bends]
@@ -228,7 +240,9 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
     return features, "outputs"
 
 
-SCORE_FEATURES = ("output_similarity", "diff_similarity", "kink_similarity", "label_agreement", "flip_agreement")
+SCORE_FEATURES = (
+    "output_similarity", "diff_similarity", "kink_similarity", "label_agreement", "flip_agreement", "base_contrast",
+)
 
 
 def default_score(features: dict[str, float]) -> float:

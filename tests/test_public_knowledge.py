@@ -1,0 +1,50 @@
+"""What an owner may add beyond the model: a few public samples, and the public base model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tafa_tf as tafa
+from tafa_tf import piracy, zoo
+
+BOX = tafa.domains.Box(0.0, 1.0)
+
+
+def test_public_samples_seed_points_near_the_data(trained):
+    owner = trained("digits_mlp")
+    data = zoo.data_for("digits_mlp")
+    fp = tafa.fingerprint(owner, task="classification", n=48, domain=BOX, seed=0,
+                          samples=data.x_test[:16], sample_fraction=1.0)
+    assert fp.synthesis["stats"]["seeded_near_samples"] >= fp.n_points
+    plain = tafa.fingerprint(owner, task="classification", n=48, domain=BOX, seed=0)
+    assert plain.synthesis["stats"]["seeded_near_samples"] == 0
+
+    def gap(f):  # distance of each point to its nearest public sample
+        d = np.linalg.norm(f.x[:, None, :] - data.x_test[None, :16, :], axis=2)
+        return np.median(d.min(axis=1))
+
+    assert gap(fp) < 0.5 * gap(plain)
+    with pytest.raises(ValueError, match=r"Received: samples of shape \(16, 8, 8\)"):
+        tafa.fingerprint(owner, n=8, domain=BOX, samples=data.x_test[:16].reshape(16, 8, 8))
+
+
+def test_base_contrast_tells_a_copy_from_another_fine_tune_of_the_same_base(trained, tmp_path):
+    data = zoo.data_for("digits_mlp")
+    half = len(data.x_train) // 2
+    xa, ya, xb, yb = data.x_train[:half], data.y_train[:half], data.x_train[half:], data.y_train[half:]
+    base = trained("digits_mlp", 7)
+    owner = piracy.fine_tune(base, xa, ya, epochs=8, learning_rate=2e-3, seed=0)
+    fp = tafa.fingerprint(owner, task="classification", n=64, domain=BOX, seed=0, base=base)
+    fp = tafa.Fingerprint.load(fp.save(tmp_path / "owner.tafa"))
+    assert fp.yb is not None and fp.yb.shape == (3 * fp.n_points, 10)
+    assert "base_digest" in fp.owner
+
+    pirate = piracy.fine_tune(owner, xb, yb, epochs=4, learning_rate=1e-3, seed=1)
+    innocent = piracy.fine_tune(base, xb, yb, epochs=8, learning_rate=2e-3, seed=2)
+    copy, other = tafa.verify(fp, pirate), tafa.verify(fp, innocent)
+    print(f"\nbase_contrast: copy {copy.features['base_contrast']:.3f}, other fine-tune {other.features['base_contrast']:.3f}")
+    assert copy.features["base_contrast"] > other.features["base_contrast"]
+    assert tafa.verify(fp, owner).features["base_contrast"] == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="Received: base with shapes"):
+        tafa.fingerprint(owner, n=8, domain=BOX, base=trained("diabetes_mlp"))
