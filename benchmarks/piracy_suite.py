@@ -12,7 +12,11 @@ the evaluation protocol of DESIGN.md:
 
 Every method gets the same query budget and is scored in the same run:
 
-- tafa: tafa.verify's score on boundary points (uncalibrated default score);
+- tafa: tafa.verify's score on boundary points, data-free (uncalibrated default score);
+- tafa+: the same with what an owner also has: 32 public samples as seeds and the
+  public base model it fine-tuned (base_contrast); "tafa+ cv" combines tafa+'s
+  features with a logistic regression fitted leave-one-model-out over the zoo, as a
+  user's calibration would;
 - random: output similarity on random inputs from the same domain;
 - benign (ModelDiff-like): output similarity on held-out benign data;
 - ipguard (IPGuard-like, classifiers): label agreement at points pushed onto the
@@ -42,7 +46,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 KIND_OF_TASK = {"classification": "digits_mlp", "regression": "diabetes_mlp", "generation": "digits_decoder"}
 HARD = "same-base fine-tune"
-METHODS = ("tafa", "random", "benign", "ipguard")
+METHODS = ("tafa", "tafa+", "tafa+ cv", "random", "benign", "ipguard")
+N_PUBLIC = 32  # public samples the owner may add (tafa+): the first of the held-out split
 
 
 # -- the zoo ---------------------------------------------------------------------------------
@@ -102,6 +107,7 @@ class Zoo:
 
         kind = self.kind
         base = self._cached("base", lambda: zoo.train(kind, seed=100, data=zoo.Data(*self.base_xy, *self.base_xy)))
+        self.base = base
         owner = self._cached("owner", lambda: self._tune(base, self.own_xy, seed=0, epochs=15, lr=2e-3))
         x, y = self._pirate_xy(owner)
         k = 1 if self.quick else 2
@@ -212,6 +218,25 @@ def ipguard_points(owner, x_benign: np.ndarray, budget: int, seed: int) -> np.nd
     return np.clip(pts, 0.0, 1.0)
 
 
+def _leave_one_out(features: dict[str, dict[str, float]], sides: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Scores of a logistic combiner of the features, each model scored by a fit without it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import LeaveOneOut, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    names = [n for side in ("pos", "neg") for n in sides[side]]
+    keys = sorted(features[names[0]])
+    X = np.array([[features[n][k] for k in keys] for n in names])
+    y = np.array([1] * len(sides["pos"]) + [0] * len(sides["neg"]))
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000))
+    p = cross_val_predict(model, X, y, cv=LeaveOneOut(), method="predict_proba")[:, 1]
+    out: dict[str, dict[str, float]] = {"pos": {}, "neg": {}}
+    for n, label, score in zip(names, y, p):
+        out["pos" if label else "neg"][n] = float(score)
+    return out
+
+
 # -- metrics ---------------------------------------------------------------------------------
 
 
@@ -241,7 +266,17 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
     fp = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed)
     budget = fp.n_queries + min(8, fp.n_points)
     rng = np.random.default_rng(args.seed + 7)
-    methods: dict[str, Callable[[Any], float]] = {"tafa": lambda m: tafa.verify(fp, m).score}
+    public = z.data.x_test[:N_PUBLIC] if task != "generation" else rng.standard_normal((N_PUBLIC, *fp.input_shape)).astype("float32")
+    fp_plus = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed, samples=public,
+                               base=z.base, sample_fraction=1.0, decision_fraction=0.1)
+    plus_features: dict[str, dict[str, float]] = {}
+
+    def tafa_plus(model) -> float:
+        report = tafa.verify(fp_plus, model)
+        plus_features[model.name + str(id(model))] = report.features
+        return report.score
+
+    methods: dict[str, Callable[[Any], float]] = {"tafa": lambda m: tafa.verify(fp, m).score, "tafa+": tafa_plus}
     methods["random"] = Baseline("random", task, owner, domain.sample(rng, (budget, *fp.input_shape))).score
     if task == "generation":
         benign = rng.standard_normal((budget, *fp.input_shape)).astype("float32")  # a decoder's benign inputs are latents
@@ -262,6 +297,9 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
         family_of[name] = fam
         for meth, fn in methods.items():
             scores[meth][side][name] = float(fn(model))
+        plus_features[name] = plus_features.pop(model.name + str(id(model)))
+    scores["tafa+ cv"] = _leave_one_out(plus_features, scores["tafa+"])
+    methods["tafa+ cv"] = None  # type: ignore[assignment]
 
     rows = []
     fams = list(pos) + ["all pirated vs " + HARD]
@@ -308,11 +346,11 @@ def _plot(task: str, scores: dict[str, Any], path: Path) -> None:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'task':<15} {'piracy family':<34}" + "".join(f"{m:>16}" for m in METHODS)
+    head = f"{'task':<15} {'piracy family':<34}" + "".join(f"{m:>13}" for m in METHODS)
     lines = [head, "-" * len(head)]
     for r in rows:
         cells = "".join(
-            f"{(format(r[m]['auc'], '.2f') + ' / ' + format(r[m]['tpr_at_1pct_fpr'], '.2f')) if m in r else '-':>16}"
+            f"{(format(r[m]['auc'], '.2f') + ' / ' + format(r[m]['tpr_at_1pct_fpr'], '.2f')) if m in r else '-':>13}"
             for m in METHODS
         )
         lines.append(f"{r['task']:<15} {r['family']:<34}{cells}")
