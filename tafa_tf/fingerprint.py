@@ -400,11 +400,12 @@ def fingerprint(
             ``tafa.domains.Gaussian(std)`` or a (low, high) pair. None picks the
             documented default (``tafa.domains.default_domain``) and logs it.
         seed: makes the fingerprint reproducible.
-        base: optional: the public base model that ``model`` was fine-tuned from.
-            Its answers at the queries are stored, and verification then also asks
-            whether the suspect departs from the base the way the owner did
-            (``base_contrast``): what tells a copy from another fine-tune of the
-            same base.
+        base: optional, recommended when ``model`` was fine-tuned from a public
+            model: that base model. Points are then chosen where the owner departs
+            from the base (``base_candidates`` candidates per point), the base's
+            answers are stored, and verification asks whether the suspect sides
+            with the owner or with the base there (``owner_side``, weighted most in
+            the score): what tells a copy from another fine-tune of the same base.
         samples: optional: a few public inputs (never the training data needed). A
             share of the points (``sample_fraction``, 0.5) then starts from jittered
             samples, so they lie on boundaries near real inputs, where a copy distilled
@@ -426,7 +427,7 @@ def fingerprint(
         >>> fp.save("owner.tafa")
     """
     from tafa_tf.introspection import ReluNetwork
-    from tafa_tf.synthesis import SynthesisConfig, kinks, probe_inputs, select, synthesize
+    from tafa_tf.synthesis import SynthesisConfig, kinks, probe_inputs, select, select_owner_specific, synthesize
 
     if task not in (*TASKS, "auto"):
         raise ValueError(f"task must be one of {(*TASKS, 'auto')}. Received: task={task!r}")
@@ -463,12 +464,15 @@ def fingerprint(
     out_kind = output_kind(probe, task, int(np.prod(net.output_shape)))
     if out_kind == "labels":
         raise UnsupportedModelError("The owner's model must output scores or probabilities, not labels.")
-    points = synthesize(net, domain, task, out_kind, config, samples=_check_samples(samples, net.input_shape))
+    _check_base(base, net)
+    # With a base, synthesize more candidates and keep those where the owner departs from it.
+    pool_config = config if base is None else replace(config, oversample=config.oversample * config.base_candidates)
+    points = synthesize(net, domain, task, out_kind, pool_config, samples=_check_samples(samples, net.input_shape))
     bar.update(1)
 
     queries = probe_inputs(points.x, points.u, points.delta)
     raw = model_outputs(model, queries).reshape(len(queries), -1).astype("float64")
-    raw_base = _base_outputs(base, net, queries)
+    raw_base = None if base is None else model_outputs(base, queries).reshape(len(queries), -1).astype("float64")
     m = len(points.x)
     y0, yp, ym = raw[:m], raw[m : 2 * m], raw[2 * m :]
     canon = [canonical(y, out_kind) for y in (y0, yp, ym)]
@@ -479,7 +483,10 @@ def fingerprint(
     audible = (kink_norm > 1e-3 * np.maximum(slope, 1e-12)) & (kink_norm > 1e-7)
     audible |= points.kind == 2  # decision points are kept for their label flips
     bar.update(1)
-    keep = select(points, audible, int(n), np.random.default_rng(seed + 1))
+    if raw_base is None:
+        keep = select(points, audible, int(n), np.random.default_rng(seed + 1))
+    else:
+        keep = select_owner_specific(np.concatenate(canon), canonical(raw_base, out_kind), audible, int(n), task)
     if len(keep) < max(8, int(n) // 4):
         raise UnsupportedModelError(
             f"Only {len(keep)} usable boundary points of {n} wanted were found in {domain!r} "
@@ -514,10 +521,10 @@ def fingerprint(
     )
 
 
-def _base_outputs(base: Any, net: Any, queries: np.ndarray) -> np.ndarray | None:
-    """The public base model's outputs at the queries, checked to fit the owner's shapes."""
+def _check_base(base: Any, net: Any) -> None:
+    """Refuse a base that is not a Keras model taking and giving the owner's shapes."""
     if base is None:
-        return None
+        return
     import keras
 
     if not isinstance(base, keras.Model):
@@ -528,7 +535,6 @@ def _base_outputs(base: Any, net: Any, queries: np.ndarray) -> np.ndarray | None
             f"base must take and give the owner's shapes {net.input_shape} -> {net.output_shape}. "
             f"Received: base with shapes {shapes}"
         )
-    return model_outputs(base, queries).reshape(len(queries), -1).astype("float64")
 
 
 def _check_samples(samples: Any, input_shape: tuple[int, ...]) -> np.ndarray | None:

@@ -45,6 +45,7 @@ class SynthesisConfig:
     decision_margin: float = 0.25  # decision probes reach this share of the median top-2 margin
     sample_fraction: float = 0.5  # with public samples: share of points seeded from them
     sample_noise: float = 0.05  # jitter added to public samples, in units of the domain's scale
+    base_candidates: float = 4.0  # with a public base: candidates per kept point (the most owner-specific stay)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -377,4 +378,25 @@ def select(points: BoundaryPoints, keep: np.ndarray, n: int, rng: np.random.Gene
     return np.sort(np.concatenate(chosen))
 
 
-__all__ = ["SynthesisConfig", "BoundaryPoints", "synthesize", "probe_inputs", "kinks", "select"]
+def select_owner_specific(
+    owner: np.ndarray, base: np.ndarray, keep: np.ndarray, n: int, task: str
+) -> np.ndarray:
+    """Indices of at most ``n`` kept points where the owner departs most from its public base.
+
+    ``owner`` and ``base`` are canonical outputs at the 3N queries (x, x+du, x-du) of N
+    candidates. A copy of the owner inherits these departures; another fine-tune of the
+    same base departs elsewhere, so these points tell the two apart (see
+    ``verification``'s ``owner_side``). Classifiers: points where the two models' labels
+    differ at any of the three queries come first. Then: largest departure first.
+    """
+    m = len(keep)
+    departure = np.linalg.norm((owner - base).reshape(3, m, -1), axis=2).sum(axis=0)
+    differ = np.zeros(m, dtype=bool)
+    if task == "classification":
+        differ = (owner.argmax(axis=1) != base.argmax(axis=1)).reshape(3, m).any(axis=0)
+    order = np.lexsort((-departure, ~differ))
+    order = order[keep[order]]
+    return np.sort(order[:n])
+
+
+__all__ = ["SynthesisConfig", "BoundaryPoints", "synthesize", "probe_inputs", "kinks", "select", "select_owner_specific"]

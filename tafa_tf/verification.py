@@ -11,12 +11,16 @@ task-agnostic features:
   (the bends) at the owner's boundary points;
 - classifiers: ``label_agreement`` over all queries and ``flip_agreement``, the share of
   decision-boundary probes whose two labels the suspect gives as the owner does;
-- with a public base model named at fingerprinting: ``base_contrast``, the cosine of
-  the suspect's and the owner's departures from that base (negative counts as 0).
+- with a public base model named at fingerprinting: ``owner_side``, where the owner
+  and its base answer differently, the share of those queries at which the suspect
+  sides with the owner (classifiers: gives the owner's label; otherwise: answers
+  closer to the owner than to the base, weighted by how far the two differ); and
+  ``base_contrast``, the cosine of the suspect's and the owner's departures from that
+  base (negative counts as 0), reported but not in the default score.
 
 A suspect that answers with labels only is scored on the label features alone
 (label-only mode). The score is the calibrated combiner's probability when the
-fingerprint carries a calibration, else the mean of the features (documented default).
+fingerprint carries a calibration, else ``default_score`` (documented there).
 """
 
 from __future__ import annotations
@@ -212,6 +216,10 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
             same_p = s_lab[n + dec] == o_lab[n + dec]
             same_m = s_lab[2 * n + dec] == o_lab[2 * n + dec]
             features["flip_agreement"] = float(np.mean(same_p & same_m))
+        if fp.yb is not None:
+            differ = counted & (labels_of(fp.yb, fp.output_kind) != o_lab)
+            if differ.any():
+                features["owner_side"] = float(np.mean(s_lab[differ] == o_lab[differ]))
     if s_kind == "labels":
         return features, "labels"
     if answers.ndim != 2 or answers.shape[1] != owner.shape[1]:
@@ -230,6 +238,11 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
         # fine-tune of that base departs elsewhere, a copy of the owner along with it.
         base = canonical(fp.yb.astype("float64"), fp.output_kind)
         features["base_contrast"] = max(0.0, _cosine((sc - base).ravel(), (oc - base).ravel()))
+        if fp.task != "classification":
+            apart = np.linalg.norm(oc - base, axis=1)
+            if apart.sum() > 0:
+                closer = np.linalg.norm(sc - oc, axis=1) < np.linalg.norm(sc - base, axis=1)
+                features["owner_side"] = float(np.sum(apart * closer) / np.sum(apart))
     bends = fp.kind != KIND_DECISION
     if bends.any():
         delta = fp.delta.astype("float64")[bends]
@@ -240,15 +253,28 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
     return features, "outputs"
 
 
-SCORE_FEATURES = (
-    "output_similarity", "diff_similarity", "kink_similarity", "label_agreement", "flip_agreement", "base_contrast",
-)
+SCORE_FEATURES = ("output_similarity", "diff_similarity", "kink_similarity", "label_agreement", "flip_agreement")
+OWNER_SIDE_WEIGHT = 2.0 / 3.0
 
 
 def default_score(features: dict[str, float]) -> float:
-    """The uncalibrated score: the mean of the similarity features present (all in [0, 1])."""
+    """The uncalibrated score, in [0, 1].
+
+    Without a public base: the mean of the similarity features present. With one
+    (``owner_side`` present): ``owner_side`` weighs 2/3 and that mean 1/3. Measured on
+    the piracy benchmark (docs/results.md): ``owner_side`` alone tells copies from
+    fine-tunes of the same base, and the similarity mean keeps independently
+    trained models, which side with the owner about half the time, below the threshold.
+    ``base_contrast`` is reported but left out: it lowered the benchmark's AUCs.
+    """
     vals = [features[k] for k in SCORE_FEATURES if k in features and math.isfinite(features[k])]
-    return float(np.mean(vals)) if vals else float("nan")
+    mean = float(np.mean(vals)) if vals else float("nan")
+    side = features.get("owner_side", float("nan"))
+    if not math.isfinite(side):
+        return mean
+    if not math.isfinite(mean):
+        return float(side)
+    return OWNER_SIDE_WEIGHT * float(side) + (1.0 - OWNER_SIDE_WEIGHT) * mean
 
 
 def verify(

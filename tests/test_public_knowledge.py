@@ -48,3 +48,37 @@ def test_base_contrast_tells_a_copy_from_another_fine_tune_of_the_same_base(trai
     assert tafa.verify(fp, owner).features["base_contrast"] == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(ValueError, match="Received: base with shapes"):
         tafa.fingerprint(owner, n=8, domain=BOX, base=trained("diabetes_mlp"))
+
+
+@pytest.mark.parametrize("kind", ["digits_mlp", "diabetes_mlp"])
+def test_owner_side_tells_a_copy_from_another_fine_tune_of_the_same_base(trained, kind):
+    task = zoo.TASK_OF_KIND[kind]
+    data = zoo.data_for(kind)
+    half = len(data.x_train) // 2
+    xa, ya, xb, yb = data.x_train[:half], data.y_train[:half], data.x_train[half:], data.y_train[half:]
+    base = trained(kind, 7)
+    owner = piracy.fine_tune(base, xa, ya, epochs=8, learning_rate=2e-3, seed=0)
+    domain = BOX if task == "classification" else tafa.domains.Gaussian(1.0)
+    fp = tafa.fingerprint(owner, task=task, n=64, domain=domain, seed=0, base=base)
+    plain = tafa.fingerprint(owner, task=task, n=64, domain=domain, seed=0)
+
+    # the points are where the owner departs from the base, more than plain points are
+    def departure(f):
+        return float(np.mean(np.abs(tafa.verification.query(f, owner, f.queries()) -
+                                    tafa.verification.query(f, base, f.queries()))))
+
+    assert departure(fp) > departure(plain)
+
+    pirate = piracy.fine_tune(owner, xa, ya, epochs=6, learning_rate=3e-3, seed=1)
+    innocent = piracy.fine_tune(base, xb, yb, epochs=8, learning_rate=2e-3, seed=2)
+    copy, other = tafa.verify(fp, pirate), tafa.verify(fp, innocent)
+    print(f"\n{kind} owner_side: copy {copy.features['owner_side']:.3f} (score {copy.score:.3f}), "
+          f"other fine-tune {other.features['owner_side']:.3f} (score {other.score:.3f})")
+    assert tafa.verify(fp, owner).features["owner_side"] == pytest.approx(1.0)
+    assert tafa.verify(fp, base).features["owner_side"] == pytest.approx(0.0)
+    assert copy.features["owner_side"] > other.features["owner_side"] + 0.2
+    assert copy.pirated is True and other.pirated is False
+    if task == "classification":  # a label-only suspect is asked the same question
+        labels = tafa.verify(fp, lambda x: np.asarray(pirate(x)).argmax(axis=1))
+        assert labels.mode == "labels"
+        assert labels.features["owner_side"] == pytest.approx(copy.features["owner_side"])
