@@ -121,6 +121,24 @@ def test_fingerprint_writes_a_loadable_file_and_refuses_to_overwrite(models, fin
     assert_one_line_error(proc, "fingerprint", c.EXIT_INPUT, "--force")
 
 
+def test_fingerprint_with_a_public_base_asks_which_side_a_suspect_takes(models, tmp_path):
+    import tafa_tf as tafa
+
+    # the innocent model stands in for a public base the owner was fine-tuned from
+    out = tmp_path / "owner_base.tafa"
+    proc = tafa_cli("fingerprint", str(models["owner"]), "--base", str(models["innocent"]), "--domain", "box:0,1",
+                    "--n", "32", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["base"] == str(models["innocent"])
+    assert tafa.Fingerprint.load(out).yb is not None
+    base_itself = tafa_cli("verify", str(out), str(models["innocent"]), "--json")
+    assert base_itself.returncode == c.EXIT_OK, base_itself.stderr
+    assert json.loads(base_itself.stdout)["report"]["features"]["owner_side"] == 0.0
+    missing = tafa_cli("fingerprint", str(models["owner"]), "--base", str(tmp_path / "nope.keras"),
+                       "--out", str(tmp_path / "x.tafa"))
+    assert_one_line_error(missing, "fingerprint", c.EXIT_INPUT, "nope.keras")
+
+
 def test_verify_exit_codes_tell_pirated_from_innocent(models, fingerprint_file):
     pirated = tafa_cli("verify", str(fingerprint_file), str(models["pirated"]), "--json")
     innocent = tafa_cli("verify", str(fingerprint_file), str(models["innocent"]), "--json")

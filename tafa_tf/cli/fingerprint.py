@@ -13,11 +13,16 @@ examples:
   tafa fingerprint owner.keras                       # writes owner.tafa
   tafa fingerprint owner.keras --task classification --domain box:0,1 --n 256 --out secret/owner.tafa
   tafa fingerprint decoder.keras --task generation --domain gaussian:1.0
+  tafa fingerprint owner.keras --base public_base.keras   # owner was fine-tuned from a public model
   tafa fingerprint owner.keras --json
 
 domains: box:LOW,HIGH (inputs in [LOW, HIGH], e.g. pixels box:0,1), gaussian:STD
   (standardized features or a generator's latent). Default: box:0,1 for images,
   gaussian:1.0 otherwise.
+
+If you fine-tuned a public model, pass it with --base: the points are then chosen
+where your model departs from it, and a verification tells a copy of yours from
+someone else's fine-tune of the same public model (feature owner_side).
 
 Keep the .tafa file secret: a pirate who knows the points can tune against them.
 
@@ -44,6 +49,8 @@ def register(sub: Any) -> None:
     p.add_argument("--domain", type=c.parse_domain, default=None,
                    help="input domain: box:LOW,HIGH or gaussian:STD (default: by task and input shape)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--base", default=None,
+                   help="the public model yours was fine-tuned from (.keras, .h5, Keras folder), if any")
     p.add_argument("--out", default=None, help="where to write the .tafa (default: beside the model)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists (its calibration is lost)")
     c.add_common_flags(p)
@@ -67,14 +74,15 @@ def run(args: argparse.Namespace) -> int:
         c.fail(f"{out} exists; pass --force to replace it or --out to write elsewhere. Received: out={str(out)!r}",
                c.EXIT_INPUT)
     model = c.load_owner_model(args.model)
+    base = c.load_owner_model(args.base) if args.base else None
     with c.failing_as(c.EXIT_INPUT, f"Cannot fingerprint {args.model}"):
         fp = tafa.fingerprint(model, task=args.task, n=args.n, domain=args.domain, seed=args.seed,
-                              progress=c.show_progress(args))
+                              base=base, progress=c.show_progress(args))
         fp.save(out)
     summary = {
         "out": str(out), "task": fp.task, "points": fp.n_points, "queries": fp.n_queries,
         "domain": fp.domain.to_dict(), "input_shape": list(fp.input_shape), "owner": fp.owner,
-        "coverage_complete": bool(fp.coverage.get("complete", False)),
+        "coverage_complete": bool(fp.coverage.get("complete", False)), "base": args.base,
     }
     if args.json:
         c.write_json(summary)
