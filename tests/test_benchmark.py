@@ -1,0 +1,41 @@
+"""The piracy benchmark runs from one command and prints its table (slow: it trains a zoo).
+
+This runs the --quick zoo into a fresh cache; the full zoo (docs/results.md) takes
+about 6 minutes to build and is not repeated here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "piracy_suite.py"
+
+
+@pytest.mark.slow
+def test_piracy_suite_runs_from_one_command_and_prints_the_table(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--n", "64", "--cache", str(tmp_path / "cache"),
+         "--out", str(tmp_path / "out"), "--no-progress"],
+        check=False, capture_output=True, text=True, timeout=1800, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    print(proc.stdout)
+    result = json.loads((tmp_path / "out" / "piracy_suite.json").read_text())
+    rows = {(r["task"], r["family"]): r for r in result["rows"]}
+    assert {t for t, _ in rows} == {"classification", "regression", "generation"}
+    for (task, family), row in rows.items():
+        assert f"{task:<15} {family:<34}" in proc.stdout  # every row is in the printed table
+        if family == "permute/rescale":  # the function is unchanged: any working method sees it
+            assert row["tafa"]["auc"] == 1.0, (task, row)
+    for task in ("classification", "regression", "generation"):
+        assert (tmp_path / "out" / f"roc_{task}.png").stat().st_size > 0
+    # the public base is what tells copies from other fine-tunes of that base
+    hard = rows[("classification", "all pirated vs same-base fine-tune")]
+    assert hard["tafa"]["auc"] > hard["no base"]["auc"], hard
