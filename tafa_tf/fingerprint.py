@@ -37,7 +37,7 @@ FORMAT_NAME = "tafa-fingerprint"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 ARRAY_NAMES = ("x", "u", "delta", "kind", "targets", "y0", "yp", "ym", "kink")
-OPTIONAL_ARRAYS = ("yb",)  # present only when the owner named a public base model
+OPTIONAL_ARRAYS = ("yb", "seeded")  # present only with a public base model / public samples
 _ALLOWED_DTYPES = {"float32", "float64", "int8", "int32", "int64"}
 MAX_FILE_BYTES = 1 << 31  # 2 GiB: far above any real fingerprint, refuses zip bombs
 MAX_MANIFEST_BYTES = 1 << 22
@@ -51,7 +51,9 @@ class Fingerprint:
     steps, ``kind`` (0 one unit's boundary, 1 an intersection, 2 the decision
     boundary), ``targets`` the unit columns (or class pair) each point sits on,
     ``y0``/``yp``/``ym`` the owner's raw outputs at x, x+delta*u and x-delta*u, and
-    ``kink`` the owner's canonical second difference there.
+    ``kink`` the owner's canonical second difference there. Optional: ``yb`` the
+    public base model's raw outputs at the 3N queries (``base=``), and ``seeded``
+    (1 where a point started from a public sample, ``samples=``).
 
     Create one with ``tafa.fingerprint(model)``; keep the file secret: a pirate who
     knows the points can tune against them.
@@ -77,6 +79,7 @@ class Fingerprint:
     calibration: Calibration | None = None
     created: str = ""
     yb: np.ndarray | None = None
+    seeded: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
@@ -340,6 +343,8 @@ def _check_consistency(path: Path, fp: Fingerprint) -> None:
         raise _bad(path, "array 'targets' has the wrong shape")
     if fp.yb is not None and tuple(fp.yb.shape) != (3 * n, out_dim):
         raise _bad(path, f"array 'yb' has shape {fp.yb.shape}, expected {(3 * n, out_dim)}")
+    if fp.seeded is not None and (tuple(fp.seeded.shape) != (n,) or not np.isin(fp.seeded, (0, 1)).all()):
+        raise _bad(path, f"array 'seeded' must hold {n} values of 0 or 1, one per point")
     for name in ("x", "u", "delta", "y0", "yp", "ym", "kink", *(["yb"] if fp.yb is not None else [])):
         if not np.all(np.isfinite(getattr(fp, name))):
             raise _bad(path, f"array {name!r} holds NaN or inf")
@@ -486,7 +491,8 @@ def fingerprint(
     if raw_base is None:
         keep = select(points, audible, int(n), np.random.default_rng(seed + 1))
     else:
-        keep = select_owner_specific(np.concatenate(canon), canonical(raw_base, out_kind), audible, int(n), task)
+        keep = select_owner_specific(np.concatenate(canon), canonical(raw_base, out_kind), audible, int(n), task,
+                                     groups=points.seeded, group_share=config.sample_fraction)
     if len(keep) < max(8, int(n) // 4):
         raise UnsupportedModelError(
             f"Only {len(keep)} usable boundary points of {n} wanted were found in {domain!r} "
@@ -507,6 +513,7 @@ def fingerprint(
         yp=yp[keep].astype("float32"),
         ym=ym[keep].astype("float32"),
         yb=None if raw_base is None else raw_base[np.concatenate([keep, m + keep, 2 * m + keep])].astype("float32"),
+        seeded=None if points.seeded is None else points.seeded[keep].astype("int8"),
         kink=kink[keep].astype("float32"),
         task=task,
         output_kind=out_kind,

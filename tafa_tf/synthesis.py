@@ -62,6 +62,7 @@ class BoundaryPoints:
     targets: np.ndarray  # (N, MAX_TARGETS) int32 unit columns (or classes for decision), -1 padded
     residual: np.ndarray  # (N,) |c(x)| relative to the constraint's scale
     stats: dict[str, Any]
+    seeded: np.ndarray | None = None  # (N,) bool: started from a public sample (None without samples)
 
 
 class _Engine:
@@ -345,6 +346,7 @@ def synthesize(
         targets=idx[keep],
         residual=residual[keep].astype("float32"),
         stats=stats,
+        seeded=None if samples is None else near_samples[keep],
     )
 
 
@@ -379,7 +381,8 @@ def select(points: BoundaryPoints, keep: np.ndarray, n: int, rng: np.random.Gene
 
 
 def select_owner_specific(
-    owner: np.ndarray, base: np.ndarray, keep: np.ndarray, n: int, task: str
+    owner: np.ndarray, base: np.ndarray, keep: np.ndarray, n: int, task: str, groups: np.ndarray | None = None,
+    group_share: float = 0.0,
 ) -> np.ndarray:
     """Indices of at most ``n`` kept points where the owner departs most from its public base.
 
@@ -388,6 +391,8 @@ def select_owner_specific(
     same base departs elsewhere, so these points tell the two apart (see
     ``verification``'s ``owner_side``). Classifiers: points where the two models' labels
     differ at any of the three queries come first. Then: largest departure first.
+    With ``groups`` (a boolean per candidate, e.g. seeded from public samples), a share
+    ``group_share`` of the points comes from the group, the rest from outside it.
     """
     m = len(keep)
     departure = np.linalg.norm((owner - base).reshape(3, m, -1), axis=2).sum(axis=0)
@@ -396,7 +401,13 @@ def select_owner_specific(
         differ = (owner.argmax(axis=1) != base.argmax(axis=1)).reshape(3, m).any(axis=0)
     order = np.lexsort((-departure, ~differ))
     order = order[keep[order]]
-    return np.sort(order[:n])
+    if groups is None:
+        return np.sort(order[:n])
+    inside, outside = order[groups[order]], order[~groups[order]]
+    n_in = min(len(inside), int(round(n * group_share)))
+    n_out = min(len(outside), n - n_in)
+    n_in = min(len(inside), n - n_out)  # fill from the group when too few lie outside it
+    return np.sort(np.concatenate([inside[:n_in], outside[:n_out]]))
 
 
 __all__ = ["SynthesisConfig", "BoundaryPoints", "synthesize", "probe_inputs", "kinks", "select", "select_owner_specific"]

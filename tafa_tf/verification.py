@@ -16,7 +16,13 @@ task-agnostic features:
   sides with the owner (classifiers: gives the owner's label; otherwise: answers
   closer to the owner than to the base, weighted by how far the two differ); and
   ``base_contrast``, the cosine of the suspect's and the owner's departures from that
-  base (negative counts as 0), reported but not in the default score.
+  base (negative counts as 0), reported but not in the default score;
+- with a base and public samples: ``owner_pull``, at the points seeded from the
+  samples, how far the suspect follows the owner's departure from the base (its
+  answer projected on the line from the base's answer to the owner's, clipped to
+  [0, 1], weighted by how far the two differ). A student distilled from the owner on
+  data copies the owner there; it is reported, and left to calibration (in the
+  default score it cost more on pruned copies than it gained on distilled ones).
 
 A suspect that answers with labels only is scored on the label features alone
 (label-only mode). The score is the calibrated combiner's probability when the
@@ -198,6 +204,16 @@ def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(cos))
 
 
+def _pull(s: np.ndarray, o: np.ndarray, b: np.ndarray) -> float:
+    """Weighted mean of how far each answer ``s`` goes from ``b`` toward ``o`` (clipped to [0, 1])."""
+    apart = o - b
+    w = np.linalg.norm(apart, axis=1)
+    if w.sum() <= 0:
+        return float("nan")
+    t = np.sum((s - b) * apart, axis=1) / np.maximum(w**2, 1e-300)
+    return float(np.sum(w * np.clip(t, 0.0, 1.0)) / np.sum(w))
+
+
 def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, float], str]:
     """Verification features of a suspect's answers to ``fp.queries()``; and the mode."""
     n = fp.n_points
@@ -238,6 +254,9 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
         # fine-tune of that base departs elsewhere, a copy of the owner along with it.
         base = canonical(fp.yb.astype("float64"), fp.output_kind)
         features["base_contrast"] = max(0.0, _cosine((sc - base).ravel(), (oc - base).ravel()))
+        if fp.seeded is not None and fp.seeded.any():
+            near = np.tile(fp.seeded.astype(bool), 3)
+            features["owner_pull"] = _pull(sc[near], oc[near], base[near])
         if fp.task != "classification":
             apart = np.linalg.norm(oc - base, axis=1)
             if apart.sum() > 0:

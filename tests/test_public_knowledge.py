@@ -11,6 +11,16 @@ from tafa_tf import piracy, zoo
 BOX = tafa.domains.Box(0.0, 1.0)
 
 
+def owner_of_a_public_base(trained, kind):
+    """A public base (trained on nothing of ours), and the owner: the base tuned on half A."""
+    data = zoo.data_for(kind)
+    half = len(data.x_train) // 2
+    own, other = (data.x_train[:half], data.y_train[:half]), (data.x_train[half:], data.y_train[half:])
+    base = trained(kind, 7)
+    owner = piracy.fine_tune(base, *own, epochs=8, learning_rate=2e-3, seed=0)
+    return data, base, owner, own, other
+
+
 def test_public_samples_seed_points_near_the_data(trained):
     owner = trained("digits_mlp")
     data = zoo.data_for("digits_mlp")
@@ -30,11 +40,7 @@ def test_public_samples_seed_points_near_the_data(trained):
 
 
 def test_base_contrast_tells_a_copy_from_another_fine_tune_of_the_same_base(trained, tmp_path):
-    data = zoo.data_for("digits_mlp")
-    half = len(data.x_train) // 2
-    xa, ya, xb, yb = data.x_train[:half], data.y_train[:half], data.x_train[half:], data.y_train[half:]
-    base = trained("digits_mlp", 7)
-    owner = piracy.fine_tune(base, xa, ya, epochs=8, learning_rate=2e-3, seed=0)
+    _data, base, owner, (_xa, _ya), (xb, yb) = owner_of_a_public_base(trained, "digits_mlp")
     fp = tafa.fingerprint(owner, task="classification", n=64, domain=BOX, seed=0, base=base)
     fp = tafa.Fingerprint.load(fp.save(tmp_path / "owner.tafa"))
     assert fp.yb is not None and fp.yb.shape == (3 * fp.n_points, 10)
@@ -53,11 +59,7 @@ def test_base_contrast_tells_a_copy_from_another_fine_tune_of_the_same_base(trai
 @pytest.mark.parametrize("kind", ["digits_mlp", "diabetes_mlp"])
 def test_owner_side_tells_a_copy_from_another_fine_tune_of_the_same_base(trained, kind):
     task = zoo.TASK_OF_KIND[kind]
-    data = zoo.data_for(kind)
-    half = len(data.x_train) // 2
-    xa, ya, xb, yb = data.x_train[:half], data.y_train[:half], data.x_train[half:], data.y_train[half:]
-    base = trained(kind, 7)
-    owner = piracy.fine_tune(base, xa, ya, epochs=8, learning_rate=2e-3, seed=0)
+    _data, base, owner, (xa, ya), (xb, yb) = owner_of_a_public_base(trained, kind)
     domain = BOX if task == "classification" else tafa.domains.Gaussian(1.0)
     fp = tafa.fingerprint(owner, task=task, n=64, domain=domain, seed=0, base=base)
     plain = tafa.fingerprint(owner, task=task, n=64, domain=domain, seed=0)
@@ -82,3 +84,28 @@ def test_owner_side_tells_a_copy_from_another_fine_tune_of_the_same_base(trained
         labels = tafa.verify(fp, lambda x: np.asarray(pirate(x)).argmax(axis=1))
         assert labels.mode == "labels"
         assert labels.features["owner_side"] == pytest.approx(copy.features["owner_side"])
+
+
+def test_owner_pull_follows_a_student_distilled_on_data(trained, tmp_path):
+    data, base, owner, (xa, _ya), (xb, yb) = owner_of_a_public_base(trained, "digits_mlp")
+    fp = tafa.fingerprint(owner, task="classification", n=64, domain=BOX, seed=0, base=base, samples=data.x_test[:32])
+    fp = tafa.Fingerprint.load(fp.save(tmp_path / "owner.tafa"))
+    assert fp.seeded is not None and fp.seeded.shape == (fp.n_points,)
+    assert 0.3 * fp.n_points <= fp.seeded.sum() <= 0.7 * fp.n_points  # sample_fraction 0.5
+    assert tafa.verify(fp, owner).features["owner_pull"] == pytest.approx(1.0)
+    assert tafa.verify(fp, base).features["owner_pull"] == pytest.approx(0.0)
+
+    student = piracy.distill(owner, x=np.concatenate([xa, data.x_test]), epochs=30, seed=3)
+    other = piracy.fine_tune(base, xb, yb, epochs=8, learning_rate=2e-3, seed=2)
+    pulled, not_pulled = tafa.verify(fp, student), tafa.verify(fp, other)
+    print(f"\nowner_pull: student {pulled.features['owner_pull']:.3f}, other fine-tune {not_pulled.features['owner_pull']:.3f}")
+    assert pulled.features["owner_pull"] > not_pulled.features["owner_pull"]
+    assert "owner_pull" not in tafa.verify(tafa.fingerprint(owner, n=16, domain=BOX, base=base), student).features
+
+
+def test_a_forged_seeded_array_is_refused(digits_fp, tmp_path):
+    import dataclasses
+
+    bad = dataclasses.replace(digits_fp, seeded=np.full(digits_fp.n_points, 2, dtype="int8"))
+    with pytest.raises(tafa.errors.FingerprintFileError, match="seeded"):
+        tafa.Fingerprint.load(bad.save(tmp_path / "bad.tafa"))
