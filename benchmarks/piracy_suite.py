@@ -12,11 +12,13 @@ the evaluation protocol of DESIGN.md:
 
 Every method gets the same query budget and is scored in the same run:
 
-- tafa: tafa.verify's score on boundary points, data-free (uncalibrated default score);
-- tafa+: the same with what an owner also has: 32 public samples as seeds and the
-  public base model it fine-tuned (base_contrast); "tafa+ cv" combines tafa+'s
-  features with a logistic regression fitted leave-one-model-out over the zoo, as a
-  user's calibration would;
+- tafa: tafa.verify's uncalibrated score on data-free boundary points, fingerprinted
+  with the public base model the owner fine-tuned (``base=``: points where the owner
+  departs from the base, feature ``owner_side``). No data is used;
+- no base: the same without the base model (the model alone);
+- tafa+: tafa plus 32 public samples as seeds for half of the points (``samples=``);
+- tafa cv: tafa's features combined by a logistic regression fitted
+  leave-one-model-out over the zoo, as a user's calibration would;
 - random: output similarity on random inputs from the same domain;
 - benign (ModelDiff-like): output similarity on held-out benign data;
 - ipguard (IPGuard-like, classifiers): label agreement at points pushed onto the
@@ -46,7 +48,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 KIND_OF_TASK = {"classification": "digits_mlp", "regression": "diabetes_mlp", "generation": "digits_decoder"}
 HARD = "same-base fine-tune"
-METHODS = ("tafa", "tafa+", "tafa+ cv", "random", "benign", "ipguard")
+METHODS = ("tafa", "no base", "tafa+", "tafa cv", "tafa+ cv", "random", "benign", "ipguard")
 N_PUBLIC = 32  # public samples the owner may add (tafa+): the first of the held-out split
 
 
@@ -263,20 +265,26 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
     owner, pos, neg = z.build()
     t_zoo = time.time() - t0
     domain = z._domain()
-    fp = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed)
+    fp = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed, base=z.base)
+    fp_alone = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed)
     budget = fp.n_queries + min(8, fp.n_points)
     rng = np.random.default_rng(args.seed + 7)
     public = z.data.x_test[:N_PUBLIC] if task != "generation" else rng.standard_normal((N_PUBLIC, *fp.input_shape)).astype("float32")
-    fp_plus = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed, samples=public,
-                               base=z.base, sample_fraction=1.0, decision_fraction=0.1)
-    plus_features: dict[str, dict[str, float]] = {}
+    fp_plus = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed, samples=public, base=z.base)
+    features: dict[str, dict[str, dict[str, float]]] = {"tafa": {}, "tafa+": {}}
 
-    def tafa_plus(model) -> float:
-        report = tafa.verify(fp_plus, model)
-        plus_features[model.name + str(id(model))] = report.features
-        return report.score
+    def scorer(name: str, fingerprint) -> Callable[[Any], float]:
+        def score(model) -> float:
+            report = tafa.verify(fingerprint, model)
+            features[name][model.name + str(id(model))] = report.features
+            return report.score
+        return score
 
-    methods: dict[str, Callable[[Any], float]] = {"tafa": lambda m: tafa.verify(fp, m).score, "tafa+": tafa_plus}
+    methods: dict[str, Callable[[Any], float]] = {
+        "tafa": scorer("tafa", fp),
+        "no base": lambda m: tafa.verify(fp_alone, m).score,
+        "tafa+": scorer("tafa+", fp_plus),
+    }
     methods["random"] = Baseline("random", task, owner, domain.sample(rng, (budget, *fp.input_shape))).score
     if task == "generation":
         benign = rng.standard_normal((budget, *fp.input_shape)).astype("float32")  # a decoder's benign inputs are latents
@@ -297,9 +305,11 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
         family_of[name] = fam
         for meth, fn in methods.items():
             scores[meth][side][name] = float(fn(model))
-        plus_features[name] = plus_features.pop(model.name + str(id(model)))
-    scores["tafa+ cv"] = _leave_one_out(plus_features, scores["tafa+"])
-    methods["tafa+ cv"] = None  # type: ignore[assignment]
+        for f in features.values():
+            f[name] = f.pop(model.name + str(id(model)))
+    for name in ("tafa", "tafa+"):
+        scores[f"{name} cv"] = _leave_one_out(features[name], scores[name])
+        methods[f"{name} cv"] = None  # type: ignore[assignment]
 
     rows = []
     fams = list(pos) + ["all pirated vs " + HARD]
