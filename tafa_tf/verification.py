@@ -12,15 +12,14 @@ task-agnostic features:
 - classifiers: ``label_agreement`` over all queries and ``flip_agreement``, the share of
   decision-boundary probes whose two labels the suspect gives as the owner does;
 - with a public base model named at fingerprinting: ``owner_side``, where the owner
-  and its base answer differently, the share of those queries at which the suspect
-  sides with the owner (classifiers: gives the owner's label; otherwise: answers
-  closer to the owner than to the base, weighted by how far the two differ); and
+  and its base answer differently, how far the suspect sides with the owner
+  (classifiers: the share of those queries where it gives the owner's label;
+  otherwise: its answer projected on the line from the base's answer to the owner's,
+  clipped to [0, 1], weighted by how far the two differ); and
   ``base_contrast``, the cosine of the suspect's and the owner's departures from that
   base (negative counts as 0), reported but not in the default score;
-- with a base and public samples: ``owner_pull``, at the points seeded from the
-  samples, how far the suspect follows the owner's departure from the base (its
-  answer projected on the line from the base's answer to the owner's, clipped to
-  [0, 1], weighted by how far the two differ). A student distilled from the owner on
+- with a base and public samples: ``owner_pull``, the same projection at the points
+  seeded from the samples, for every task. A student distilled from the owner on
   data copies the owner there; it is reported, and left to calibration (in the
   default score it cost more on pruned copies than it gained on distilled ones).
 
@@ -47,8 +46,13 @@ DEFAULT_THRESHOLD = 0.62
 """Verdict threshold on the uncalibrated score.
 
 Measured on the reference zoo (tests/test_scenarios.py): independently trained models
-scored 0.38-0.60 and pirated copies 0.67-1.00. It is a default, not a guarantee:
-calibrate on your own model (tafa.calibrate) for a threshold with a measured FPR."""
+scored 0.38-0.60 and pirated copies 0.67-1.00. With a public base (the piracy
+benchmark, docs/results.md) it flagged every pirated copy but the distilled
+classifiers and none of the 36 innocent models, same-base fine-tunes included; the
+margins are thin (innocents up to 0.58-0.62 per task, pirated copies from 0.63-0.82).
+It is a default, not a
+guarantee: calibrate on your own model (tafa.calibrate) for a threshold with a
+measured FPR."""
 
 REPEATS = 8
 """Points asked twice, to notice a suspect that answers at random (dropout left on)."""
@@ -258,10 +262,7 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
             near = np.tile(fp.seeded.astype(bool), 3)
             features["owner_pull"] = _pull(sc[near], oc[near], base[near])
         if fp.task != "classification":
-            apart = np.linalg.norm(oc - base, axis=1)
-            if apart.sum() > 0:
-                closer = np.linalg.norm(sc - oc, axis=1) < np.linalg.norm(sc - base, axis=1)
-                features["owner_side"] = float(np.sum(apart * closer) / np.sum(apart))
+            features["owner_side"] = _pull(sc, oc, base)
     bends = fp.kind != KIND_DECISION
     if bends.any():
         delta = fp.delta.astype("float64")[bends]
