@@ -383,6 +383,18 @@ def main(argv: list[str] | None = None) -> int:
     results = [run_task(t, args) for t in args.tasks]
     rows = [r for res in results for r in res["rows"]]
     print(format_table(rows))
+    from tafa_tf.verification import DEFAULT_THRESHOLD
+
+    for res in results:  # what a user without a calibration gets from tafa's verdict
+        s = res["scores"]["tafa"]
+        res["default_threshold"] = {
+            "threshold": DEFAULT_THRESHOLD,
+            "pirated_flagged": sum(v >= DEFAULT_THRESHOLD for v in s["pos"].values()), "pirated": len(s["pos"]),
+            "innocent_flagged": sum(v >= DEFAULT_THRESHOLD for v in s["neg"].values()), "innocent": len(s["neg"]),
+        }
+        d = res["default_threshold"]
+        print(f"tafa at the default threshold {DEFAULT_THRESHOLD}, {res['task']}: flags {d['pirated_flagged']} of "
+              f"{d['pirated']} pirated and {d['innocent_flagged']} of {d['innocent']} innocent models")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"rows": rows, "tasks": results, "seconds": time.time() - t0, "n": args.n, "quick": args.quick}
