@@ -58,15 +58,17 @@ N_PUBLIC = 32  # public samples the owner may add (tafa+): the first of the held
 class Zoo:
     """Builds (or loads from the cache) every model of one task's benchmark."""
 
-    def __init__(self, kind: str, cache: Path, quick: bool):
+    def __init__(self, kind: str, cache: Path, quick: bool, zoo_seed: int = 0):
         from tafa_tf import zoo
 
         self.kind = kind
         self.task = zoo.TASK_OF_KIND[kind]
-        self.cache = cache / kind
+        # zoo_seed 0 is the reference zoo; any other gives an independent one (data split and every model)
+        self.zs = int(zoo_seed)
+        self.cache = cache / (kind if self.zs == 0 else f"{kind}-zoo{self.zs}")
         self.cache.mkdir(parents=True, exist_ok=True)
         self.quick = quick
-        data = zoo.data_for(kind)
+        data = zoo.data_for(kind, seed=self.zs)
         half = len(data.x_train) // 2
         self.data = data
         self.base_xy = (data.x_train[:half], data.y_train[:half])
@@ -108,15 +110,16 @@ class Zoo:
         from tafa_tf import piracy, zoo
 
         kind = self.kind
-        base = self._cached("base", lambda: zoo.train(kind, seed=100, data=zoo.Data(*self.base_xy, *self.base_xy)))
+        o = 1000 * self.zs  # offsets every model seed in an independent zoo
+        base = self._cached("base", lambda: zoo.train(kind, seed=o + 100, data=zoo.Data(*self.base_xy, *self.base_xy)))
         self.base = base
-        owner = self._cached("owner", lambda: self._tune(base, self.own_xy, seed=0, epochs=15, lr=2e-3))
+        owner = self._cached("owner", lambda: self._tune(base, self.own_xy, seed=o, epochs=15, lr=2e-3))
         x, y = self._pirate_xy(owner)
         k = 1 if self.quick else 2
         pos: dict[str, list[tuple[str, Any]]] = {
             "fine-tune": [
-                *[(f"ft-small-{s}", lambda s=s: piracy.fine_tune(owner, x, y, epochs=3, learning_rate=1e-4, seed=s)) for s in range(k)],
-                *[(f"ft-large-{s}", lambda s=s: piracy.fine_tune(owner, x, y, epochs=10, learning_rate=3e-3, seed=s)) for s in range(k)],
+                *[(f"ft-small-{s}", lambda s=s: piracy.fine_tune(owner, x, y, epochs=3, learning_rate=1e-4, seed=o + s)) for s in range(k)],
+                *[(f"ft-large-{s}", lambda s=s: piracy.fine_tune(owner, x, y, epochs=10, learning_rate=3e-3, seed=o + s)) for s in range(k)],
             ],
             "pruning": [
                 ("prune-30", lambda: piracy.prune(owner, 0.3)),
@@ -129,27 +132,27 @@ class Zoo:
                 ("int8-channel", lambda: piracy.quantize(owner, "int8")),
                 ("int8-tensor", lambda: piracy.quantize(owner, "int8", per_channel=False)),
             ],
-            "noise": [(f"noise-{p}", lambda p=p: piracy.add_noise(owner, p / 100, seed=p)) for p in (1, 2, 5)],
+            "noise": [(f"noise-{p}", lambda p=p: piracy.add_noise(owner, p / 100, seed=o + p)) for p in (1, 2, 5)],
             "permute/rescale": [
-                ("permute", lambda: piracy.permute_neurons(owner, seed=1)),
-                ("rescale", lambda: piracy.rescale_neurons(owner, seed=2)),
-                ("permute+rescale", lambda: piracy.rescale_neurons(piracy.permute_neurons(owner, seed=3), seed=4)),
+                ("permute", lambda: piracy.permute_neurons(owner, seed=o + 1)),
+                ("rescale", lambda: piracy.rescale_neurons(owner, seed=o + 2)),
+                ("permute+rescale", lambda: piracy.rescale_neurons(piracy.permute_neurons(owner, seed=o + 3), seed=o + 4)),
             ],
             "distillation": [
                 (f"distill-{s}", lambda s=s: piracy.distill(owner, x=np.concatenate([x, self.data.x_test]) if self.kind != "digits_decoder" else None,
                                                        domain=self._domain() if self.kind == "digits_decoder" else None,
-                                                       epochs=30, seed=s))
+                                                       epochs=30, seed=o + s))
                 for s in range(k + 1)
             ],
         }
         n_indep = 3 if self.quick else 5
         neg: dict[str, list[tuple[str, Any]]] = {
-            "independent": [(f"indep-{s}", lambda s=s: zoo.train(kind, seed=s)) for s in range(1, n_indep + 1)],
+            "independent": [(f"indep-{s}", lambda s=s: zoo.train(kind, seed=o + s)) for s in range(1, n_indep + 1)],
             "other data split": [
-                (f"split-{s}", lambda s=s: zoo.train(kind, seed=s + 50, data=zoo.data_for(kind, seed=s)))
+                (f"split-{s}", lambda s=s: zoo.train(kind, seed=o + s + 50, data=zoo.data_for(kind, seed=o + s)))
                 for s in (1, 2)
             ],
-            HARD: [(f"samebase-{s}", lambda s=s: self._tune(base, self._other_half(s), seed=s + 20, epochs=15, lr=2e-3))
+            HARD: [(f"samebase-{s}", lambda s=s: self._tune(base, self._other_half(s), seed=o + s + 20, epochs=15, lr=2e-3))
                    for s in range(1, n_indep + 1)],
         }
         built_pos = {f: [(n, self._cached(f"pos-{n}", b)) for n, b in items] for f, items in pos.items()}
@@ -158,7 +161,7 @@ class Zoo:
 
     def _other_half(self, s: int):
         """A different random half of the training data: another team's fine-tuning set."""
-        rng = np.random.default_rng(1000 + s)
+        rng = np.random.default_rng(1000 + s + 1000 * self.zs)
         idx = rng.permutation(len(self.data.x_train))[: len(self.data.x_train) // 2]
         return self.data.x_train[idx], self.data.y_train[idx]
 
@@ -261,7 +264,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
 
     kind = KIND_OF_TASK[task]
     t0 = time.time()
-    z = Zoo(kind, Path(args.cache), args.quick)
+    z = Zoo(kind, Path(args.cache), args.quick, args.zoo_seed)
     owner, pos, neg = z.build()
     t_zoo = time.time() - t0
     domain = z._domain()
@@ -376,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=str(HERE / ".cache"))
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--quick", action="store_true", help="a smaller zoo, for tests")
+    parser.add_argument("--zoo-seed", type=int, default=0,
+                        help="0: the reference zoo; another value builds an independent zoo (data split and models)")
     parser.add_argument("--no-plot", dest="plot", action="store_false")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -397,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{d['pirated']} pirated and {d['innocent_flagged']} of {d['innocent']} innocent models")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"rows": rows, "tasks": results, "seconds": time.time() - t0, "n": args.n, "quick": args.quick}
+    payload = {"rows": rows, "tasks": results, "seconds": time.time() - t0, "n": args.n, "quick": args.quick,
+               "zoo_seed": args.zoo_seed}
     tmp = out / ".piracy_suite.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, out / "piracy_suite.json")
