@@ -14,8 +14,9 @@ task-agnostic features:
 - with a public base model named at fingerprinting: ``owner_side``, where the owner
   and its base answer differently, how far the suspect sides with the owner
   (classifiers: the share of those queries where it gives the owner's label;
-  otherwise: its answer projected on the line from the base's answer to the owner's,
-  clipped to [0, 1], weighted by how far the two differ); and
+  otherwise: how far its answer goes from the base's toward the owner's, the
+  projection clipped to [0, 1] times the cosine of the two departures, weighted by
+  how far the owner and the base differ); and
   ``base_contrast``, the cosine of the suspect's and the owner's departures from that
   base (negative counts as 0), reported but not in the default score;
 - with a base and public samples: ``owner_pull``, the same projection at the points
@@ -46,12 +47,13 @@ DEFAULT_THRESHOLD = 0.62
 """Verdict threshold on the uncalibrated score.
 
 Measured on the reference zoo (tests/test_scenarios.py): independently trained models
-scored 0.38-0.60 and pirated copies 0.67-1.00. With a public base (the piracy
-benchmark, docs/results.md) it flagged every pirated copy but the distilled
-classifiers and none of the 36 innocent models, same-base fine-tunes included; the
-margins are thin (innocents up to 0.58-0.62 per task, pirated copies from 0.63-0.82).
-It is a default, not a
-guarantee: calibrate on your own model (tafa.calibrate) for a threshold with a
+scored 0.38-0.60 and pirated copies 0.67-1.00. With a public base, on two
+independent zoos of the piracy benchmark (docs/results.md), it flagged every pirated
+regressor and generator, 17 and 16 of 20 pirated classifiers (missed: the distilled
+students and one 70%-pruned copy), and none of the 72 innocent models, same-base
+fine-tunes included. Margins are thin for classifiers and regressors (innocents up to
+0.60 and 0.61, pirated copies from 0.63 and 0.70). It is a default, not a guarantee:
+calibrate on your own model (tafa.calibrate) for a threshold with a
 measured FPR."""
 
 REPEATS = 8
@@ -209,13 +211,21 @@ def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _pull(s: np.ndarray, o: np.ndarray, b: np.ndarray) -> float:
-    """Weighted mean of how far each answer ``s`` goes from ``b`` toward ``o`` (clipped to [0, 1])."""
-    apart = o - b
+    """How far the answers ``s`` follow the owner's departure from the base, ``o - b``, in [0, 1].
+
+    Per query: the projection of ``s - b`` on ``o - b`` (clipped to [0, 1]) times the
+    cosine of the two departures (negative counts as 0), so that an answer far off to
+    the side earns little; averaged with weights ``|o - b|``. For one output value the
+    cosine is 1 wherever the projection is positive.
+    """
+    apart, moved = o - b, s - b
     w = np.linalg.norm(apart, axis=1)
     if w.sum() <= 0:
         return float("nan")
-    t = np.sum((s - b) * apart, axis=1) / np.maximum(w**2, 1e-300)
-    return float(np.sum(w * np.clip(t, 0.0, 1.0)) / np.sum(w))
+    dot = np.sum(moved * apart, axis=1)
+    t = dot / np.maximum(w**2, 1e-300)
+    cos = dot / np.maximum(w * np.linalg.norm(moved, axis=1), 1e-300)
+    return float(np.sum(w * np.clip(t, 0.0, 1.0) * np.clip(cos, 0.0, 1.0)) / np.sum(w))
 
 
 def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, float], str]:
