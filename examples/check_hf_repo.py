@@ -7,11 +7,13 @@ Each suspect is downloaded (only its model files, up to --max-gib), scanned for 
 and unsafe operators before loading, queried as a black box and scored. Broken or
 malicious uploads are listed with their reason; the others are ranked by score.
 Set HF_TOKEN for private repositories and HF_ENDPOINT for a mirror.
+Exits 10 when a copy is found and 0 otherwise, as `tafa scan` does.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -52,9 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         max_bytes=int(args.max_gib * 1024**3),
     )
     print(result.table())
-    if args.json:
-        args.json.write_text(result.to_json())
-    return 1 if any(e.pirated for e in result.entries) else 0
+    if args.json:  # written whole or not at all
+        tmp = args.json.with_name(f".{args.json.name}.tmp")
+        tmp.write_text(result.to_json())
+        os.replace(tmp, args.json)
+    return EXIT_PIRATED if any(e.pirated for e in result.entries) else 0
+
+
+EXIT_PIRATED = 10  # the exit code of `tafa verify` and `tafa scan` when a copy is found
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def test_check_hf_repo_example_and_cli_against_the_loopback_hub(hub_with_suspect
     server, fp_path = hub_with_suspects
     point_hf_at(monkeypatch, server, tmp_path / "hf_home")
     proc = run_script("check_hf_repo.py", str(fp_path), "hf://pirate/copy", "hf://indep/seed1", cwd=tmp_path)
-    assert proc.returncode == 1, proc.stdout + proc.stderr  # the example exits 1 when a copy is found
+    assert proc.returncode == 10, proc.stdout + proc.stderr  # a copy was found: tafa scan's exit code
     lines = proc.stdout.splitlines()
     assert "hf://pirate/copy" in lines[1] and "PIRATED" in lines[1]
     assert "hf://indep/seed1" in lines[2] and "PIRATED" not in lines[2]
