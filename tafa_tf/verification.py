@@ -273,6 +273,9 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
             features["owner_pull"] = _pull(sc[near], oc[near], base[near])
         if fp.task != "classification":
             features["owner_side"] = _pull(sc, oc, base)
+        for name in ("owner_pull", "owner_side"):  # NaN: the base answers as the owner does
+            if name in features and not math.isfinite(features[name]):
+                del features[name]
     bends = fp.kind != KIND_DECISION
     if bends.any():
         delta = fp.delta.astype("float64")[bends]

@@ -109,3 +109,13 @@ def test_a_forged_seeded_array_is_refused(digits_fp, tmp_path):
     bad = dataclasses.replace(digits_fp, seeded=np.full(digits_fp.n_points, 2, dtype="int8"))
     with pytest.raises(tafa.errors.FingerprintFileError, match="seeded"):
         tafa.Fingerprint.load(bad.save(tmp_path / "bad.tafa"))
+
+
+def test_a_base_identical_to_the_owner_is_warned_about_and_adds_no_evidence(trained, caplog):
+    owner = trained("digits_mlp")
+    with caplog.at_level("WARNING", logger="tafa_tf"):
+        fp = tafa.fingerprint(owner, task="classification", n=16, domain=BOX, seed=0, base=owner)
+    assert "not the owner" in caplog.text
+    report = tafa.verify(fp, trained("digits_mlp", 1))
+    assert "owner_side" not in report.features
+    assert all(np.isfinite(v) for v in report.features.values())
