@@ -358,3 +358,47 @@ def test_calibrated_threshold_holds_on_held_out_innocents(trained, tmp_path):
     assert np.mean(flagged) <= target
     caught = [tafa.verify(fp, m).pirated for m in pirated_models(owner, range(3, 5))]
     assert np.mean(caught) >= 0.8
+
+
+@pytest.mark.slow
+def test_calibrating_with_distilled_students_catches_held_out_students(trained):
+    """owner_pull (public samples + base) is left out of the default score; calibration uses it.
+
+    Students distilled on data score like independent models by default. With students
+    among the positives, a calibration flags held-out students and clears held-out
+    innocents, same-base fine-tunes included.
+    """
+    import tafa_tf as tafa
+    from tafa_tf import piracy, zoo
+    from tafa_tf.domains import Box
+
+    data = zoo.data_for("digits_mlp")
+    half = len(data.x_train) // 2
+    own = (data.x_train[:half], data.y_train[:half])
+    base = trained("digits_mlp", 7)
+    owner = piracy.fine_tune(base, *own, epochs=8, learning_rate=2e-3, seed=0)
+    fp = tafa.fingerprint(owner, task="classification", n=64, domain=Box(0.0, 1.0), seed=0, base=base,
+                          samples=data.x_test[:32])
+
+    def other_half(s):
+        idx = np.random.default_rng(100 + s).permutation(len(data.x_train))[:half]
+        return data.x_train[idx], data.y_train[idx]
+
+    students = [piracy.distill(owner, x=np.concatenate([own[0], data.x_test]), epochs=30, seed=s) for s in range(7)]
+    copies = [piracy.fine_tune(owner, *own, epochs=6, learning_rate=3e-3, seed=s) for s in range(3)]
+    copies.append(piracy.prune(owner, 0.5, fine_tune_data=own, epochs=3))
+    same_base = [piracy.fine_tune(base, *other_half(s), epochs=8, learning_rate=2e-3, seed=20 + s) for s in range(7)]
+    independent = [trained("digits_mlp", s) for s in range(1, 7)]
+
+    cal = tafa.calibrate(fp, students[:5] + copies, same_base[:5] + independent[:4], target_fpr=0.1, cv=3)
+    calibrated = fp.with_calibration(cal)
+    held_students, held_innocents = students[5:], same_base[5:] + independent[4:]
+    default = [tafa.verify(fp, m).score for m in held_students]
+    caught = [tafa.verify(calibrated, m) for m in held_students]
+    cleared = [tafa.verify(calibrated, m) for m in held_innocents]
+    print(f"\nheld-out students: default {np.round(default, 3)}, calibrated {[round(r.score, 3) for r in caught]}; "
+          f"innocents calibrated {[round(r.score, 3) for r in cleared]}; weights "
+          f"{dict(zip(cal.feature_names_, np.round(cal.coef_, 2)))}")
+    assert "owner_pull" in cal.feature_names_
+    assert all(r.pirated for r in caught)
+    assert not any(r.pirated for r in cleared)
