@@ -17,10 +17,8 @@ import json
 import os
 import struct
 import time
-import tokenize
 import tracemalloc
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
