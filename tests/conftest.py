@@ -32,13 +32,19 @@ def trained():
 
 
 @pytest.fixture(scope="session")
-def digits_fp(trained):
-    """The digits MLP owner's fingerprint (64 points in Box(0, 1), seed 0), made once per run.
+def owner(trained):
+    """The reference owner: the digits MLP, seed 0. Suites that need another override it."""
+    return trained("digits_mlp")
 
-    Shared by the suites that only need *a* real fingerprint, so it is synthesized once.
+
+@pytest.fixture(scope="session")
+def fp(owner):
+    """The reference owner's fingerprint (64 points in Box(0, 1), seed 0), made once per run.
+
+    Shared by the suites that only need *a* real fingerprint, so it is synthesized once;
+    suites that need another fingerprint override it.
     """
     import tafa_tf as tafa
 
-    return tafa.fingerprint(trained("digits_mlp"), task="classification", n=64,
-                            domain=tafa.domains.Box(0.0, 1.0), seed=0)
+    return tafa.fingerprint(owner, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=0)
 

@@ -16,16 +16,6 @@ from tafa_tf.introspection import ReluNetwork
 from tafa_tf.synthesis import KIND_DECISION, KIND_MULTI, KIND_UNIT
 
 
-@pytest.fixture(scope="module")
-def mlp(trained):
-    return trained("digits_mlp")
-
-
-@pytest.fixture(scope="module")
-def fp(digits_fp):
-    return digits_fp
-
-
 def test_public_api_is_exactly_the_design():
     for name in ("fingerprint", "verify", "calibrate", "Fingerprint", "Report", "Calibration", "domains"):
         assert hasattr(tafa, name), name
@@ -33,12 +23,12 @@ def test_public_api_is_exactly_the_design():
     assert hasattr(tafa.Fingerprint, "load") and hasattr(tafa.Fingerprint, "with_calibration")
 
 
-def test_points_lie_on_owner_boundaries_inside_the_domain(mlp, fp):
+def test_points_lie_on_owner_boundaries_inside_the_domain(owner, fp):
     assert fp.n_points == 64 and fp.n_queries == 192
     assert fp.x.min() >= 0.0 and fp.x.max() <= 1.0
     q = fp.queries()
     assert q.min() >= -1e-6 and q.max() <= 1 + 1e-6
-    net = ReluNetwork(mlp)
+    net = ReluNetwork(owner)
     out, z = net(fp.x)
     z = z.numpy()
     bends = fp.kind != KIND_DECISION
@@ -64,10 +54,10 @@ def test_points_spread_over_layers(fp):
     assert (first < 64).any() and (first >= 64).any()
 
 
-def test_same_seed_same_fingerprint_other_seed_other_points(mlp, fp):
-    again = tafa.fingerprint(mlp, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+def test_same_seed_same_fingerprint_other_seed_other_points(owner, fp):
+    again = tafa.fingerprint(owner, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=0)
     np.testing.assert_allclose(again.x, fp.x, atol=1e-6)
-    other = tafa.fingerprint(mlp, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=1)
+    other = tafa.fingerprint(owner, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=1)
     assert not np.allclose(other.x, fp.x)
 
 
@@ -80,16 +70,16 @@ def test_regressor_and_generator_have_no_decision_points(trained):
     assert norms.min() > np.sqrt(8) - 3 * 0.71 - 1e-3 and norms.max() < np.sqrt(8) + 3 * 0.71 + 1e-3
 
 
-def test_bad_arguments_are_refused(mlp):
+def test_bad_arguments_are_refused(owner):
     with pytest.raises(ValueError, match="Received: task='images'"):
-        tafa.fingerprint(mlp, task="images")
+        tafa.fingerprint(owner, task="images")
     with pytest.raises(ValueError, match="Received: n=0"):
-        tafa.fingerprint(mlp, n=0)
+        tafa.fingerprint(owner, n=0)
     with pytest.raises(ValueError, match="Unknown synthesis options"):
-        tafa.fingerprint(mlp, n=8, newton_step=3)
+        tafa.fingerprint(owner, n=8, newton_step=3)
     with pytest.raises(UnsupportedModelError, match="dead or always on"):
         # far outside where the model works, every unit is saturated one way
-        tafa.fingerprint(mlp, n=8, domain=tafa.domains.Box(1e6, 1e6 + 1))
+        tafa.fingerprint(owner, n=8, domain=tafa.domains.Box(1e6, 1e6 + 1))
 
 
 # -- the .tafa file ------------------------------------------------------------------------

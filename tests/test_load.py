@@ -29,16 +29,6 @@ MAX_GROWTH_MIB = 64.0
 
 
 @pytest.fixture(scope="module")
-def owner(trained):
-    return trained("digits_mlp")
-
-
-@pytest.fixture(scope="module")
-def fp(digits_fp):
-    return digits_fp
-
-
-@pytest.fixture(scope="module")
 def suspects(owner, trained):
     return {
         "owner": owner,

@@ -103,10 +103,10 @@ def test_owner_pull_follows_a_student_distilled_on_data(trained, tmp_path):
     assert "owner_pull" not in tafa.verify(tafa.fingerprint(owner, n=16, domain=BOX, base=base), student).features
 
 
-def test_a_forged_seeded_array_is_refused(digits_fp, tmp_path):
+def test_a_forged_seeded_array_is_refused(fp, tmp_path):
     import dataclasses
 
-    bad = dataclasses.replace(digits_fp, seeded=np.full(digits_fp.n_points, 2, dtype="int8"))
+    bad = dataclasses.replace(fp, seeded=np.full(fp.n_points, 2, dtype="int8"))
     with pytest.raises(tafa.errors.FingerprintFileError, match="seeded"):
         tafa.Fingerprint.load(bad.save(tmp_path / "bad.tafa"))
 

@@ -38,11 +38,6 @@ def record_report(case: str, report: tafa.Report) -> None:
 
 
 @pytest.fixture(scope="module")
-def owner(trained):
-    return trained("digits_mlp")
-
-
-@pytest.fixture(scope="module")
 def fp(owner):
     return tafa.fingerprint(owner, task="classification", n=48, domain=tafa.domains.Box(0.0, 1.0), seed=0)
 

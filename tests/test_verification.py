@@ -12,16 +12,6 @@ import tafa_tf as tafa
 from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
 
 
-@pytest.fixture(scope="module")
-def owner(trained):
-    return trained("digits_mlp")
-
-
-@pytest.fixture(scope="module")
-def fp(digits_fp):
-    return digits_fp
-
-
 def test_the_owner_itself_is_a_perfect_match(owner, fp):
     r = tafa.verify(fp, owner)
     assert r.status == "ok" and r.pirated is True
