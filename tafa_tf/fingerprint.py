@@ -491,10 +491,10 @@ def fingerprint(
     if raw_base is None:
         keep = select(points, audible, int(n), np.random.default_rng(seed + 1))
     else:
-        base_canon = canonical(raw_base, out_kind)
-        keep = select_owner_specific(np.concatenate(canon), base_canon, audible, int(n), task,
+        owner_canon, base_canon = np.concatenate(canon), canonical(raw_base, out_kind)
+        keep = select_owner_specific(owner_canon, base_canon, audible, int(n), task,
                                      groups=points.seeded, group_share=config.sample_fraction)
-        if np.allclose(np.concatenate(canon), base_canon, rtol=0.0, atol=1e-6):
+        if np.allclose(owner_canon, base_canon, rtol=0.0, atol=1e-6):
             logger.warning("The base answers exactly as the owner at every candidate point, so owner_side will "
                            "carry no evidence. Check that base= is the public model you fine-tuned, not the owner.")
     if len(keep) < max(8, int(n) // 4):
