@@ -127,7 +127,7 @@ def test_fingerprint_with_a_public_base_asks_which_side_a_suspect_takes(models, 
     # the innocent model stands in for a public base the owner was fine-tuned from
     out = tmp_path / "owner_base.tafa"
     proc = tafa_cli("fingerprint", str(models["owner"]), "--base", str(models["innocent"]), "--domain", "box:0,1",
-                    "--n", "32", "--out", str(out), "--json")
+                    "--n", "32", "-o", str(out), "--json")  # -o: the short form of --out
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["base"] == str(models["innocent"])
     assert tafa.Fingerprint.load(out).yb is not None
@@ -187,7 +187,7 @@ def test_calibrate_stores_the_calibration_and_draws_the_roc(models, fingerprint_
     out, plot = tmp_path / "calibrated.tafa", tmp_path / "roc.png"
     proc = tafa_cli("calibrate", str(fingerprint_file), "--positives", str(models["pirated"].parent),
                     "--negatives", str(models["innocent"].parent), "--cv", "2", "--target-fpr", "0.05",
-                    "--out", str(out), "--plot", str(plot), "--json")
+                    "-o", str(out), "--plot", str(plot), "--json")  # -o: the short form of --out
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["positives"] == 2 and summary["negatives"] == 2 and 0 <= summary["auc"] <= 1

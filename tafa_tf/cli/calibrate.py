@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
     p.add_argument("--target-fpr", type=c.fraction, default=0.01,
                    help="largest acceptable false-positive rate (default: 0.01)")
     p.add_argument("--cv", type=int, default=5, help="cross-validation folds, at least 2 (default: 5)")
-    p.add_argument("--out", default=None, help="write the calibrated .tafa here (default: replace FINGERPRINT)")
+    p.add_argument("-o", "--out", default=None, help="write the calibrated .tafa here (default: replace FINGERPRINT)")
     p.add_argument("--plot", default=None, help="ROC plot PNG (default: <out>.roc.png beside the .tafa)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the ROC plot")
     p.add_argument("--trust-code", action="store_true",
