@@ -111,6 +111,16 @@ def test_inspect_prints_sites_and_json_and_fails_on_a_missing_model(models, tmp_
     assert_one_line_error(tafa_cli("inspect", str(tmp_path / "missing.keras")), "inspect", c.EXIT_INPUT,
                           "does not exist")
 
+    import keras
+
+    no_relu = tmp_path / "no_relu.keras"
+    keras.Sequential([keras.Input((4,)), *[keras.layers.Dense(4, activation="tanh") for _ in range(3)],
+                      keras.layers.Dense(4, activation="sigmoid"), keras.layers.Dense(2)]).save(no_relu)
+    proc = tafa_cli("inspect", str(no_relu))
+    assert_one_line_error(proc, "inspect", c.EXIT_INPUT, "not piecewise linear: 4 layers (3 tanh, 1 sigmoid)")
+    assert "activation=tanh" not in proc.stderr  # the error counts kinds; stdout lists each layer
+    assert sum(line.startswith("  dense") for line in proc.stdout.splitlines()) == 4, proc.stdout
+
 
 def test_fingerprint_writes_a_loadable_file_and_refuses_to_overwrite(models, fingerprint_file):
     import tafa_tf as tafa
