@@ -92,6 +92,22 @@ def test_help_lists_commands_exit_codes_and_examples():
         assert sub.returncode == 0 and "examples:" in sub.stdout and "exit codes:" in sub.stdout, command
 
 
+@pytest.mark.parametrize("argv, match", [
+    (["demo", "--innocents", "11"], "argument --innocents: expected a whole number from 1 to 10. Received: '11'"),
+    (["demo", "--n", "4"], "argument --n: expected a whole number of at least 8. Received: '4'"),
+    (["calibrate", "fp.tafa", "--positives", "a", "--negatives", "b", "--cv", "1"],
+     "argument --cv: expected a whole number of at least 2. Received: '1'"),
+    (["scan", "fp.tafa", "--workers", "0"], "argument --workers: expected a whole number of at least 1"),
+])
+def test_number_arguments_are_checked_while_parsing(argv, match, capsys):
+    from tafa_tf.cli import build_parser
+
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args(argv)
+    assert caught.value.code == c.EXIT_USAGE
+    assert match in capsys.readouterr().err
+
+
 def test_console_script_is_installed_and_usage_errors_are_one_line(tmp_path):
     script = shutil.which("tafa")
     if script is None:
