@@ -86,3 +86,18 @@ def test_bad_arguments(fp, owner):
         tafa.verify(fp, owner, timeout=-1)
     with pytest.raises(SuspectError, match="Received: str"):
         tafa.verify(fp, "not a model")
+
+
+def test_a_new_output_layer_does_not_hide_the_owners_bends(owner, fp, trained):
+    """RTLL keeps every hidden layer: the suspect bends where the owner does, so
+    ``bend_presence`` is about 1 and lifts the score above an independent model's,
+    however different its outputs are."""
+    from tafa_tf import removal, zoo
+
+    data = zoo.data_for("digits_mlp")
+    rtll = tafa.verify(fp, removal.rtll(owner, data.x_test[:300], data.y_test[:300], epochs=5))
+    other = tafa.verify(fp, trained("digits_mlp", 1))
+    assert rtll.features["bend_presence"] > 0.9
+    assert other.features["bend_presence"] < 0.5
+    assert rtll.score >= rtll.features["bend_presence"] > other.score
+    assert tafa.verify(fp, owner).features["bend_presence"] == 1.0
