@@ -16,9 +16,11 @@ probe step (delta is half the owner's distance to its next boundary).
 
 ``bend_presence`` compares the suspect's mean relative curvature at the owner's
 boundary points with the owner's own, clipped to [0, 1]. It needs no queries beyond
-the fingerprint's 3N. Measured on the piracy benchmark (docs/results.md): owner,
-FTLL and RTLL copies at about 1, independently trained models and other fine-tunes of
-the owner's public base at 0.1-0.3.
+the fingerprint's 3N. Measured on three zoos of the piracy benchmark's classifier and
+regressor (docs/results.md): the owner, FTLL and RTLL copies 0.92-1.00; innocent
+models, fine-tunes of the owner's public base included, 0.02-0.23. Copies whose every
+layer was retrained (FTAL, RTAL, pruning, adversarial tuning) move their bends as far
+as another fine-tune of the base does, and score like innocents here.
 """
 
 from __future__ import annotations

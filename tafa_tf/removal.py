@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from tafa_tf.domains import as_domain
+from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.piracy import (
     _check_model,
     _check_positive,
@@ -39,6 +40,7 @@ from tafa_tf.piracy import (
     _default_loss,
     _ends_with_softmax,
     _kernel_layers,
+    _keras,
     _leaf_layers,
     _predict,
     _train,
@@ -59,7 +61,7 @@ def _xy(x: Any, y: Any, fn: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _reinit_last(model, seed: int) -> None:
     """Draw the output layer's kernel afresh (Glorot uniform) and zero its bias."""
-    keras = __import__("keras")
+    keras = _keras()
     last = _kernel_layers(model)[-1]
     kernel = np.asarray(last.kernel)
     init = keras.initializers.GlorotUniform(seed=seed)
@@ -76,17 +78,18 @@ def _retrain(model, x, y, *, last_only: bool, reinit: bool, epochs: int, learnin
     x, y = _xy(x, y, fn)
     clone = copy_model(model)
     if not _kernel_layers(clone):
-        raise ValueError(f"{fn}: model {model.name!r} has no layer with a kernel to retrain.")
+        raise UnsupportedModelError(f"{fn}: model {model.name!r} has no layer with a kernel (Dense, Conv) to retrain.")
     if reinit:
         _reinit_last(clone, seed)
     leaves = _leaf_layers(clone)
+    was = [layer.trainable for layer in leaves]
     if last_only:
         last = _kernel_layers(clone)[-1]
         for layer in leaves:
             layer.trainable = layer is last
     out = _train(clone, x, y, epochs=epochs, learning_rate=learning_rate, loss=loss, seed=seed, batch_size=batch_size)
-    for layer in leaves:
-        layer.trainable = True
+    for layer, flag in zip(leaves, was):
+        layer.trainable = flag
     return out
 
 
@@ -220,7 +223,7 @@ def extract(model, x: Any, *, labels_only: bool, domain: Any = None, n_noise: in
     Returns:
         A new trained student model.
     """
-    keras = __import__("keras")
+    keras = _keras()
     _check_model(model)
     _check_positive_int(epochs, "epochs")
     x = np.asarray(x, dtype="float32")
