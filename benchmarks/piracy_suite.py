@@ -7,7 +7,7 @@ the evaluation protocol of DESIGN.md:
 - pirated (positives): fine-tunes at small and large learning rates, magnitude pruning
   with and without fine-tuning, float16 and int8 quantization, weight noise, neuron
   permutation and positive rescaling, distillation into a fresh student; and the
-  removal attacks of the fingerprinting literature (tafa_tf.removal): FTLL, FTAL,
+  removal attacks of the fingerprinting literature (tafa_tf.piracy): FTLL, FTAL,
   RTLL, RTAL, prune-and-retune at 20/40/60%, FGSM and PGD adversarial tuning, and
   extraction from probabilities and from labels only, on attacker data the owner
   never used (``Zoo.removal_families``);
@@ -194,7 +194,7 @@ class Zoo:
         return float(1.0 - np.mean((y - target) ** 2) / np.var(target))
 
     def removal_families(self, owner) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
-        """The removal attacks of the literature (tafa_tf.removal), one family each.
+        """The removal attacks of the literature (tafa_tf.piracy), one family each.
 
         Settings: fine-tuning at Adam 1e-3 (a third of the zoo's training rate), FTLL and
         FTAL 10 epochs, RTAL 20; RTLL retrains its fresh head at 1e-2 for 30 epochs (a
@@ -203,27 +203,27 @@ class Zoo:
         architecture with fresh weights, 40 epochs on the attacker's inputs plus 1000
         domain draws. ``--sweep`` varies the strengths.
         """
-        from tafa_tf import removal
+        from tafa_tf import piracy
 
         x, y = self.attacker_data(owner)
         o = 1000 * self.zs
         clip = (0.0, 1.0) if self.task == "classification" else None
         fams: dict[str, list[tuple[str, Callable[[], Any]]]] = {
-            "FTLL": [("ftll", lambda: removal.ftll(owner, x, y, seed=o))],
-            "FTAL": [("ftal", lambda: removal.ftal(owner, x, y, seed=o))],
-            "RTLL": [("rtll", lambda: removal.rtll(owner, x, y, seed=o))],
-            "RTAL": [("rtal", lambda: removal.rtal(owner, x, y, learning_rate=1e-3, seed=o))],
-            "prune-retune": [(f"prune-retune-{p}", lambda p=p: removal.prune_retune(owner, x, y, p / 100, seed=o))
+            "FTLL": [("ftll", lambda: piracy.ftll(owner, x, y, seed=o))],
+            "FTAL": [("ftal", lambda: piracy.ftal(owner, x, y, seed=o))],
+            "RTLL": [("rtll", lambda: piracy.rtll(owner, x, y, seed=o))],
+            "RTAL": [("rtal", lambda: piracy.rtal(owner, x, y, learning_rate=1e-3, seed=o))],
+            "prune-retune": [(f"prune-retune-{p}", lambda p=p: piracy.prune_retune(owner, x, y, p / 100, seed=o))
                              for p in (20, 40, 60)],
             "adversarial tuning": [
-                ("fgsm-0.1", lambda: removal.adversarial_tune(owner, x, y, method="fgsm", eps=0.1, epochs=3, clip=clip, seed=o)),
-                ("pgd-0.05", lambda: removal.adversarial_tune(owner, x, y, method="pgd", eps=0.05, epochs=3, clip=clip, seed=o)),
+                ("fgsm-0.1", lambda: piracy.adversarial_tune(owner, x, y, method="fgsm", eps=0.1, epochs=3, clip=clip, seed=o)),
+                ("pgd-0.05", lambda: piracy.adversarial_tune(owner, x, y, method="pgd", eps=0.05, epochs=3, clip=clip, seed=o)),
             ],
-            "extraction (probabilities)": [("extract-prob", lambda: removal.extract(
+            "extraction (probabilities)": [("extract-prob", lambda: piracy.extract(
                 owner, x, labels_only=False, domain=self._domain(), n_noise=1000, seed=o))],
         }
         if self.task == "classification":
-            fams[LABEL_ONLY] = [("extract-label", lambda: removal.extract(
+            fams[LABEL_ONLY] = [("extract-label", lambda: piracy.extract(
                 owner, x, labels_only=True, domain=self._domain(), n_noise=1000, seed=o))]
         return fams
 
@@ -454,23 +454,23 @@ def _plot(task: str, scores: dict[str, Any], path: Path) -> None:
 
 def sweep_attacks(z: Zoo, owner) -> dict[str, tuple[str, tuple[float, ...], Callable[[float], Any]]]:
     """Each removal attack at growing strength: name -> (parameter, values, build(value))."""
-    from tafa_tf import removal
+    from tafa_tf import piracy
 
     x, y = z.attacker_data(owner)
     o = 1000 * z.zs
     clip = (0.0, 1.0) if z.task == "classification" else None
     return {
         "FTAL learning rate": ("learning rate", (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-                               lambda v: removal.ftal(owner, x, y, learning_rate=v, seed=o)),
-        "FTAL epochs": ("epochs", (1, 3, 10, 30, 100), lambda v: removal.ftal(owner, x, y, epochs=int(v), seed=o)),
+                               lambda v: piracy.ftal(owner, x, y, learning_rate=v, seed=o)),
+        "FTAL epochs": ("epochs", (1, 3, 10, 30, 100), lambda v: piracy.ftal(owner, x, y, epochs=int(v), seed=o)),
         "RTAL learning rate": ("learning rate", (3e-4, 1e-3, 3e-3, 1e-2),
-                               lambda v: removal.rtal(owner, x, y, learning_rate=v, seed=o)),
+                               lambda v: piracy.rtal(owner, x, y, learning_rate=v, seed=o)),
         "prune-retune ratio": ("pruned share", (0.2, 0.4, 0.6, 0.8, 0.9),
-                               lambda v: removal.prune_retune(owner, x, y, v, seed=o)),
+                               lambda v: piracy.prune_retune(owner, x, y, v, seed=o)),
         "FGSM eps": ("eps", (0.02, 0.05, 0.1, 0.2, 0.3),
-                     lambda v: removal.adversarial_tune(owner, x, y, method="fgsm", eps=v, epochs=3, clip=clip, seed=o)),
+                     lambda v: piracy.adversarial_tune(owner, x, y, method="fgsm", eps=v, epochs=3, clip=clip, seed=o)),
         "PGD eps": ("eps", (0.02, 0.05, 0.1, 0.2),
-                    lambda v: removal.adversarial_tune(owner, x, y, method="pgd", eps=v, epochs=3, clip=clip, seed=o)),
+                    lambda v: piracy.adversarial_tune(owner, x, y, method="pgd", eps=v, epochs=3, clip=clip, seed=o)),
     }
 
 

@@ -15,9 +15,11 @@ independently bends somewhere else, and only now and then within the owner's sho
 probe step (delta is half the owner's distance to its next boundary).
 
 ``bend_presence`` compares the suspect's mean relative curvature at the owner's
-boundary points with the owner's own, clipped to [0, 1]. It needs no queries beyond
+boundary points with the owner's own: the smaller over the larger, in [0, 1]. It is
+symmetric on purpose: a suspect that curves everywhere (random answers, a far finer
+partition) curves more than the owner and scores low, not 1. It needs no queries beyond
 the fingerprint's 3N. Measured on three zoos of the piracy benchmark's classifier and
-regressor (docs/results.md): the owner, FTLL and RTLL copies 0.92-1.00; innocent
+regressor (docs/results.md): the owner, FTLL and RTLL copies 0.81-1.00; innocent
 models, fine-tunes of the owner's public base included, 0.02-0.23. Copies whose every
 layer was retrained (FTAL, RTAL, pruning, adversarial tuning) move their bends as far
 as another fine-tune of the base does, and score like innocents here.
@@ -52,8 +54,9 @@ def linearize(y: np.ndarray) -> np.ndarray:
 
 def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
                   suspect: tuple[np.ndarray, np.ndarray, np.ndarray], *, sigmoid_head: bool = False) -> float:
-    """Mean relative curvature of the suspect over the owner's, at the owner's boundary
-    points, clipped to [0, 1]; NaN when the owner shows no bend there.
+    """The smaller of the suspect's and the owner's mean relative curvature at the
+    owner's boundary points over the larger, in [0, 1]; NaN when the owner shows no
+    bend there.
 
     Args:
         owner: the owner's canonical outputs (at x, x + delta*u, x - delta*u), one row per point.
@@ -66,7 +69,8 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
     ref = float(np.mean(relative_curvature(o0, op, om)))
     if not ref > 0.0:
         return float("nan")
-    return float(np.clip(np.mean(relative_curvature(s0, sp, sm)) / ref, 0.0, 1.0))
+    mine = float(np.mean(relative_curvature(s0, sp, sm)))
+    return min(mine, ref) / max(mine, ref)
 
 
 __all__ = ["relative_curvature", "linearize", "bend_presence"]

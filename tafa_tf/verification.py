@@ -10,9 +10,9 @@ task-agnostic features:
 - ``kink_similarity`` and ``kink_cosine``: agreement of the second differences
   (the bends) at the owner's boundary points;
 - ``bend_presence``: whether the suspect bends where the owner does, whatever its
-  outputs say (tafa_tf.bends): its relative curvature across the owner's probes over
-  the owner's, in [0, 1]; a copy that kept the owner's hidden layers (FTLL, RTLL)
-  scores about 1 even under a new output layer;
+  outputs say (tafa_tf.bends): its relative curvature across the owner's probes
+  against the owner's, the smaller over the larger; a copy that kept the owner's
+  hidden layers (FTLL, RTLL) scores about 1 even under a new output layer;
 - classifiers: ``label_agreement`` over all queries and ``flip_agreement``, the share of
   decision-boundary probes whose two labels the suspect gives as the owner does;
 - with a public base model named at fingerprinting: ``owner_side``, where the owner
@@ -334,7 +334,7 @@ def default_score(features: dict[str, float]) -> float:
     the owner bends at nearly all of its boundary points is evidence on its own (a
     copy that kept the owner's hidden layers under a retrained or new output layer),
     and no innocent model of the benchmark came near it (at most 0.3, copies with the
-    owner's hidden layers 0.95-1; docs/results.md). Where it is low the score is
+    owner's hidden layers 0.81-1; docs/results.md). Where it is low the score is
     unchanged, so it never lowers a copy's score.
     """
     vals = [features[k] for k in SCORE_FEATURES if k in features and math.isfinite(features[k])]

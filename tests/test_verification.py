@@ -92,10 +92,10 @@ def test_a_new_output_layer_does_not_hide_the_owners_bends(owner, fp, trained):
     """RTLL keeps every hidden layer: the suspect bends where the owner does, so
     ``bend_presence`` is about 1 and lifts the score above an independent model's,
     however different its outputs are."""
-    from tafa_tf import removal, zoo
+    from tafa_tf import piracy, zoo
 
     data = zoo.data_for("digits_mlp")
-    rtll = tafa.verify(fp, removal.rtll(owner, data.x_test[:300], data.y_test[:300], epochs=5))
+    rtll = tafa.verify(fp, piracy.rtll(owner, data.x_test[:300], data.y_test[:300], epochs=5))
     other = tafa.verify(fp, trained("digits_mlp", 1))
     assert rtll.features["bend_presence"] > 0.9
     assert other.features["bend_presence"] < 0.5
