@@ -36,7 +36,8 @@ def relative_curvature(y0: np.ndarray, yp: np.ndarray, ym: np.ndarray) -> np.nda
     """Per probe, |second difference| / (|first difference up| + |first difference down|), in [0, 1]."""
     num = np.linalg.norm(yp + ym - 2.0 * y0, axis=1)
     den = np.linalg.norm(yp - y0, axis=1) + np.linalg.norm(y0 - ym, axis=1)
-    return np.where(den > _TINY, num / np.maximum(den, _TINY), 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):  # answers near float's limit: NaN, dropped by the caller
+        return np.where(den > _TINY, num / np.maximum(den, _TINY), 0.0)
 
 
 def linearize(y: np.ndarray) -> np.ndarray:

@@ -95,9 +95,10 @@ def test_a_new_output_layer_does_not_hide_the_owners_bends(owner, fp, trained):
     from tafa_tf import piracy, zoo
 
     data = zoo.data_for("digits_mlp")
-    rtll = tafa.verify(fp, piracy.rtll(owner, data.x_test[:300], data.y_test[:300], epochs=5))
+    rtll = tafa.verify(fp, piracy.rtll(owner, data.x_test[:300], data.y_test[:300]))
     other = tafa.verify(fp, trained("digits_mlp", 1))
-    assert rtll.features["bend_presence"] > 0.9
-    assert other.features["bend_presence"] < 0.5
+    # the benchmark's RTLL copies: 0.81-1.00; innocent models: at most 0.23 (docs/results.md)
+    assert rtll.features["bend_presence"] > 0.7
+    assert other.features["bend_presence"] < 0.35
     assert rtll.score >= rtll.features["bend_presence"] > other.score
     assert tafa.verify(fp, owner).features["bend_presence"] == 1.0
