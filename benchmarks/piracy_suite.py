@@ -6,7 +6,11 @@ and reading in docs/results.md):
 
 - pirated (positives): fine-tunes at small and large learning rates, magnitude pruning
   with and without fine-tuning, float16 and int8 quantization, weight noise, neuron
-  permutation and positive rescaling, distillation into a fresh student;
+  permutation and positive rescaling, distillation into a fresh student; and the
+  removal attacks of the fingerprinting literature (tafa_tf.piracy): FTLL, FTAL,
+  RTLL, RTAL, prune-and-retune at 20/40/60%, FGSM and PGD adversarial tuning, and
+  extraction from probabilities and from labels only, on attacker data the owner
+  never used (``Zoo.removal_families``);
 - innocent (negatives): same architecture with other seeds, another architecture,
   another data split, and the hard case: independent fine-tunes of the same base.
 
@@ -29,6 +33,8 @@ task x family, columns method, cells AUC / TPR at 1% FPR), writes piracy_suite.j
 one ROC plot per task (roc_<task>.png, not committed) to --out (default benchmarks/results).
 
     python benchmarks/piracy_suite.py [--tasks classification regression generation] [--n 128]
+    python benchmarks/piracy_suite.py --zoo-seed 0 1 2      # three independent zoos, pooled
+    python benchmarks/piracy_suite.py --sweep               # attack strength vs score, docs/sweep_*.png
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ HERE = Path(__file__).resolve().parent
 KIND_OF_TASK = {"classification": "digits_mlp", "regression": "diabetes_mlp", "generation": "digits_decoder"}
 HARD = "same-base fine-tune"
 METHODS = ("tafa", "no base", "tafa+", "tafa cv", "tafa+ cv", "random", "benign", "ipguard")
+REMOVAL = ("FTLL", "FTAL", "RTLL", "RTAL", "prune-retune", "adversarial tuning", "extraction (probabilities)")
+LABEL_ONLY = "extraction (labels)"
 N_PUBLIC = 32  # public samples the owner may add (tafa+): the first of the held-out split
 
 
@@ -142,6 +150,7 @@ class Zoo:
                 for s in range(k + 1)
             ],
         }
+        pos.update(self.removal_families(owner))
         n_indep = 3 if self.quick else 5
         neg: dict[str, list[tuple[str, Any]]] = {
             "independent": [(f"indep-{s}", lambda s=s: zoo.train(kind, seed=o + s)) for s in range(1, n_indep + 1)],
@@ -155,6 +164,68 @@ class Zoo:
         built_pos = {f: [(n, self._cached(f"pos-{n}", b)) for n, b in items] for f, items in pos.items()}
         built_neg = {f: [(n, self._cached(f"neg-{n}", b)) for n, b in items] for f, items in neg.items()}
         return owner, built_pos, built_neg
+
+    def attacker_data(self, owner) -> tuple[np.ndarray, np.ndarray]:
+        """The removal attacker's data, used by neither the owner nor its public base: the
+        last half of the held-out split (at most 300: digits 270, diabetes 67), with
+        labels (regressor: targets); the first half measures the suspects' accuracy.
+        For the decoder: the owner's images at latents jittered by N(0, 0.5^2), since
+        tuning on the owner's exact answers has zero gradient and changes nothing."""
+        if self.kind == "digits_decoder":
+            rng = np.random.default_rng(11 + self.zs)
+            z = rng.standard_normal((1024, 8)).astype("float32")
+            return (z + 0.5 * rng.standard_normal(z.shape)).astype("float32"), _outputs(owner, z).astype("float32")
+        half = min(300, len(self.data.x_test) // 2)
+        return self.data.x_test[-half:], self.data.y_test[-half:]
+
+    def quality(self, owner, model) -> float:
+        """What a pirate keeps: test accuracy (classifier) or R^2 (regressor) on the first
+        half of the held-out split; for the decoder, R^2 of its images against the
+        owner's at 512 fresh latents."""
+        if self.kind == "digits_decoder":
+            z = np.random.default_rng(5 + self.zs).standard_normal((512, 8)).astype("float32")
+            y, target = _outputs(model, z), _outputs(owner, z)
+        else:
+            half = len(self.data.x_test) // 2
+            y, target = _outputs(model, self.data.x_test[:half]), self.data.y_test[:half]
+            if self.task == "classification":
+                return float(np.mean(y.argmax(1) == target))
+        target = target.reshape(y.shape)
+        return float(1.0 - np.mean((y - target) ** 2) / np.var(target))
+
+    def removal_families(self, owner) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
+        """The removal attacks of the literature (tafa_tf.piracy), one family each.
+
+        Settings: fine-tuning at Adam 1e-3 (a third of the zoo's training rate), FTLL and
+        FTAL 10 epochs, RTAL 20; RTLL retrains its fresh head at 1e-2 for 30 epochs (a
+        linear probe needs it); prune 20/40/60% then 5 epochs; FGSM at eps 0.1 and PGD
+        (7 steps) at eps 0.05 for 3 epochs, in input units; extraction into the owner's
+        architecture with fresh weights, 40 epochs on the attacker's inputs plus 1000
+        domain draws. ``--sweep`` varies the strengths.
+        """
+        from tafa_tf import piracy
+
+        x, y = self.attacker_data(owner)
+        o = 1000 * self.zs
+        clip = (0.0, 1.0) if self.task == "classification" else None
+        fams: dict[str, list[tuple[str, Callable[[], Any]]]] = {
+            "FTLL": [("ftll", lambda: piracy.ftll(owner, x, y, seed=o))],
+            "FTAL": [("ftal", lambda: piracy.ftal(owner, x, y, seed=o))],
+            "RTLL": [("rtll", lambda: piracy.rtll(owner, x, y, seed=o))],
+            "RTAL": [("rtal", lambda: piracy.rtal(owner, x, y, learning_rate=1e-3, seed=o))],
+            "prune-retune": [(f"prune-retune-{p}", lambda p=p: piracy.prune_retune(owner, x, y, p / 100, seed=o))
+                             for p in (20, 40, 60)],
+            "adversarial tuning": [
+                ("fgsm-0.1", lambda: piracy.adversarial_tune(owner, x, y, method="fgsm", eps=0.1, epochs=3, clip=clip, seed=o)),
+                ("pgd-0.05", lambda: piracy.adversarial_tune(owner, x, y, method="pgd", eps=0.05, epochs=3, clip=clip, seed=o)),
+            ],
+            "extraction (probabilities)": [("extract-prob", lambda: piracy.extract(
+                owner, x, labels_only=False, domain=self._domain(), n_noise=1000, seed=o))],
+        }
+        if self.task == "classification":
+            fams[LABEL_ONLY] = [("extract-label", lambda: piracy.extract(
+                owner, x, labels_only=True, domain=self._domain(), n_noise=1000, seed=o))]
+        return fams
 
     def _other_half(self, s: int):
         """A different random half of the training data: another team's fine-tuning set."""
@@ -256,12 +327,13 @@ def auc_and_tpr(pos: list[float], neg: list[float], fpr_target: float = 0.01) ->
 # -- the run ---------------------------------------------------------------------------------
 
 
-def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_task(task: str, args: argparse.Namespace, zoo_seed: int = 0) -> dict[str, Any]:
+    """Score one zoo of ``task`` with every method; rows come from :func:`pool`."""
     import tafa_tf as tafa
 
     kind = KIND_OF_TASK[task]
     t0 = time.time()
-    z = Zoo(kind, Path(args.cache), args.quick, args.zoo_seed)
+    z = Zoo(kind, Path(args.cache), args.quick, zoo_seed)
     owner, pos, neg = z.build()
     t_zoo = time.time() - t0
     domain = z._domain()
@@ -311,24 +383,46 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
         scores[f"{name} cv"] = _leave_one_out(features[name], scores[name])
         methods[f"{name} cv"] = None  # type: ignore[assignment]
 
+    return {"task": task, "zoo_seed": zoo_seed, "scores": scores, "families": family_of, "pos_families": list(pos),
+            "zoo_seconds": t_zoo, "queries_per_suspect": budget, "n_points": fp.n_points}
+
+
+def pool(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """One task's rows over every zoo seed run: the models of all zoos pooled, each
+    model scored only against its own zoo's fingerprint (names prefixed by the seed).
+
+    Rows: each pirated family against all innocent models; the removal attacks
+    (label-only extraction aside) against all innocent models; the pirated copies of
+    the original families (not the removal attacks, so that the row stays comparable
+    with earlier runs) against the same-base fine-tunes.
+    """
+    task = runs[0]["task"]
+    several = len(runs) > 1
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    family_of: dict[str, str] = {}
+    for run in runs:
+        tag = f"z{run['zoo_seed']}:" if several else ""
+        family_of.update({tag + n: f for n, f in run["families"].items()})
+        for meth, sides in run["scores"].items():
+            for side, vals in sides.items():
+                scores.setdefault(meth, {"pos": {}, "neg": {}})[side].update({tag + n: v for n, v in vals.items()})
+    removal_row = "removal attacks (not label-only)"
     rows = []
-    fams = list(pos) + ["all pirated vs " + HARD]
-    for fam in fams:
+    for fam in [*runs[0]["pos_families"], removal_row, "all pirated vs " + HARD]:
         row = {"task": task, "family": fam}
-        for meth in methods:
-            if fam.startswith("all pirated"):
-                p = list(scores[meth]["pos"].values())
-                n = [v for k, v in scores[meth]["neg"].items() if family_of[k] == HARD]
-            else:
-                p = [v for k, v in scores[meth]["pos"].items() if family_of[k] == fam]
-                n = list(scores[meth]["neg"].values())
+        for meth in scores:
+            p = [v for k, v in scores[meth]["pos"].items() if family_of[k] == fam
+                 or (fam.startswith("all pirated") and family_of[k] not in (*REMOVAL, LABEL_ONLY))
+                 or (fam == removal_row and family_of[k] in REMOVAL)]
+            n = [v for k, v in scores[meth]["neg"].items() if family_of[k] == HARD or not fam.startswith("all pirated")]
             auc, tpr = auc_and_tpr(p, n)
             row[meth] = {"auc": auc, "tpr_at_1pct_fpr": tpr}
         rows.append(row)
     if args.plot:
         _plot(task, scores, Path(args.out) / f"roc_{task}.png")
-    return {"task": task, "rows": rows, "scores": scores, "families": family_of, "zoo_seconds": t_zoo,
-            "queries_per_suspect": budget, "n_points": fp.n_points}
+    return {"task": task, "rows": rows, "scores": scores, "families": family_of,
+            "zoo_seeds": [r["zoo_seed"] for r in runs], "zoo_seconds": sum(r["zoo_seconds"] for r in runs),
+            "queries_per_suspect": runs[0]["queries_per_suspect"], "n_points": runs[0]["n_points"]}
 
 
 def _plot(task: str, scores: dict[str, Any], path: Path) -> None:
@@ -355,6 +449,91 @@ def _plot(task: str, scores: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+# -- the strength sweep ------------------------------------------------------------------------
+
+
+def sweep_attacks(z: Zoo, owner) -> dict[str, tuple[str, tuple[float, ...], Callable[[float], Any]]]:
+    """Each removal attack at growing strength: name -> (parameter, values, build(value))."""
+    from tafa_tf import piracy
+
+    x, y = z.attacker_data(owner)
+    o = 1000 * z.zs
+    clip = (0.0, 1.0) if z.task == "classification" else None
+    return {
+        "FTAL learning rate": ("learning rate", (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+                               lambda v: piracy.ftal(owner, x, y, learning_rate=v, seed=o)),
+        "FTAL epochs": ("epochs", (1, 3, 10, 30, 100), lambda v: piracy.ftal(owner, x, y, epochs=int(v), seed=o)),
+        "RTAL learning rate": ("learning rate", (3e-4, 1e-3, 3e-3, 1e-2),
+                               lambda v: piracy.rtal(owner, x, y, learning_rate=v, seed=o)),
+        "prune-retune ratio": ("pruned share", (0.2, 0.4, 0.6, 0.8, 0.9),
+                               lambda v: piracy.prune_retune(owner, x, y, v, seed=o)),
+        "FGSM eps": ("eps", (0.02, 0.05, 0.1, 0.2, 0.3),
+                     lambda v: piracy.adversarial_tune(owner, x, y, method="fgsm", eps=v, epochs=3, clip=clip, seed=o)),
+        "PGD eps": ("eps", (0.02, 0.05, 0.1, 0.2),
+                    lambda v: piracy.adversarial_tune(owner, x, y, method="pgd", eps=v, epochs=3, clip=clip, seed=o)),
+    }
+
+
+def run_sweep(task: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Score every sweep model (tafa with and without the base) against its quality.
+
+    An attack "breaks the verdict" at the strongest-kept quality among its models that
+    tafa's default verdict clears; the cost is the owner's quality minus that.
+    """
+    import tafa_tf as tafa
+    from tafa_tf.verification import DEFAULT_THRESHOLD
+
+    z = Zoo(KIND_OF_TASK[task], Path(args.cache), args.quick, args.zoo_seed[0])
+    owner, _, neg = z.build()
+    fps = {"tafa": tafa.fingerprint(owner, task=task, n=args.n, domain=z._domain(), seed=args.seed, base=z.base),
+           "no base": tafa.fingerprint(owner, task=task, n=args.n, domain=z._domain(), seed=args.seed)}
+    innocent = {m: max(tafa.verify(fp, model).score for items in neg.values() for _, model in items) for m, fp in fps.items()}
+    q_owner = z.quality(owner, owner)
+    out: dict[str, Any] = {"task": task, "owner_quality": q_owner, "innocent_max": innocent,
+                           "threshold": DEFAULT_THRESHOLD, "attacks": {}}
+    for attack, (param, values, build) in sweep_attacks(z, owner).items():
+        points = []
+        for v in values:
+            model = z._cached(f"sweep-{attack.replace(' ', '_')}-{v:g}", lambda v=v: build(v))
+            points.append({"value": v, "quality": z.quality(owner, model),
+                           **{m: float(tafa.verify(fp, model).score) for m, fp in fps.items()}})
+        cleared = [p["quality"] for p in points if p["tafa"] < DEFAULT_THRESHOLD]
+        out["attacks"][attack] = {"parameter": param, "points": points,
+                                  "breaks_at_cost": (q_owner - max(cleared)) if cleared else None}
+    return out
+
+
+def plot_sweep(res: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attacks = res["attacks"]
+    fig, axes = plt.subplots(2, (len(attacks) + 1) // 2, figsize=(4.2 * ((len(attacks) + 1) // 2), 7.5), squeeze=False)
+    metric = {"classification": "test accuracy", "regression": "test R^2", "generation": "R^2 vs owner's images"}[res["task"]]
+    for ax, (name, a) in zip(axes.ravel(), attacks.items()):
+        for meth, style in (("tafa", "o-"), ("no base", "s--")):
+            q = [p["quality"] for p in a["points"]]
+            ax.plot(q, [p[meth] for p in a["points"]], style, label=meth)
+            ax.axhline(res["innocent_max"][meth], color="C0" if meth == "tafa" else "C1", lw=0.7, ls=":")
+        for p in a["points"]:
+            ax.annotate(f"{p['value']:g}", (p["quality"], p["tafa"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.axhline(res["threshold"], color="red", lw=0.8)
+        ax.axvline(res["owner_quality"], color="grey", lw=0.6, ls="--")
+        ax.set_title(f"{name} ({a['parameter']})", fontsize=9)
+        ax.set_xlabel(metric, fontsize=8)
+        ax.set_ylabel("score", fontsize=8)
+        ax.set_ylim(0, 1.05)
+    axes.ravel()[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"{res['task']}: score vs what the attacker kept (red: default threshold; dotted: "
+                 "highest innocent; dashed: owner)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     head = f"{'task':<15} {'piracy family':<34}" + "".join(f"{m:>13}" for m in METHODS)
     lines = [head, "-" * len(head)]
@@ -376,13 +555,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=str(HERE / ".cache"))
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--quick", action="store_true", help="a smaller zoo, for tests")
-    parser.add_argument("--zoo-seed", type=int, default=0,
-                        help="0: the reference zoo; another value builds an independent zoo (data split and models)")
+    parser.add_argument("--zoo-seed", type=int, nargs="+", default=[0],
+                        help="0: the reference zoo; another value builds an independent zoo (data split and models); "
+                             "several values pool their zoos into one table")
     parser.add_argument("--no-plot", dest="plot", action="store_false")
+    parser.add_argument("--sweep", action="store_true",
+                        help="instead of the table: the removal attacks' strength sweep on the first --zoo-seed, "
+                             "plotted into --sweep-out")
+    parser.add_argument("--sweep-out", default=str(HERE.parent / "docs"))
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     t0 = time.time()
-    results = [run_task(t, args) for t in args.tasks]
+    if args.sweep:
+        return main_sweep(args)
+    results = [pool([run_task(t, args, zs) for zs in args.zoo_seed], args) for t in args.tasks]
     rows = [r for res in results for r in res["rows"]]
     print(format_table(rows))
     from tafa_tf.verification import DEFAULT_THRESHOLD
@@ -405,6 +591,26 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, out / "piracy_suite.json")
     print(f"wrote {out / 'piracy_suite.json'} in {time.time() - t0:.0f} s")
+    return 0
+
+
+def main_sweep(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for task in args.tasks:
+        res = run_sweep(task, args)
+        results.append(res)
+        plot_sweep(res, Path(args.sweep_out) / f"sweep_{task}.png")
+        for name, a in res["attacks"].items():
+            cost = "not within the sweep" if a["breaks_at_cost"] is None else f"at a quality cost of {a['breaks_at_cost']:.3f}"
+            pts = ", ".join(f"{p['value']:g}: {p['quality']:.2f}/{p['tafa']:.2f}/{p['no base']:.2f}" for p in a["points"])
+            print(f"{task:<15} {name:<20} breaks the verdict {cost}; (value: quality/tafa/no base) {pts}")
+        print(f"{task:<15} owner quality {res['owner_quality']:.3f}; highest innocent score "
+              f"{res['innocent_max']['tafa']:.2f} (tafa), {res['innocent_max']['no base']:.2f} (no base)")
+    tmp = out / ".sweep.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, out / "sweep.json")
     return 0
 
 

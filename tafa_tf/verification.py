@@ -9,6 +9,10 @@ task-agnostic features:
   f(x+du) - f(x-du), which carry the local slope of the owner's function;
 - ``kink_similarity`` and ``kink_cosine``: agreement of the second differences
   (the bends) at the owner's boundary points;
+- ``bend_presence``: whether the suspect bends where the owner does, whatever its
+  outputs say (tafa_tf.bends): its relative curvature across the owner's probes
+  against the owner's, the smaller over the larger; a copy that kept the owner's
+  hidden layers (FTLL, RTLL) scores about 1 even under a new output layer;
 - classifiers: ``label_agreement`` over all queries and ``flip_agreement``, the share of
   decision-boundary probes whose two labels the suspect gives as the owner does;
 - with a public base model named at fingerprinting: ``owner_side``, where the owner
@@ -38,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
+from tafa_tf.bends import bend_presence
 from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
 from tafa_tf.outputs import canonical, labels_of, model_outputs, output_kind
 from tafa_tf.probes import KIND_DECISION, kinks, n_repeats
@@ -304,6 +309,10 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
         k_susp = kinks(s0[bends], sp[bends], sm[bends], delta)
         features["kink_similarity"] = _relative_similarity(k_susp, k_owner, k_owner)
         features["kink_cosine"] = _mean_cosine(k_owner, k_susp)
+        presence = bend_presence((o0[bends], op[bends], om[bends]), (s0[bends], sp[bends], sm[bends]),
+                                 sigmoid_head=fp.task == "generation")
+        if math.isfinite(presence):
+            features["bend_presence"] = presence
     return features, "outputs"
 
 
@@ -320,15 +329,25 @@ def default_score(features: dict[str, float]) -> float:
     fine-tunes of the same base, and the similarity mean keeps independently
     trained models, which side with the owner about half the time, below the threshold.
     ``base_contrast`` is reported but left out: it lowered the benchmark's AUCs.
+
+    ``bend_presence`` then lifts the score to itself where it is higher: bending where
+    the owner bends at nearly all of its boundary points is evidence on its own (a
+    copy that kept the owner's hidden layers under a retrained or new output layer),
+    and no innocent model of the benchmark came near it (at most 0.3, copies with the
+    owner's hidden layers 0.81-1; docs/results.md). Where it is low the score is
+    unchanged, so it never lowers a copy's score.
     """
     vals = [features[k] for k in SCORE_FEATURES if k in features and math.isfinite(features[k])]
     mean = float(np.mean(vals)) if vals else float("nan")
     side = features.get("owner_side", float("nan"))
     if not math.isfinite(side):
-        return mean
-    if not math.isfinite(mean):
-        return float(side)
-    return OWNER_SIDE_WEIGHT * float(side) + (1.0 - OWNER_SIDE_WEIGHT) * mean
+        score = mean
+    elif not math.isfinite(mean):
+        score = float(side)
+    else:
+        score = OWNER_SIDE_WEIGHT * float(side) + (1.0 - OWNER_SIDE_WEIGHT) * mean
+    presence = features.get("bend_presence", float("nan"))
+    return max(score, float(presence)) if math.isfinite(presence) and math.isfinite(score) else score
 
 
 def verify(

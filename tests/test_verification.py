@@ -86,3 +86,19 @@ def test_bad_arguments(fp, owner):
         tafa.verify(fp, owner, timeout=-1)
     with pytest.raises(SuspectError, match="Received: str"):
         tafa.verify(fp, "not a model")
+
+
+def test_a_new_output_layer_does_not_hide_the_owners_bends(owner, fp, trained):
+    """RTLL keeps every hidden layer: the suspect bends where the owner does, so
+    ``bend_presence`` is about 1 and lifts the score above an independent model's,
+    however different its outputs are."""
+    from tafa_tf import piracy, zoo
+
+    data = zoo.data_for("digits_mlp")
+    rtll = tafa.verify(fp, piracy.rtll(owner, data.x_test[:300], data.y_test[:300]))
+    other = tafa.verify(fp, trained("digits_mlp", 1))
+    # the benchmark's RTLL copies: 0.81-1.00; innocent models: at most 0.23 (docs/results.md)
+    assert rtll.features["bend_presence"] > 0.7
+    assert other.features["bend_presence"] < 0.35
+    assert rtll.score >= rtll.features["bend_presence"] > other.score
+    assert tafa.verify(fp, owner).features["bend_presence"] == 1.0

@@ -1,0 +1,115 @@
+"""The literature's removal attacks (tafa_tf.piracy) on real small models: the owner
+untouched, the right layers changed, and a pirate's accuracy kept."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from test_piracy import assert_new_and_owner_untouched
+
+from tafa_tf import piracy, zoo
+from tafa_tf.bends import bend_presence, relative_curvature
+from tafa_tf.domains import Box, Gaussian
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return zoo.data_for("digits_mlp")
+
+
+@pytest.fixture(scope="module")
+def attacker(digits):
+    """300 labelled digits: the attacker's own data."""
+    return digits.x_test[:300], digits.y_test[:300]
+
+
+def accuracy(model, data) -> float:
+    return float(np.mean(np.argmax(np.asarray(model(data.x_train[:400])), axis=1) == data.y_train[:400]))
+
+
+def changed(a, b) -> list[bool]:
+    return [not np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights())]
+
+
+@pytest.mark.parametrize("attack", [piracy.ftll, piracy.rtll])
+def test_last_layer_attacks_change_only_the_output_layer(owner, attacker, attack, digits):
+    pirate = assert_new_and_owner_untouched(owner, lambda: attack(owner, *attacker, epochs=3, learning_rate=1e-2))
+    # Dense(64), Dense(32) kept exactly; the output Dense(10) kernel and bias retrained
+    assert changed(owner, pirate) == [False, False, False, False, True, True]
+    assert all(layer.trainable for layer in pirate.layers)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("attack", "lr"), [(piracy.ftal, 1e-3), (piracy.rtal, 3e-3)])
+def test_all_layer_attacks_change_every_layer_and_keep_accuracy(owner, attacker, attack, lr, digits):
+    pirate = assert_new_and_owner_untouched(owner, lambda: attack(owner, *attacker, epochs=10, learning_rate=lr))
+    assert all(changed(owner, pirate))
+    assert accuracy(pirate, digits) > 0.85
+
+
+def test_rtll_draws_a_new_output_layer(owner, attacker):
+    pirate = piracy.rtll(owner, *attacker, epochs=1, learning_rate=1e-6)
+    # one tiny step from a fresh Glorot draw is nowhere near the owner's output layer
+    assert np.max(np.abs(pirate.get_weights()[4] - owner.get_weights()[4])) > 0.05
+
+
+@pytest.mark.slow
+def test_prune_retune_zeroes_the_share_asked_and_keeps_accuracy(owner, attacker, digits):
+    pirate = assert_new_and_owner_untouched(owner, lambda: piracy.prune_retune(owner, *attacker, 0.6, epochs=2))
+    kernels = [w for w in pirate.get_weights() if w.ndim == 2]
+    assert abs(sum(int((k == 0).sum()) for k in kernels) / sum(k.size for k in kernels) - 0.6) < 0.01
+    assert accuracy(pirate, digits) > 0.85
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["fgsm", "pgd"])
+def test_adversarial_tune_moves_the_model_and_keeps_accuracy(owner, attacker, digits, method):
+    pirate = assert_new_and_owner_untouched(owner, lambda: piracy.adversarial_tune(owner, *attacker, method=method, eps=0.05,
+                                                                  steps=2, epochs=1, clip=(0.0, 1.0)))
+    assert all(changed(owner, pirate))
+    assert accuracy(pirate, digits) > 0.85
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("labels_only", [True, False])
+def test_extract_trains_a_fresh_network_from_answers(owner, attacker, digits, labels_only):
+    pirate = assert_new_and_owner_untouched(owner, lambda: piracy.extract(owner, attacker[0], labels_only=labels_only, domain=Box(0, 1),
+                                                         n_noise=100, epochs=15))
+    assert all(changed(owner, pirate))
+    assert accuracy(pirate, digits) > 0.7
+
+
+@pytest.mark.slow
+def test_attacks_work_for_a_regressor(trained):
+    reg = trained("diabetes_mlp", epochs=5)
+    data = zoo.data_for("diabetes_mlp")
+    x, y = data.x_test[:64], data.y_test[:64].astype("float32")
+    assert changed(reg, piracy.rtll(reg, x, y, epochs=1)) == [False, False, False, False, True, True]
+    assert all(changed(reg, piracy.adversarial_tune(reg, x, y, method="pgd", eps=0.1, steps=2, epochs=1)))
+    student = piracy.extract(reg, x, labels_only=False, domain=Gaussian(1.0), n_noise=32, epochs=1)
+    assert student.output_shape == reg.output_shape
+    with pytest.raises(ValueError, match="labels_only extraction needs a classifier"):
+        piracy.extract(reg, x, labels_only=True)
+
+
+def test_bad_arguments_are_refused_clearly(owner, attacker):
+    with pytest.raises(ValueError, match="method must be one of"):
+        piracy.adversarial_tune(owner, *attacker, method="cw")
+    with pytest.raises(ValueError, match="as many targets as inputs"):
+        piracy.ftll(owner, attacker[0], attacker[1][:10])
+    with pytest.raises(TypeError, match="keras.Model"):
+        piracy.rtal("owner.keras", *attacker)
+
+
+def test_relative_curvature_is_zero_on_a_line_and_one_on_a_sharp_bend():
+    y0 = np.array([[0.0], [0.0]])
+    yp, ym = np.array([[1.0], [1.0]]), np.array([[-1.0], [1.0]])
+    np.testing.assert_allclose(relative_curvature(y0, yp, ym), [0.0, 1.0])
+    owner = (y0, yp, np.array([[1.0], [1.0]]))
+    assert bend_presence(owner, owner) == 1.0
+    assert bend_presence(owner, (y0, yp, -yp)) == 0.0  # a straight line where the owner bends
+    assert bend_presence(owner, (y0, yp, ym)) == 0.5  # bends at one of the two points
+    # curving more than the owner does is no sign of a copy: random answers curve everywhere
+    assert bend_presence((y0, yp, ym), owner) == 0.5
