@@ -19,6 +19,8 @@ from typing import Any
 
 from adapters.errors import HubConnectionError, first_line
 from adapters.load import load_suspect
+from tafa_tf.progress import progress_bar
+from tafa_tf.verdicts import verdict_word
 
 STATUS_ERROR = "error"
 
@@ -119,7 +121,7 @@ class ScanResult:
         header = ("#", "score", "verdict", "status", "suspect", "commit", "note")
         rows = [header]
         for rank, e in enumerate(self.entries, 1):
-            verdict = {True: "PIRATED", False: "innocent", None: "-"}[e.pirated]
+            verdict = verdict_word(e.pirated)
             note = f"{e.error_type}: {e.error}" if e.error_type else (e.format or "")
             rows.append(
                 (
@@ -210,10 +212,8 @@ def iter_scan(
         )
     if isinstance(refs, HubQuery):
         refs = list_hub_refs(refs, token=load_options.get("token"))
-    from tqdm.auto import tqdm
-
     pending: list[str] = list(refs)
-    bar = tqdm(total=len(pending), desc="tafa scan", unit="model", disable=not progress)
+    bar = progress_bar(total=len(pending), desc="tafa scan", unit="model", enabled=progress)
     running: set[Future[ScanEntry]] = set()
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tafa-scan") as pool:
         try:

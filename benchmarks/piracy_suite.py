@@ -87,13 +87,10 @@ class Zoo:
         return model
 
     def _tune(self, model, xy, *, seed: int, epochs: int, lr: float):
-        from tafa_tf import piracy, zoo
+        from tafa_tf import zoo
 
-        if self.kind == "digits_decoder":
-            # a generator is tuned as the decoding half of an autoencoder on new images
-            clone = piracy.copy_model(model)
-            return zoo._train_decoder(clone, zoo.Data(xy[0], xy[1], xy[0], xy[1]), seed=seed, epochs=epochs, lr=lr)
-        return piracy.fine_tune(model, xy[0], xy[1], epochs=epochs, learning_rate=lr, seed=seed)
+        return zoo.fine_tune(model, self.kind, zoo.Data(xy[0], xy[1], xy[0], xy[1]), epochs=epochs,
+                             learning_rate=lr, seed=seed)
 
     def _pirate_xy(self, owner):
         if self.kind == "digits_decoder":
@@ -270,7 +267,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
     domain = z._domain()
     fp = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed, base=z.base)
     fp_alone = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed)
-    budget = fp.n_queries + min(8, fp.n_points)
+    budget = fp.n_queries
     rng = np.random.default_rng(args.seed + 7)
     public = z.data.x_test[:N_PUBLIC] if task != "generation" else rng.standard_normal((N_PUBLIC, *fp.input_shape)).astype("float32")
     fp_plus = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed, samples=public, base=z.base)

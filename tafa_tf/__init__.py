@@ -6,16 +6,23 @@
     report = tafa.verify(fp, suspect)       # report.score, report.pirated, report.features
     cal = tafa.calibrate(fp, positives=[...], negatives=[...], target_fpr=0.01)
     fp = fp.with_calibration(cal)
+
+Where things live: creation.py makes a fingerprint (``fingerprint``), record.py is the
+``Fingerprint`` value and archive.py its .tafa file, synthesis.py finds boundary
+points, probes.py the queries asked about them, verification.py asks a suspect and
+scores it (``verify``, ``Report``), calibration.py is the estimator (``Calibration``),
+batch.py verifies many suspects and calibrates on them (``calibrate``).
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from tafa_tf._version import __version__
 from tafa_tf import domains, errors
-from tafa_tf.calibration import Calibration, calibrate
-from tafa_tf.fingerprint import Fingerprint, fingerprint
+from tafa_tf.batch import calibrate, verify_many
+from tafa_tf.calibration import Calibration
+from tafa_tf.creation import fingerprint
 from tafa_tf.introspection import inspect_model
+from tafa_tf.record import Fingerprint
 from tafa_tf.verification import Report, verify
 
 __all__ = [
@@ -28,5 +35,6 @@ __all__ = [
     "fingerprint",
     "inspect_model",
     "verify",
+    "verify_many",
     "__version__",
 ]

@@ -32,7 +32,6 @@ Examples:
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -48,7 +47,7 @@ _VECTOR_KEYS = ("mean", "scale", "coef")
 _MAX_THRESHOLD = math.nextafter(1.0, 2.0)
 
 
-def _check_fraction(value: Any, name: str) -> None:
+def check_fraction(value: Any, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
         raise ValueError(f"{name} must be a number strictly between 0 and 1. Received: {name}={value!r}")
 
@@ -143,7 +142,7 @@ class Calibration:
     # ----------------------------------------------------------------- fitting
 
     def _check_settings(self) -> None:
-        _check_fraction(self.target_fpr, "target_fpr")
+        check_fraction(self.target_fpr, "target_fpr")
         if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
             raise ValueError(f"cv must be an integer of at least 2. Received: cv={self.cv!r}")
         if isinstance(self.C, bool) or not isinstance(self.C, (int, float)) or not np.isfinite(self.C) or self.C <= 0:
@@ -207,6 +206,7 @@ class Calibration:
         from sklearn.metrics import roc_auc_score
 
         self.cv_scores_ = held_out
+        self.cv_labels_ = labels.astype("int64")
         self.auc_ = float(roc_auc_score(labels, held_out))
         self.tpr_at_fpr_ = float(flagged[labels == 1].mean())
         self.fpr_at_threshold_ = float(flagged[labels == 0].mean())
@@ -285,6 +285,8 @@ class Calibration:
             "fpr_at_threshold": float(self.fpr_at_threshold_),
             "n_positives": int(self.n_positives_),
             "n_negatives": int(self.n_negatives_),
+            "cv_scores": [float(v) for v in self.cv_scores_],
+            "cv_labels": [int(v) for v in self.cv_labels_],
         }
 
     @classmethod
@@ -336,6 +338,7 @@ class Calibration:
         cal.auc_, cal.tpr_at_fpr_ = numbers["auc"], numbers["tpr_at_fpr"]
         cal.fpr_at_threshold_ = numbers["fpr_at_threshold"]
         cal.n_positives_, cal.n_negatives_ = counts["n_positives"], counts["n_negatives"]
+        cal.cv_scores_, cal.cv_labels_ = _cv_arrays(d, cal.n_positives_, cal.n_negatives_)
         return cal
 
     def __repr__(self) -> str:
@@ -353,6 +356,22 @@ class Calibration:
 
 def _combine(matrix: np.ndarray, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
     return _sigmoid(((matrix - mean) / scale) @ coef + intercept)
+
+
+def _cv_arrays(d: Mapping[str, Any], n_pos: int, n_neg: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stored cross-validated scores and their labels (empty for files written before they were kept)."""
+    if "cv_scores" not in d and "cv_labels" not in d:
+        return np.empty(0), np.empty(0, dtype="int64")
+    scores = _finite_vector(d.get("cv_scores"), "cv_scores", n_pos + n_neg)
+    labels = d.get("cv_labels")
+    if (not isinstance(labels, list) or len(labels) != n_pos + n_neg
+            or any(v not in (0, 1) or isinstance(v, bool) for v in labels) or sum(labels) != n_pos):
+        raise CalibrationError(
+            f"'cv_labels' must list {n_pos} ones and {n_neg} zeros. Received: {str(labels)[:80]}"
+        )
+    if np.any((scores < 0) | (scores > 1)):
+        raise CalibrationError("'cv_scores' must be in [0, 1]. Received: a score outside it")
+    return scores, np.asarray(labels, dtype="int64")
 
 
 def check_counts(n_positives: int, n_negatives: int, *, cv: int) -> None:
@@ -437,100 +456,3 @@ def _finite_number(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise CalibrationError(f"{key!r} must be a finite number. Received: {key}={value!r}")
     return float(value)
-
-
-# --------------------------------------------------------------------------- tafa.calibrate
-
-
-def calibrate(
-    fp: Any,
-    positives: Sequence[Any],
-    negatives: Sequence[Any],
-    *,
-    target_fpr: float = 0.01,
-    cv: int = 5,
-    progress: bool = False,
-    **verify_kwargs: Any,
-) -> Calibration:
-    """Calibrate a fingerprint on held-out pirated and innocent models.
-
-    Each model is verified against ``fp`` (``tafa.verify(fp, model, **verify_kwargs)``)
-    and its features become one row of a :class:`Calibration`. Suspects whose report
-    status is not "ok" are skipped with a warning. See the module docstring for how
-    many models are needed: at least ``cv`` of each class, 20+ innocents for a 5% FPR,
-    about 100 for 1%.
-
-    Args:
-        fp: the owner's ``tafa.Fingerprint``.
-        positives: pirated variants (keras.Model or callable numpy -> numpy), e.g. from
-            ``tafa_tf.piracy``; never the owner's model itself, which would be too easy.
-        negatives: innocent models: other seeds, architectures, data, independent
-            fine-tunes of the same public base, training checkpoints.
-        target_fpr: the largest acceptable false-positive rate, in (0, 1).
-        cv: folds for the cross-validated AUC and TPR.
-        progress: show a progress bar while verifying.
-        **verify_kwargs: passed to ``tafa.verify``.
-
-    Features that are missing or not finite for some model are left out of the
-    combiner, with a warning.
-
-    Returns:
-        A fitted :class:`Calibration`; attach it with ``fp.with_calibration(cal)``.
-
-    Raises:
-        ValueError: on bad settings.
-        CalibrationError: too few usable models.
-
-    Examples:
-        >>> cal = tafa.calibrate(fp, positives=pirates, negatives=innocents, target_fpr=0.05)
-        >>> print(cal.auc, cal.threshold, cal.tpr_at_fpr)
-    """
-    from tafa_tf.verification import verify
-
-    _check_fraction(target_fpr, "target_fpr")
-    positives, negatives = list(positives), list(negatives)
-    check_counts(len(positives), len(negatives), cv=cv)
-    suspects = [(m, 1, f"positives[{i}]") for i, m in enumerate(positives)]
-    suspects += [(m, 0, f"negatives[{i}]") for i, m in enumerate(negatives)]
-    rows, labels = [], []
-    for model, label, where in _progress(suspects, progress):
-        report = verify(fp, model, **verify_kwargs)
-        if getattr(report, "status", "ok") != "ok":
-            warnings.warn(
-                f"Skipping {where} in calibration: verification status {report.status!r}.", stacklevel=2
-            )
-            continue
-        rows.append(dict(report.features))
-        labels.append(label)
-    check_counts(sum(labels), len(labels) - sum(labels), cv=cv)
-    return Calibration(target_fpr=target_fpr, cv=cv).fit(rows, labels, feature_names=_shared_features(rows))
-
-
-def _shared_features(rows: list[dict[str, float]]) -> list[str]:
-    """The features every report has with a finite value.
-
-    A feature can be absent for some suspects (label-only answers) or NaN (no bend to
-    compare); the combiner can only weigh what all the models have, so the others are
-    dropped with a warning rather than failing the whole calibration.
-    """
-    every = sorted({name for row in rows for name in row})
-    shared = [n for n in every if all(n in r and math.isfinite(float(r[n])) for r in rows)]
-    dropped = sorted(set(every) - set(shared))
-    if dropped:
-        warnings.warn(
-            f"Calibrating without the feature(s) {dropped}: missing or not finite for some models.",
-            stacklevel=3,
-        )
-    if not shared:
-        raise CalibrationError(
-            f"No verification feature is finite for every model (features seen: {every}); nothing to calibrate on."
-        )
-    return shared
-
-
-def _progress(items: list[Any], enabled: bool) -> Iterable[Any]:
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc="calibrating", unit="model")

@@ -15,9 +15,11 @@ from typing import Any
 
 import keras
 
+from tafa_tf.outputs import TASKS
+
 logger = logging.getLogger(__name__)
 
-_TASKS = ("auto", "classification", "regression", "generation")
+_TASKS = ("auto", *TASKS)
 
 
 class FingerprintCallback(keras.callbacks.Callback):

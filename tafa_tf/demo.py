@@ -20,6 +20,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tafa_tf.progress import progress_bar
+from tafa_tf.verdicts import verdict_word
+
 KIND = "digits_mlp"
 PIRATED = "pirated"
 INNOCENT = "innocent"
@@ -135,9 +138,7 @@ def run_demo(
     start = time.monotonic()
     data = zoo.data_for(KIND)
     # 1 owner + its fingerprint + 5 pirates + innocents, each a step of the bar
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=2 + 5 + innocents, desc="demo", unit="model", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=2 + 5 + innocents, desc="demo", unit="model", enabled=progress)
     bar.set_postfix_str("training the owner")
     owner = zoo.train(KIND, seed=seed)
     bar.update(1)
@@ -162,7 +163,7 @@ def run_demo(
     ]
     return DemoResult(
         rows=tuple(rows), threshold=float(reports[0].threshold), calibrated=bool(reports[0].calibrated),
-        points=fp.n_points, queries=fp.n_queries + min(8, fp.n_points), seconds=time.monotonic() - start,
+        points=fp.n_points, queries=fp.n_queries, seconds=time.monotonic() - start,
         settings={"kind": KIND, "n": n, "seed": seed, "innocents": innocents},
     )
 
@@ -172,7 +173,7 @@ def format_table(result: DemoResult) -> str:
     head = f"{'suspect':<12} {'truth':<9} {'score':>6}  {'verdict':<12} how it was made"
     lines = [head, "-" * len(head)]
     for r in result.rows:
-        verdict = {True: "PIRATED", False: "not pirated", None: "no verdict"}[r.pirated]
+        verdict = verdict_word(r.pirated)
         mark = "" if r.correct else "  <- wrong"
         score = f"{r.score:6.3f}" if math.isfinite(r.score) else "   nan"
         lines.append(f"{r.name:<12} {r.truth:<9} {score}  {verdict:<12} {r.how}{mark}")

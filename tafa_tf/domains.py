@@ -7,6 +7,8 @@ pulls a point back inside after a step, and says how large a step is in its unit
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import numpy as np
@@ -144,12 +146,15 @@ class Gaussian(Domain):
         flat = (x - self.mean).reshape(len(x), -1)
         d = flat.shape[1]
         norms = np.linalg.norm(flat, axis=1, keepdims=True)
-        # The norm of a d-dim standard normal is sqrt(d) +- ~0.71; allow 3 of those.
-        lo = max(self.std * (np.sqrt(d) - 3 * 0.71), 0.0)
-        hi = self.std * (np.sqrt(d) + 3 * 0.71)
-        target = np.clip(norms, lo, hi)
+        target = np.clip(norms, *self.shell_radii(d))
         flat = flat * np.where(norms > 0, target / np.maximum(norms, 1e-12), 1.0)
         return (self.mean + flat.reshape(x.shape)).astype("float32")
+
+    def shell_radii(self, d: int) -> tuple[float, float]:
+        """The typical shell of ``d``-dimensional draws: the range of distances from the mean kept."""
+        # The norm of a d-dim standard normal is sqrt(d) +- ~0.71; allow 3 of those.
+        spread = 3 * 0.71
+        return max(self.std * (math.sqrt(d) - spread), 0.0), self.std * (math.sqrt(d) + spread)
 
     @property
     def scale(self) -> float:

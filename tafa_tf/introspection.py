@@ -47,7 +47,8 @@ OUTPUT_ACTIVATIONS = frozenset({"softmax", "sigmoid", "log_softmax", "tanh"})
 _ACTIVATION_SWAP_LOCK = threading.RLock()
 
 
-def _activation_name(fn: Any) -> str:
+def activation_name(fn: Any) -> str:
+    """The lower-case name of an activation function ("linear" for None)."""
     if fn is None:
         return "linear"
     name = getattr(fn, "__name__", None) or type(fn).__name__
@@ -69,7 +70,7 @@ def relu_breakpoints(layer: Any) -> tuple[str, tuple[float, ...]] | None:
         return "layer", tuple(points)
     if cls in ("LeakyReLU", "PReLU"):
         return "layer", (0.0,)
-    act = _activation_name(getattr(layer, "activation", None))
+    act = activation_name(getattr(layer, "activation", None))
     points = {"relu": (0.0,), "leaky_relu": (0.0,), "relu6": (0.0, 6.0)}.get(act)
     if points is None:
         return None
@@ -298,7 +299,7 @@ class ReluNetwork:
         output_activation = "linear"
         for i, (path, layer) in enumerate(leaves):
             cls = type(layer).__name__
-            act = _activation_name(getattr(layer, "activation", None)) if hasattr(layer, "activation") else "linear"
+            act = activation_name(getattr(layer, "activation", None)) if hasattr(layer, "activation") else "linear"
             is_last = i == len(leaves) - 1
             if is_last and act in OUTPUT_ACTIVATIONS:
                 output_activation = act

@@ -29,6 +29,7 @@ import numpy as np
 
 from tafa_tf.domains import Domain, as_domain
 from tafa_tf.errors import UnsupportedModelError
+from tafa_tf.introspection import activation_name
 from tafa_tf.outputs import model_outputs
 
 Transform = Callable[[Any], Any]
@@ -103,7 +104,7 @@ def _draw_inputs(model, domain: Any, n: int, seed: int) -> np.ndarray:
 
 def _ends_with_softmax(model) -> bool:
     last = model.layers[-1]
-    return _activation_name(last) == "softmax"
+    return _layer_activation(last) == "softmax"
 
 
 def _default_loss(model, y: np.ndarray):
@@ -252,7 +253,7 @@ def _owner_targets(model, x: np.ndarray, *, targets: str, jitter: float, loss: A
     keras = _keras()
     outputs = _predict(model, x)
     if targets == "auto":
-        head = _activation_name(model.layers[-1])
+        head = _layer_activation(model.layers[-1])
         several = outputs.ndim == 2 and outputs.shape[1] > 1
         targets = "labels" if several and head in (None, "linear", "softmax") else "outputs"
     if targets == "labels":
@@ -474,7 +475,7 @@ def add_noise(model, scale: float, *, seed: int = 0):
 # --------------------------------------------------------------------------- equivalent reparametrizations
 
 
-def _activation_name(layer) -> str | None:
+def _layer_activation(layer) -> str | None:
     """The name of the activation a layer applies, or None if it applies none."""
     keras = _keras()
     if isinstance(layer, keras.layers.ReLU):
@@ -485,12 +486,7 @@ def _activation_name(layer) -> str | None:
     if isinstance(layer, keras.layers.LeakyReLU):
         return "leaky_relu"
     fn = getattr(layer, "activation", None)
-    if fn is None:
-        return None
-    name = keras.activations.serialize(fn)
-    if isinstance(name, dict):
-        name = name.get("config", name.get("class_name"))
-    return str(name)
+    return None if fn is None else activation_name(fn)
 
 
 @dataclass
@@ -523,7 +519,7 @@ def _hidden_pairs(model) -> list[_Unit]:
             if current is not None:
                 current.consumer = layer
                 pairs.append(current)
-            act = _activation_name(layer)
+            act = _layer_activation(layer)
             current = _Unit(layer, None, [act] if act and act != "linear" else [], False)
             continue
         if current is None:
@@ -578,7 +574,7 @@ def _passthrough_kind(layer) -> str | None:
     if isinstance(layer, identity):
         return "identity"
     if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.Activation)):
-        name = _activation_name(layer)
+        name = _layer_activation(layer)
         return name if name in _ELEMENTWISE else None
     return None
 

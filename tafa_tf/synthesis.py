@@ -23,9 +23,8 @@ from tafa_tf.domains import Domain, Gaussian
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork
 from tafa_tf.outputs import canonical
+from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT
 
-KIND_UNIT, KIND_MULTI, KIND_DECISION = 0, 1, 2
-KIND_NAMES = {KIND_UNIT: "unit", KIND_MULTI: "multi", KIND_DECISION: "decision"}
 MAX_TARGETS = 4
 
 
@@ -84,12 +83,7 @@ class _Engine:
         self.low = tf.constant(low)
         self.high = tf.constant(high)
         if isinstance(domain, Gaussian) and domain.shell:
-            spread = 3 * 0.71
-            self.shell = (
-                domain.mean,
-                max(domain.std * (math.sqrt(self.d) - spread), 0.0),
-                domain.std * (math.sqrt(self.d) + spread),
-            )
+            self.shell = (domain.mean, *domain.shell_radii(self.d))
         else:
             self.shell = None
         self.solve = tf.function(self._solve, reduce_retracing=True)
@@ -184,6 +178,31 @@ def _pick_targets(
     return chosen
 
 
+@dataclass
+class _UnitStats:
+    """What a pool of random seeds says of the owner's units and outputs."""
+
+    pool: np.ndarray  # (P, d) seeds: random draws first, then (with samples) jittered samples
+    n_random: int
+    out: np.ndarray  # (P, outputs) the owner's outputs there
+    z: np.ndarray  # (P, units) pre-activations there
+    active: np.ndarray  # (units,) share of seeds where each unit is on
+    eligible_by_site: list[np.ndarray]  # live units (on for some seeds, off for others), per site
+    z_scale: np.ndarray  # (units,) spread of each pre-activation
+
+
+@dataclass
+class _Plan:
+    """The candidates to project: their targets, kinds, seeds and constraint scales."""
+
+    idx: np.ndarray  # (C, MAX_TARGETS) unit columns, or the class pair on decision rows; -1 padded
+    kinds: np.ndarray
+    seeds: np.ndarray
+    scales: np.ndarray
+    near_samples: np.ndarray  # (C,) seeded from a public sample
+    margin_scale: float
+
+
 def synthesize(
     net: ReluNetwork,
     domain: Domain,
@@ -207,8 +226,51 @@ def synthesize(
     rng = np.random.default_rng(config.seed)
     tf.random.set_seed(config.seed)
     engine = _Engine(net, domain, out_kind)
+    stats = _unit_statistics(engine, net, domain, config, rng, samples)
+    plan = _plan_candidates(stats, task, out_kind, config, rng, samples is not None)
+    mask = (plan.idx >= 0).astype("float32")
+    decision = plan.kinds == KIND_DECISION
+    mask[decision, 1:] = 0.0
+    x, c, jac = engine.solve(
+        tf.constant(plan.seeds), tf.constant(plan.idx), tf.constant(mask), tf.constant(decision),
+        tf.constant(config.newton_steps),
+    )
+    x, c, jac = x.numpy(), c.numpy().astype("float64"), jac.numpy().astype("float64")
+    residual = (np.abs(c) / plan.scales * mask).max(axis=1)
+    u, has_normal = _probe_directions(jac, mask)
+    delta = _probe_steps(engine, domain, config, x, u, jac, plan)
+    converged = (residual < 1e-4) & has_normal & (delta > 1e-6 * domain.scale)
+    summary = {
+        "candidates": len(plan.idx),
+        "converged": int(converged.sum()),
+        "eligible_units": int(sum(len(e) for e in stats.eligible_by_site)),
+        "dead_units": int((stats.active <= 0.01).sum()),
+        "always_on_units": int((stats.active >= 0.99).sum()),
+        "units": int(net.n_units),
+        "seeded_near_samples": int(plan.near_samples[converged].sum()),
+    }
+    keep = np.flatnonzero(converged)
     shape = net.input_shape
+    return BoundaryPoints(
+        x=x[keep].reshape(-1, *shape),
+        u=u[keep].reshape(-1, *shape),
+        delta=delta[keep].astype("float32"),
+        kind=plan.kinds[keep],
+        targets=plan.idx[keep],
+        residual=residual[keep].astype("float32"),
+        stats=summary,
+        seeded=None if samples is None else plan.near_samples[keep],
+    )
 
+
+def _unit_statistics(
+    engine: _Engine, net: ReluNetwork, domain: Domain, config: SynthesisConfig, rng: np.random.Generator,
+    samples: np.ndarray | None,
+) -> _UnitStats:
+    """Draw the seed pool and find, from it, which units are alive and how far they spread."""
+    import tensorflow as tf
+
+    shape = net.input_shape
     pool = domain.sample(rng, (config.pool, *shape)).reshape(config.pool, -1)
     n_random = len(pool)
     if samples is not None:
@@ -216,99 +278,111 @@ def synthesize(
         jitter = rng.standard_normal(picked.shape) * config.sample_noise * domain.scale
         near = domain.project((picked + jitter).astype("float32").reshape(-1, *shape)).reshape(config.pool, -1)
         pool = np.concatenate([pool, near])
-    pool_out, pool_z = [], []
+    outs, zs = [], []
     for i in range(0, len(pool), 512):
         o, z, _ = engine.coords(tf.constant(pool[i : i + 512]), tf.zeros_like(pool[i : i + 512]))
-        pool_out.append(o.numpy())
-        pool_z.append(z.numpy())
-    pool_out = np.concatenate(pool_out).astype("float64")
-    pool_z = np.concatenate(pool_z).astype("float64")
+        outs.append(o.numpy())
+        zs.append(z.numpy())
+    pool_out = np.concatenate(outs).astype("float64")
+    pool_z = np.concatenate(zs).astype("float64")
     active = (pool_z > 0).mean(axis=0)
     eligible = (active > 0.01) & (active < 0.99)
-    z_scale = pool_z.std(axis=0) + 1e-12
     site_of = net.site_of_unit()
-    eligible_by_site = [np.flatnonzero(eligible & (site_of == s)) for s in range(len(net.sites))]
-    n_eligible = int(eligible.sum())
-    if n_eligible == 0:
+    if not eligible.any():
         raise UnsupportedModelError(
             f"No ReLU unit of the model changes sign anywhere in the domain {domain!r}: all "
             f"{net.n_units} units are dead or always on there, so there is no boundary to fingerprint. "
             "Pass the domain the model was trained on (e.g. domain=tafa.domains.Box(0, 1) for pixels)."
         )
+    return _UnitStats(
+        pool=pool, n_random=n_random, out=pool_out, z=pool_z, active=active,
+        eligible_by_site=[np.flatnonzero(eligible & (site_of == s)) for s in range(len(net.sites))],
+        z_scale=pool_z.std(axis=0) + 1e-12,
+    )
 
-    n = config.n
-    n_cand = int(math.ceil(n * config.oversample))
+
+def _plan_candidates(
+    stats: _UnitStats, task: str, out_kind: str, config: SynthesisConfig, rng: np.random.Generator,
+    with_samples: bool,
+) -> _Plan:
+    """Targets and starting seeds for the candidates: single units, intersections, decision points."""
+    n_cand = int(math.ceil(config.n * config.oversample))
     decision_share = config.decision_fraction if task == "classification" else 0.0
     n_dec = int(round(n_cand * decision_share))
     n_multi = int(round(n_cand * config.multi_fraction))
     n_unit = n_cand - n_dec - n_multi
-
-    idx = np.full((n_cand, MAX_TARGETS), -1, dtype="int32")
-    kinds = np.zeros(n_cand, dtype="int8")
-    seeds = np.empty((n_cand, pool.shape[1]), dtype="float32")
-    scales = np.ones((n_cand, MAX_TARGETS), dtype="float64")
-    targets = _pick_targets(rng, eligible_by_site, n_unit, 1)
-    multi_sizes = rng.integers(2, MAX_TARGETS + 1, size=n_multi)
-    targets += [t for k in multi_sizes for t in _pick_targets(rng, eligible_by_site, 1, int(k))]
-    # which part of the pool each candidate's seed comes from: random draws or near samples
-    near_samples = (rng.random(n_cand) < config.sample_fraction) if samples is not None else np.zeros(n_cand, bool)
-
-    def seed_rows(i: int, size: int) -> np.ndarray:
-        lo, hi = (n_random, len(pool)) if near_samples[i] else (0, n_random)
-        return lo + rng.choice(hi - lo, size=min(size, hi - lo), replace=False)
-    for i, cols in enumerate(targets):
-        idx[i, : len(cols)] = cols
-        kinds[i] = KIND_UNIT if len(cols) == 1 else KIND_MULTI
-        scales[i, : len(cols)] = z_scale[cols]
-        # start from the pool seed closest to all target boundaries, among a random few
-        cand = seed_rows(i, 32)
-        dist = np.abs(pool_z[np.ix_(cand, cols)] / z_scale[cols]).sum(axis=1)
-        seeds[i] = pool[cand[np.argmin(dist)]]
-    if n_dec:
-        logp = canonical(pool_out, out_kind)
-        top2 = np.argsort(-logp, axis=1)[:, :2]
-        margins = logp[np.arange(len(logp)), top2[:, 0]] - logp[np.arange(len(logp)), top2[:, 1]]
-        margin_scale = float(np.median(margins)) + 1e-12
-        rows = np.arange(len(targets), n_cand)
-        picks = rng.choice(n_random, size=n_dec, replace=n_random < n_dec)
-        near = near_samples[rows]
-        if near.any():
-            n_near = len(pool) - n_random
-            picks[near] = n_random + rng.choice(n_near, size=int(near.sum()), replace=n_near < near.sum())
-        idx[rows, 0] = top2[picks, 0]
-        idx[rows, 1] = top2[picks, 1]
-        kinds[rows] = KIND_DECISION
-        scales[rows, 0] = margin_scale
-        seeds[rows] = pool[picks]
-    else:
-        margin_scale = 1.0
-
-    mask = (idx >= 0).astype("float32")
-    mask[kinds == KIND_DECISION, 1:] = 0.0
-    decision = kinds == KIND_DECISION
-    x, c, jac = engine.solve(
-        tf.constant(seeds), tf.constant(idx), tf.constant(mask), tf.constant(decision),
-        tf.constant(config.newton_steps),
+    plan = _Plan(
+        idx=np.full((n_cand, MAX_TARGETS), -1, dtype="int32"),
+        kinds=np.zeros(n_cand, dtype="int8"),
+        seeds=np.empty((n_cand, stats.pool.shape[1]), dtype="float32"),
+        scales=np.ones((n_cand, MAX_TARGETS), dtype="float64"),
+        near_samples=np.zeros(n_cand, bool),
+        margin_scale=1.0,
     )
-    x, c, jac = x.numpy(), c.numpy().astype("float64"), jac.numpy().astype("float64")
-    residual = (np.abs(c) / scales * mask).max(axis=1)
-    converged = residual < 1e-4
+    targets = _pick_targets(rng, stats.eligible_by_site, n_unit, 1)
+    multi_sizes = rng.integers(2, MAX_TARGETS + 1, size=n_multi)
+    targets += [t for k in multi_sizes for t in _pick_targets(rng, stats.eligible_by_site, 1, int(k))]
+    if with_samples:  # which part of the pool each candidate's seed comes from: random draws or near samples
+        plan.near_samples = rng.random(n_cand) < config.sample_fraction
+    for i, cols in enumerate(targets):
+        plan.idx[i, : len(cols)] = cols
+        plan.kinds[i] = KIND_UNIT if len(cols) == 1 else KIND_MULTI
+        plan.scales[i, : len(cols)] = stats.z_scale[cols]
+        # start from the pool seed closest to all target boundaries, among a random few
+        lo, hi = (stats.n_random, len(stats.pool)) if plan.near_samples[i] else (0, stats.n_random)
+        cand = lo + rng.choice(hi - lo, size=min(32, hi - lo), replace=False)
+        dist = np.abs(stats.z[np.ix_(cand, cols)] / stats.z_scale[cols]).sum(axis=1)
+        plan.seeds[i] = stats.pool[cand[np.argmin(dist)]]
+    if n_dec:
+        _plan_decision_points(plan, stats, np.arange(len(targets), n_cand), out_kind, rng)
+    return plan
 
-    # Probe direction: the normalized sum of the unit normals of all target boundaries.
+
+def _plan_decision_points(
+    plan: _Plan, stats: _UnitStats, rows: np.ndarray, out_kind: str, rng: np.random.Generator
+) -> None:
+    """Fill ``rows`` of the plan with seeds headed for the decision boundary between their top two classes."""
+    logp = canonical(stats.out, out_kind)
+    top2 = np.argsort(-logp, axis=1)[:, :2]
+    margins = logp[np.arange(len(logp)), top2[:, 0]] - logp[np.arange(len(logp)), top2[:, 1]]
+    plan.margin_scale = float(np.median(margins)) + 1e-12
+    n_random, n_dec = stats.n_random, len(rows)
+    picks = rng.choice(n_random, size=n_dec, replace=n_random < n_dec)
+    near = plan.near_samples[rows]
+    if near.any():
+        n_near = len(stats.pool) - n_random
+        picks[near] = n_random + rng.choice(n_near, size=int(near.sum()), replace=n_near < near.sum())
+    plan.idx[rows, 0] = top2[picks, 0]
+    plan.idx[rows, 1] = top2[picks, 1]
+    plan.kinds[rows] = KIND_DECISION
+    plan.scales[rows, 0] = plan.margin_scale
+    plan.seeds[rows] = stats.pool[picks]
+
+
+def _probe_directions(jac: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The normalized sum of the unit normals of all target boundaries; and where it exists."""
     norms = np.linalg.norm(jac, axis=2, keepdims=True)
     normals = np.where(norms > 0, jac / np.maximum(norms, 1e-30), 0.0) * mask[:, :, None]
     u = normals.sum(axis=1)
     u_norm = np.linalg.norm(u, axis=1, keepdims=True)
-    converged &= u_norm[:, 0] > 1e-8
-    u = (u / np.maximum(u_norm, 1e-30)).astype("float32")
+    return (u / np.maximum(u_norm, 1e-30)).astype("float32"), u_norm[:, 0] > 1e-8
 
-    # Probe step: cross the target boundaries and no other boundary of the owner.
+
+def _probe_steps(
+    engine: _Engine, domain: Domain, config: SynthesisConfig, x: np.ndarray, u: np.ndarray, jac: np.ndarray,
+    plan: _Plan,
+) -> np.ndarray:
+    """Probe steps that cross the target boundaries and no other boundary of the owner."""
+    import tensorflow as tf
+
+    idx = plan.idx
+    decision = plan.kinds == KIND_DECISION
     _, z_x, dz = engine.coords(tf.constant(x), tf.constant(u))
     z_x, dz = z_x.numpy().astype("float64"), dz.numpy().astype("float64")
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.abs(z_x) / np.abs(dz)
     t[~np.isfinite(t)] = np.inf
-    rows = np.arange(n_cand)
+    rows = np.arange(len(idx))
     for j in range(MAX_TARGETS):
         sel = (idx[:, j] >= 0) & ~decision
         t[rows[sel], idx[sel, j]] = np.inf
@@ -318,47 +392,15 @@ def synthesize(
     delta = np.minimum(config.delta_fraction * region, cap)
     if decision.any():
         slope = np.abs((jac[:, 0, :] * u).sum(axis=1)) + 1e-12
-        delta[decision] = np.minimum(config.decision_margin * margin_scale / slope[decision], 4 * cap)
-    bounds = domain.bounds(shape)
+        delta[decision] = np.minimum(config.decision_margin * plan.margin_scale / slope[decision], 4 * cap)
+    bounds = domain.bounds(engine.net.input_shape)
     if bounds is not None:
         low, high = (b.reshape(-1) for b in bounds)
         room = np.minimum(x - low, high - x)
         with np.errstate(divide="ignore", invalid="ignore"):
             reach = np.where(np.abs(u) > 1e-12, room / np.abs(u), np.inf).min(axis=1)
         delta = np.minimum(delta, reach)
-    converged &= delta > 1e-6 * domain.scale
-
-    stats = {
-        "candidates": n_cand,
-        "converged": int(converged.sum()),
-        "eligible_units": n_eligible,
-        "dead_units": int((active <= 0.01).sum()),
-        "always_on_units": int((active >= 0.99).sum()),
-        "units": int(net.n_units),
-        "seeded_near_samples": int(near_samples[converged].sum()),
-    }
-    keep = np.flatnonzero(converged)
-    return BoundaryPoints(
-        x=x[keep].reshape(-1, *shape),
-        u=u[keep].reshape(-1, *shape),
-        delta=delta[keep].astype("float32"),
-        kind=kinds[keep],
-        targets=idx[keep],
-        residual=residual[keep].astype("float32"),
-        stats=stats,
-        seeded=None if samples is None else near_samples[keep],
-    )
-
-
-def probe_inputs(x: np.ndarray, u: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """The 3N queries of a fingerprint: x, x + delta*u and x - delta*u, stacked."""
-    step = delta.reshape(-1, *([1] * (x.ndim - 1))) * u
-    return np.concatenate([x, x + step, x - step]).astype("float32")
-
-
-def kinks(y0: np.ndarray, yp: np.ndarray, ym: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Second differences across the probe, per unit of step: non-zero where f bends."""
-    return (yp + ym - 2.0 * y0) / delta.reshape(-1, 1)
+    return delta
 
 
 def select(points: BoundaryPoints, keep: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -410,4 +452,4 @@ def select_owner_specific(
     return np.sort(np.concatenate([inside[:n_in], outside[:n_out]]))
 
 
-__all__ = ["SynthesisConfig", "BoundaryPoints", "synthesize", "probe_inputs", "kinks", "select", "select_owner_specific"]
+__all__ = ["SynthesisConfig", "BoundaryPoints", "synthesize", "select", "select_owner_specific"]

@@ -34,14 +34,18 @@ from __future__ import annotations
 import concurrent.futures
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
 from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
-from tafa_tf.fingerprint import Fingerprint
 from tafa_tf.outputs import canonical, labels_of, model_outputs, output_kind
-from tafa_tf.synthesis import KIND_DECISION, kinks
+from tafa_tf.probes import KIND_DECISION, kinks, n_repeats
+from tafa_tf.record import Fingerprint
+from tafa_tf.verdicts import verdict_word
+
+if TYPE_CHECKING:
+    import keras
 
 DEFAULT_THRESHOLD = 0.62
 """Verdict threshold on the uncalibrated score.
@@ -56,8 +60,26 @@ fine-tunes included. Margins are thin for classifiers and regressors (innocents 
 calibrate on your own model (tafa.calibrate) for a threshold with a
 measured FPR."""
 
-REPEATS = 8
-"""Points asked twice, to notice a suspect that answers at random (dropout left on)."""
+
+
+@runtime_checkable
+class SuspectLike(Protocol):
+    """What ``verify`` needs of a suspect besides a keras.Model: a callable numpy -> numpy.
+
+    ``adapters.Suspect`` (a model loaded from a file or the Hub) is one; so is any
+    function. Optional, read when present: ``input_shape`` (without the batch axis;
+    checked against the fingerprint before querying) and ``to_dict()`` (provenance,
+    copied into ``Report.source``).
+    """
+
+    def __call__(self, x: np.ndarray) -> Any: ...
+
+
+@runtime_checkable
+class DescribedSuspect(SuspectLike, Protocol):
+    """A suspect that can say where it came from (``Report.source``)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 STATUS_OK = "ok"
 STATUS_NON_FINITE = "non_finite"
@@ -107,8 +129,7 @@ class Report:
         return d
 
     def __str__(self) -> str:
-        verdict = {True: "PIRATED", False: "not pirated", None: "no verdict"}[self.pirated]
-        head = f"{verdict}: score {self.score:.3f} (threshold {self.threshold:.3f}, " + (
+        head = f"{verdict_word(self.pirated)}: score {self.score:.3f} (threshold {self.threshold:.3f}, " + (
             "calibrated" if self.calibrated else "uncalibrated default") + f"), {self.queries} queries"
         if self.status != STATUS_OK:
             head += f" [status: {self.status}]"
@@ -312,7 +333,7 @@ def default_score(features: dict[str, float]) -> float:
 
 def verify(
     fp: Fingerprint,
-    suspect: Any,
+    suspect: keras.Model | SuspectLike,
     *,
     batch_size: int = 256,
     timeout: float | None = None,
@@ -339,47 +360,35 @@ def verify(
         >>> report = tafa.verify(fp, suspect_model)
         >>> report.score, report.pirated
     """
-    if not isinstance(fp, Fingerprint):
-        raise TypeError(f"verify() needs a tafa.Fingerprint first. Received: {type(fp).__name__}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds or None. Received: timeout={timeout!r}")
+    _check_verify_arguments(fp, batch_size, timeout)
     x = fp.queries()
-    repeat = x[: min(REPEATS, fp.n_points)]
+    repeat = x[: n_repeats(fp.n_points)]
     answers = query(fp, suspect, np.concatenate([x, repeat]), batch_size=batch_size, timeout=timeout)
     answers, again = answers[: len(x)], answers[len(x) :]
-    source = _source_of(suspect)
     calibration = fp.calibration
-    threshold = float(calibration.threshold_) if calibration is not None else DEFAULT_THRESHOLD
-    queries = len(x) + len(repeat)
+    common = {
+        "queries": len(x) + len(repeat),
+        "threshold": float(calibration.threshold_) if calibration is not None else DEFAULT_THRESHOLD,
+        "source": _source_of(suspect),
+    }
     if not (np.all(np.isfinite(answers)) and np.all(np.isfinite(again))):
         bad = int((~np.isfinite(answers)).reshape(len(answers), -1).any(axis=1).sum())
         return Report(
-            score=float("nan"), pirated=None, features={}, queries=queries, status=STATUS_NON_FINITE,
-            threshold=threshold, calibrated=calibration is not None,
+            score=float("nan"), pirated=None, features={}, status=STATUS_NON_FINITE,
+            calibrated=calibration is not None,
             warnings=(f"The suspect answered NaN or inf for {bad} of {len(x)} inputs; it cannot be scored.",),
-            source=source,
+            **common,
         )
     warnings: list[str] = []
     status = STATUS_OK
-    spread = float(np.max(np.abs(answers[: len(repeat)]))) + 1e-12
-    if np.max(np.abs(again - answers[: len(repeat)])) > 1e-3 * spread:
+    if _answers_vary(answers[: len(repeat)], again):
         status = STATUS_NONDETERMINISTIC
         warnings.append(
             "The suspect answered the same input differently (dropout or noise at inference?): "
             "the score is noisier than usual; query it in inference mode if you can."
         )
     features, mode = compute_features(fp, answers)
-    calibrated = calibration is not None and mode == "outputs"
-    if calibrated:
-        score = float(calibration.score(features))
-    else:
-        score = default_score(features)
-        if calibration is not None:
-            # the combiner was fitted on output features a label-only suspect cannot give
-            threshold = DEFAULT_THRESHOLD
-            warnings.append("The stored calibration needs full outputs; the uncalibrated default was used.")
+    score, calibrated, threshold = _score(fp, features, mode, common["threshold"], warnings)
     if mode == "labels":
         warnings.append("Label-only suspect: scored on label agreement and decision flips alone.")
     pirated = bool(score >= threshold) if math.isfinite(score) else None
@@ -388,18 +397,47 @@ def verify(
         # noise talking, and clearing the suspect on it would be a verdict it cannot support.
         pirated = None
         warnings.append("No verdict: a random-answering suspect below the threshold cannot be cleared.")
+    common["threshold"] = threshold
     return Report(
-        score=score, pirated=pirated, features=features, queries=queries, status=status,
-        threshold=threshold, calibrated=calibrated, mode=mode,
-        warnings=tuple(warnings), source=source,
+        score=score, pirated=pirated, features=features, status=status, calibrated=calibrated, mode=mode,
+        warnings=tuple(warnings), **common,
     )
 
 
+def _check_verify_arguments(fp: Any, batch_size: Any, timeout: Any) -> None:
+    if not isinstance(fp, Fingerprint):
+        raise TypeError(f"verify() needs a tafa.Fingerprint first. Received: {type(fp).__name__}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds or None. Received: timeout={timeout!r}")
+
+
+def _answers_vary(first: np.ndarray, again: np.ndarray) -> bool:
+    """Whether the repeated queries got different answers (beyond float noise)."""
+    spread = float(np.max(np.abs(first))) + 1e-12
+    return bool(np.max(np.abs(again - first)) > 1e-3 * spread)
+
+
+def _score(
+    fp: Fingerprint, features: dict[str, float], mode: str, threshold: float, warnings: list[str]
+) -> tuple[float, bool, float]:
+    """The score, whether the stored calibration made it, and the threshold that applies."""
+    calibration = fp.calibration
+    if calibration is not None and mode == "outputs":
+        return float(calibration.score(features)), True, threshold
+    if calibration is not None:
+        # the combiner was fitted on output features a label-only suspect cannot give
+        warnings.append("The stored calibration needs full outputs; the uncalibrated default was used.")
+    return default_score(features), False, DEFAULT_THRESHOLD
+
+
 def _source_of(suspect: Any) -> dict[str, Any]:
-    to_dict = getattr(suspect, "to_dict", None)
-    if callable(to_dict) and not hasattr(suspect, "get_config"):
+    import keras
+
+    if isinstance(suspect, DescribedSuspect) and not isinstance(suspect, keras.Model):
         try:
-            d = to_dict()
+            d = suspect.to_dict()
             return dict(d) if isinstance(d, dict) else {}
         except Exception:  # metadata is a courtesy, never a reason to fail a verification
             return {}
@@ -407,4 +445,4 @@ def _source_of(suspect: Any) -> dict[str, Any]:
     return {"name": name} if isinstance(name, str) else {}
 
 
-__all__ = ["Report", "verify", "query", "compute_features", "default_score", "DEFAULT_THRESHOLD"]
+__all__ = ["Report", "SuspectLike", "DescribedSuspect", "verify", "query", "compute_features", "default_score", "DEFAULT_THRESHOLD"]

@@ -198,16 +198,15 @@ def _train_decoder(decoder, data: Data, *, seed: int, epochs: int, lr: float):
 
 
 def fine_tune(model, kind: str, data: Data, *, epochs: int = 5, learning_rate: float = 1e-3, seed: int = 0):
-    """Continue training a copy of ``model`` on ``data`` (the owner's model is untouched)."""
-    import keras
+    """Continue training a copy of ``model`` on ``data`` (the owner's model is untouched).
 
-    keras.utils.set_random_seed(seed)
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
+    Classifiers and regressors: ``tafa_tf.piracy.fine_tune`` on (x_train, y_train). The
+    decoder is tuned as the decoding half of an autoencoder on images; training it on
+    its own outputs would have zero gradient and change nothing.
+    """
+    from tafa_tf import piracy
+
+    _check_kind(kind)
     if kind == "digits_decoder":
-        # A generator is tuned as the decoding half of an autoencoder on images; training
-        # on its own outputs would have zero gradient and change nothing.
-        return _train_decoder(clone, data, seed=seed, epochs=epochs, lr=learning_rate)
-    _compile(clone, kind, learning_rate)
-    clone.fit(data.x_train, data.y_train, epochs=epochs, batch_size=64, verbose=0)
-    return clone
+        return _train_decoder(piracy.copy_model(model), data, seed=seed, epochs=epochs, lr=learning_rate)
+    return piracy.fine_tune(model, data.x_train, data.y_train, epochs=epochs, learning_rate=learning_rate, seed=seed)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-import types
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 
-from tafa_tf.calibration import Calibration, calibrate, threshold_at_fpr
+from tafa_tf.batch import calibrate, calibrate_reports
+from tafa_tf.calibration import Calibration, threshold_at_fpr
 from tafa_tf.errors import CalibrationError
 
 
@@ -227,6 +226,8 @@ def _mutations():
     yield "threshold text", lambda d: {**d, "threshold": "0.5"}, "'threshold' must be a finite"
     yield "auc", lambda d: {**d, "auc": 1.5}, "'auc' must be in"
     yield "count", lambda d: {**d, "n_negatives": 0}, "'n_negatives' must be a positive integer"
+    yield "cv labels", lambda d: {**d, "cv_labels": [1] * len(d["cv_labels"])}, "'cv_labels' must list"
+    yield "cv scores", lambda d: {**d, "cv_scores": d["cv_scores"][:-1]}, "'cv_scores'"
 
 
 @pytest.mark.parametrize("name, mutate, message", list(_mutations()), ids=[m[0] for m in _mutations()])
@@ -235,31 +236,15 @@ def test_from_dict_refuses_malformed_descriptions(fitted, name, mutate, message)
         Calibration.from_dict(mutate(fitted.to_dict()))
 
 
-# ----------------------------------------------------------------------------- calibrate() with a stand-in verify
+# ----------------------------------------------------------------------------- calibrate_reports(): what calibrate() fits on
 
 
 @dataclass
 class FakeReport:
+    """The two fields of a tafa.Report that calibration reads (the reports are the input here)."""
+
     features: dict = field(default_factory=dict)
     status: str = "ok"
-
-
-@pytest.fixture
-def fake_verify(monkeypatch):
-    """calibrate() with a verify that reads the features off the 'model' itself, so
-    the selection, skipping and counting logic is tested without training models."""
-    calls = []
-
-    def verify(fp, model, **kwargs):
-        calls.append(kwargs)
-        return model
-
-    module = sys.modules.get("tafa_tf.verification")
-    if module is None:
-        module = types.ModuleType("tafa_tf.verification")
-        monkeypatch.setitem(sys.modules, "tafa_tf.verification", module)
-    monkeypatch.setattr(module, "verify", verify, raising=False)
-    return calls
 
 
 def reports(n_pos, n_neg, **kw):
@@ -267,42 +252,50 @@ def reports(n_pos, n_neg, **kw):
     return [FakeReport(r) for r, l in zip(X, y) if l == 1], [FakeReport(r) for r, l in zip(X, y) if l == 0]
 
 
-def test_calibrate_fits_on_verified_features(fake_verify):
+def test_calibrate_reports_fits_on_the_features():
     pos, neg = reports(12, 30)
-    cal = calibrate(object(), pos, neg, target_fpr=0.1, batch_size=32)
+    cal = calibrate_reports(pos, neg, target_fpr=0.1)
     assert isinstance(cal, Calibration) and cal.n_positives_ == 12 and cal.n_negatives_ == 30
     assert cal.target_fpr == 0.1
-    assert len(fake_verify) == 42 and fake_verify[0] == {"batch_size": 32}
+    assert list(cal.cv_labels_) == [1] * 12 + [0] * 30 and cal.cv_scores_.shape == (42,)
 
 
-def test_calibrate_skips_unusable_reports_with_a_warning(fake_verify):
+def test_calibrate_reports_skips_unusable_reports_with_a_warning():
     pos, neg = reports(6, 8)
     neg[2] = FakeReport({}, status="non_finite")
     with pytest.warns(UserWarning, match=r"Skipping negatives\[2\].*non_finite"):
-        cal = calibrate(object(), pos, neg, target_fpr=0.1)
+        cal = calibrate_reports(pos, neg, target_fpr=0.1)
     assert cal.n_negatives_ == 7
 
 
-def test_calibrate_drops_features_not_finite_everywhere(fake_verify):
+def test_calibrate_reports_drops_features_not_finite_everywhere():
     pos, neg = reports(6, 6)
     pos[0].features["kink"] = float("nan")
     with pytest.warns(UserWarning, match=r"without the feature\(s\) \['kink'\]"):
-        cal = calibrate(object(), pos, neg, target_fpr=0.1)
+        cal = calibrate_reports(pos, neg, target_fpr=0.1)
     assert "kink" not in cal.feature_names_
 
 
-def test_calibrate_checks_counts_before_verifying(fake_verify):
-    pos, neg = reports(2, 20)
+def test_calibrate_checks_counts_before_verifying(fp):
+    # object() is no suspect: verifying any of them would raise a SuspectError
     with pytest.raises(CalibrationError, match="Received: 2 pirated and 20 innocent"):
-        calibrate(object(), pos, neg)
-    assert fake_verify == []
+        calibrate(fp, [object()] * 2, [object()] * 20)
 
 
-def test_calibrate_counts_again_after_skipping(fake_verify):
+def test_calibrate_reports_counts_again_after_skipping():
     pos, neg = reports(5, 5)
     pos[0] = FakeReport({}, status="non_finite")
     with pytest.warns(UserWarning), pytest.raises(CalibrationError, match="Received: 4 pirated"):
-        calibrate(object(), pos, neg)
+        calibrate_reports(pos, neg)
+
+
+def test_calibration_keeps_its_cross_validated_scores_in_the_file(fitted):
+    again = Calibration.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    np.testing.assert_allclose(again.cv_scores_, fitted.cv_scores_)
+    assert list(again.cv_labels_) == list(fitted.cv_labels_)
+    # a file written before the scores were kept still loads, without them
+    older = {k: v for k, v in fitted.to_dict().items() if k not in ("cv_scores", "cv_labels")}
+    assert Calibration.from_dict(older).cv_scores_.shape == (0,)
 
 
 # ----------------------------------------------------------------------------- end to end

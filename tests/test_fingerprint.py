@@ -13,7 +13,7 @@ import pytest
 import tafa_tf as tafa
 from tafa_tf.errors import FingerprintFileError, UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork
-from tafa_tf.synthesis import KIND_DECISION, KIND_MULTI, KIND_UNIT
+from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT
 
 
 def test_public_api_is_exactly_the_design():
@@ -24,7 +24,7 @@ def test_public_api_is_exactly_the_design():
 
 
 def test_points_lie_on_owner_boundaries_inside_the_domain(owner, fp):
-    assert fp.n_points == 64 and fp.n_queries == 192
+    assert fp.n_points == 64 and fp.n_queries == 3 * 64 + 8  # 3 queries per point, 8 repeated
     assert fp.x.min() >= 0.0 and fp.x.max() <= 1.0
     q = fp.queries()
     assert q.min() >= -1e-6 and q.max() <= 1 + 1e-6

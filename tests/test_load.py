@@ -69,7 +69,7 @@ def test_200_verifications_without_memory_growth(fp, suspects):
         {
             "verifications": N_VERIFICATIONS,
             "warm_up": WARM_UP,
-            "queries_each": fp.n_queries + min(8, fp.n_points),
+            "queries_each": fp.n_queries,
             "rss_before_mib": round(before, 1),
             "rss_after_mib": round(after, 1),
             "rss_growth_mib": round(growth, 2),

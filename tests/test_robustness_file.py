@@ -28,11 +28,12 @@ from hypothesis import strategies as st
 
 import tafa_tf as tafa
 from tafa_tf.errors import FingerprintFileError
-from tafa_tf.fingerprint import ARRAY_NAMES, MANIFEST
+from tafa_tf.archive import MANIFEST
+from tafa_tf.record import ARRAY_NAMES
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 
-# Exceptions that fingerprint._read is known to let escape (none since zlib.error,
+# Exceptions that Fingerprint.load is known to let escape (none since zlib.error,
 # tokenize.TokenError, MemoryError and OverflowError were fixed). If a new one is found,
 # pin it with a strict xfail test and list it here, so that the property and fuzz tests
 # count it as a "known bug" outcome and keep checking everything else.

@@ -17,7 +17,7 @@ from keras import layers
 
 import tafa_tf as tafa
 from tafa_tf.errors import UnsupportedModelError
-from tafa_tf.synthesis import KIND_DECISION
+from tafa_tf.probes import KIND_DECISION
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 _OUTCOMES: dict[str, str] = {}

@@ -17,7 +17,7 @@ def test_the_owner_itself_is_a_perfect_match(owner, fp):
     assert r.status == "ok" and r.pirated is True
     assert r.score > 0.99
     assert r.features["output_similarity"] > 0.999 and r.features["label_agreement"] == 1.0
-    assert r.queries == fp.n_queries + 8
+    assert r.queries == fp.n_queries == 3 * fp.n_points + 8
     assert set(r.to_dict()) >= {"score", "pirated", "features", "queries", "status"}
 
 

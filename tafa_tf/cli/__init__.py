@@ -48,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tafa`` parser with every subcommand registered."""
-    from tafa_tf import __version__
+    from tafa_tf._version import __version__
     from tafa_tf.cli import calibrate, demo, fingerprint, inspect, scan, verify
 
     parser = _Parser(

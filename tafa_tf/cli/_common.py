@@ -190,7 +190,7 @@ def load_owner_model(path: str) -> Any:
 
 def load_fingerprint(path: str) -> Any:
     """Read a .tafa file, failing with EXIT_INPUT and one line."""
-    from tafa_tf.fingerprint import Fingerprint
+    from tafa_tf.record import Fingerprint
 
     with failing_as(EXIT_INPUT, f"Cannot read the fingerprint {path}"):
         return Fingerprint.load(path)
@@ -305,13 +305,6 @@ def show_progress(args: argparse.Namespace) -> bool:
     if getattr(args, "progress", None) is not None:
         return bool(args.progress)
     return sys.stderr.isatty()
-
-
-def bar(iterable: Iterable[Any] | None = None, *, enabled: bool, **kwargs: Any) -> Any:
-    """A tqdm bar on stderr, or a do-nothing stand-in with the same methods."""
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, disable=not enabled, file=sys.stderr, dynamic_ncols=True, **kwargs)
 
 
 def write_json(data: Any, out: TextIO | None = None) -> None:

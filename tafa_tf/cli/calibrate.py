@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 
 from tafa_tf.cli import _common as c
+from tafa_tf.batch import calibrate_reports
+from tafa_tf.progress import progress_bar
 
 EPILOG = """\
 examples:
@@ -94,33 +96,30 @@ def run(args: argparse.Namespace) -> int:
     plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_name(out.stem + ".roc.png")
     progress = c.show_progress(args)
     models: list[tuple[str, int, Any]] = []
-    for ref, label in c.bar([(r, 1) for r in positives] + [(r, 0) for r in negatives], enabled=progress,
+    for ref, label in progress_bar([(r, 1) for r in positives] + [(r, 0) for r in negatives], enabled=progress,
                             desc="loading models", unit="model"):
         models.append((ref, label, c.load_suspect_ref(ref, trust_code=args.trust_code)))
-    # Verify once here to leave out (and name) suspects with no usable answers, so that the
-    # cross-validated scores line up with the labels; verify is cheap next to loading.
+    # Verify each model once: leave out (and name) those with no usable answers, and
+    # calibrate on the reports of the others.
     usable, skipped = [], []
-    for ref, label, model in models:
+    for ref, label, model in progress_bar(models, enabled=progress, desc="verifying", unit="model"):
         with c.failing_as(c.EXIT_SUSPECT, f"Cannot query {ref}"):
-            status = tafa.verify(fp.with_calibration(None), model).status
-        (usable if status == "ok" else skipped).append((ref, label, model))
-    pos = [m for _, label, m in usable if label == 1]
-    neg = [m for _, label, m in usable if label == 0]
+            report = tafa.verify(fp.with_calibration(None), model)
+        (usable if report.status == "ok" else skipped).append((ref, label, report))
+    pos = [r for _, label, r in usable if label == 1]
+    neg = [r for _, label, r in usable if label == 0]
     with c.failing_as(c.EXIT_INPUT, "Cannot calibrate"):
-        cal = tafa.calibrate(fp.with_calibration(None), pos, neg, target_fpr=args.target_fpr, cv=args.cv,
-                             progress=progress)
+        cal = calibrate_reports(pos, neg, target_fpr=args.target_fpr, cv=args.cv)
         fp.with_calibration(cal).save(out)
-    labels = np.array([1] * len(pos) + [0] * len(neg))
-    scores = np.asarray(getattr(cal, "cv_scores_", []), dtype=float)
-    if plot is not None and len(scores) == len(labels):
+    if plot is not None:
         with c.failing_as(c.EXIT_INPUT, f"Cannot write the plot {plot}"):
-            plot_roc(plot, labels, scores, auc=cal.auc, target_fpr=args.target_fpr,
+            plot_roc(plot, cal.cv_labels_, cal.cv_scores_, auc=cal.auc, target_fpr=args.target_fpr,
                      title=f"{Path(args.fingerprint).name}: {len(pos)} pirated vs {len(neg)} innocent, "
                            f"{args.cv}-fold CV")
     summary = {
         "out": str(out), "plot": str(plot) if plot is not None else None, "auc": cal.auc,
         "threshold": cal.threshold, "tpr_at_fpr": cal.tpr_at_fpr, "target_fpr": args.target_fpr,
-        "fpr_at_threshold": getattr(cal, "fpr_at_threshold_", None),
+        "fpr_at_threshold": cal.fpr_at_threshold_,
         "positives": len(pos), "negatives": len(neg), "skipped": [ref for ref, _, _ in skipped],
         "calibration": cal.to_dict(),
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tafa_tf.cli import _common as c
+from tafa_tf.outputs import TASKS
 
 EPILOG = """\
 examples:
@@ -42,7 +43,7 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
     )
     p.add_argument("model", help="your model file or folder (.keras, .h5, Keras folder)")
-    p.add_argument("--task", default="auto", choices=("auto", "classification", "regression", "generation"),
+    p.add_argument("--task", default="auto", choices=("auto", *TASKS),
                    help="what the model does (default: inferred from its output layer)")
     p.add_argument("--n", type=c.positive_int, default=128,
                    help="boundary points; verification asks 3*n queries (default: 128)")

@@ -7,6 +7,8 @@ import sys
 from typing import Any
 
 from tafa_tf.cli import _common as c
+from tafa_tf.progress import progress_bar
+from tafa_tf.verdicts import verdict_word
 
 EPILOG = """\
 examples:
@@ -51,11 +53,6 @@ def exit_code_for(pirated: bool | None) -> int:
     return {True: c.EXIT_PIRATED, False: c.EXIT_OK, None: c.EXIT_NO_VERDICT}[pirated]
 
 
-def verdict_word(pirated: bool | None) -> str:
-    """The verdict as printed in tables and JSON."""
-    return {True: "PIRATED", False: "not pirated", None: "no verdict"}[pirated]
-
-
 def verify_ref(fp: Any, ref: str, *, timeout: float | None, revision: str | None, trust_code: bool) -> Any:
     """Load ``ref`` through the adapters and verify it; errors become one-line CliErrors."""
     import tafa_tf as tafa
@@ -81,7 +78,7 @@ def describe_source(source: dict[str, Any], ref: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Verify one suspect; print the report; return the verdict's exit code."""
     fp = c.load_fingerprint(args.fingerprint)
-    with c.bar(total=2, enabled=c.show_progress(args), desc="verify", unit="step") as b:
+    with progress_bar(total=2, enabled=c.show_progress(args), desc="verify", unit="step") as b:
         b.set_postfix_str("loading suspect")
         c.import_tensorflow()
         b.update(1)

@@ -1,0 +1,296 @@
+"""Creating a fingerprint: ``tafa.fingerprint(model)``, from a model to a Fingerprint.
+
+The steps: check the arguments; walk the model (tafa_tf.introspection); pick the task
+and the domain; synthesize candidate boundary points (tafa_tf.synthesis); ask the
+owner (and its public base, if given) about the probes; drop the points whose bend
+the rest of the network silences; keep ``n`` (the most owner-specific ones when a base
+is given); and record everything in a Fingerprint (tafa_tf.record).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from tafa_tf.domains import Domain, as_domain, default_domain
+from tafa_tf.errors import UnsupportedModelError
+from tafa_tf.outputs import TASKS, canonical, model_outputs, output_kind
+from tafa_tf.probes import KIND_DECISION, kinks, probe_inputs
+from tafa_tf.progress import progress_bar
+from tafa_tf.record import Fingerprint
+
+logger = logging.getLogger("tafa_tf")
+
+
+def model_digest(model: Any) -> str:
+    """sha256 over the model's weights, in order: names the exact owner model."""
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        a = np.ascontiguousarray(w)
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def infer_task(coverage_output_activation: str, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> str:
+    """Guess the task of a model (what task="auto" does; the choice is logged).
+
+    softmax output -> classification; a single output -> regression; an output larger
+    than the input (a latent decoded to an image) -> generation; any other vector
+    output -> classification.
+    """
+    n_in, n_out = int(np.prod(input_shape)), int(np.prod(output_shape))
+    if coverage_output_activation in ("softmax", "log_softmax"):
+        return "classification"
+    if n_out == 1:
+        return "regression"
+    if n_out > n_in or len(output_shape) > 1:
+        return "generation"
+    return "classification"
+
+
+@dataclass
+class _Answers:
+    """The owner's (and the base's) answers at the candidates' probes, and which candidates count."""
+
+    y0: np.ndarray
+    yp: np.ndarray
+    ym: np.ndarray
+    kink: np.ndarray
+    audible: np.ndarray
+    canon: np.ndarray  # the owner's canonical answers at all 3m queries
+    base: np.ndarray | None  # the base's raw answers at all 3m queries
+    base_canon: np.ndarray | None  # and canonical
+
+
+def fingerprint(
+    model: Any,
+    task: str = "auto",
+    n: int = 128,
+    domain: Any = None,
+    seed: int = 0,
+    *,
+    samples: Any = None,
+    base: Any = None,
+    progress: bool = False,
+    **synthesis_options: Any,
+) -> Fingerprint:
+    """Fingerprint a trained Keras ReLU model without any data.
+
+    Args:
+        model: a built Sequential or Functional keras.Model with ReLU-family units.
+        task: "classification", "regression", "generation" or "auto" (inferred from
+            the output layer; see ``infer_task``).
+        n: number of boundary points; verification asks a suspect 3*n questions
+            (plus a few repeats: ``tafa_tf.probes.query_budget``).
+        domain: where inputs live: ``tafa.domains.Box(low, high)``,
+            ``tafa.domains.Gaussian(std)`` or a (low, high) pair. None picks the
+            documented default (``tafa.domains.default_domain``) and logs it.
+        seed: makes the fingerprint reproducible.
+        base: optional, recommended when ``model`` was fine-tuned from a public
+            model: that base model. Points are then chosen where the owner departs
+            from the base (``base_candidates`` candidates per point), the base's
+            answers are stored, and verification asks whether the suspect sides
+            with the owner or with the base there (``owner_side``, weighted most in
+            the score): what tells a copy from another fine-tune of the same base.
+        samples: optional: a few public inputs (never the training data needed). A
+            share of the points (``sample_fraction``, 0.5) then starts from jittered
+            samples, so they lie on boundaries near real inputs, where a copy distilled
+            or tuned on data keeps the owner's behaviour best.
+        progress: show a progress bar.
+        **synthesis_options: fields of ``tafa_tf.synthesis.SynthesisConfig``.
+
+    Returns:
+        A Fingerprint; ``fp.save("owner.tafa")`` writes it.
+
+    Raises:
+        UnsupportedModelError: no ReLU unit, subclassed model, several inputs/outputs,
+            integer inputs, or no boundary inside the domain.
+        ValueError: a bad argument.
+
+    Examples:
+        >>> fp = tafa.fingerprint(model, task="classification", n=128,
+        ...                       domain=tafa.domains.Box(0.0, 1.0))
+        >>> fp.save("owner.tafa")
+    """
+    from tafa_tf.introspection import ReluNetwork
+    from tafa_tf.synthesis import SynthesisConfig, synthesize
+
+    _check_arguments(task, n, seed, synthesis_options)
+    with progress_bar(total=4, enabled=progress, desc="fingerprint") as bar:
+        net = ReluNetwork(model)
+        _check_finite_weights(model)
+        bar.update(1)
+        task, domain = _resolve_task_and_domain(net, task, domain)
+        config = SynthesisConfig(n=int(n), seed=int(seed), **synthesis_options)
+        out_kind = _owner_output_kind(model, net, task, domain, seed)
+        _check_base(base, net)
+        # With a base, synthesize more candidates and keep those where the owner departs from it.
+        pool_config = config if base is None else replace(config, oversample=config.oversample * config.base_candidates)
+        points = synthesize(net, domain, task, out_kind, pool_config, samples=_check_samples(samples, net.input_shape))
+        bar.update(1)
+        answers = _ask_owner(model, base, points, out_kind)
+        bar.update(1)
+        keep = _keep(points, answers, int(n), task, config, seed, domain)
+        bar.update(1)
+    return _record(model, base, net, points, answers, keep, task, out_kind, domain, config)
+
+
+def _check_arguments(task: Any, n: Any, seed: Any, synthesis_options: dict[str, Any]) -> None:
+    from tafa_tf.synthesis import SynthesisConfig
+
+    if task not in (*TASKS, "auto"):
+        raise ValueError(f"task must be one of {(*TASKS, 'auto')}. Received: task={task!r}")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= 100_000:
+        raise ValueError(f"n must be a whole number from 1 to 100000. Received: n={n!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer. Received: seed={seed!r}")
+    unknown = set(synthesis_options) - set(SynthesisConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(
+            f"Unknown synthesis options {sorted(unknown)}; see tafa_tf.synthesis.SynthesisConfig. "
+            f"Received: {sorted(synthesis_options)}"
+        )
+
+
+def _check_finite_weights(model: Any) -> None:
+    bad = [w.name for w in model.weights if not np.all(np.isfinite(np.asarray(w)))]
+    if bad:
+        raise UnsupportedModelError(
+            f"The model has NaN or inf weights, so it has no usable boundaries. Received: non-finite values in {bad[:5]}"
+        )
+
+
+def _resolve_task_and_domain(net: Any, task: str, domain: Any) -> tuple[str, Domain]:
+    if task == "auto":
+        task = infer_task(net.coverage.output_activation, net.input_shape, net.output_shape)
+        logger.info("task='auto' resolved to %r", task)
+    if domain is None:
+        domain = default_domain(task, net.input_shape)
+        logger.warning("No domain given: using %r for %s inputs of shape %s (pass domain= to choose).",
+                       domain, task, net.input_shape)
+    domain = as_domain(domain)
+    domain.sample(np.random.default_rng(0), (1, *net.input_shape))  # shape check, clear error
+    return task, domain
+
+
+def _owner_output_kind(model: Any, net: Any, task: str, domain: Domain, seed: int) -> str:
+    probe = np.asarray(model(domain.sample(np.random.default_rng(seed), (8, *net.input_shape)), training=False))
+    out_kind = output_kind(probe, task, int(np.prod(net.output_shape)))
+    if out_kind == "labels":
+        raise UnsupportedModelError("The owner's model must output scores or probabilities, not labels.")
+    return out_kind
+
+
+def _ask_owner(model: Any, base: Any, points: Any, out_kind: str) -> _Answers:
+    """The owner's answers at every candidate's probes, its kinks, and which bends are heard."""
+    queries = probe_inputs(points.x, points.u, points.delta)
+    raw = model_outputs(model, queries).reshape(len(queries), -1).astype("float64")
+    raw_base = None if base is None else model_outputs(base, queries).reshape(len(queries), -1).astype("float64")
+    m = len(points.x)
+    y0, yp, ym = raw[:m], raw[m : 2 * m], raw[2 * m :]
+    canon = [canonical(y, out_kind) for y in (y0, yp, ym)]
+    kink = kinks(*canon, points.delta.astype("float64"))
+    slope = np.linalg.norm(canon[1] - canon[2], axis=1) / (2 * points.delta)
+    kink_norm = np.linalg.norm(kink, axis=1)
+    # A bend that the rest of the network silences leaves no trace in the output: drop it.
+    audible = (kink_norm > 1e-3 * np.maximum(slope, 1e-12)) & (kink_norm > 1e-7)
+    audible |= points.kind == KIND_DECISION  # decision points are kept for their label flips
+    base_canon = None if raw_base is None else canonical(raw_base, out_kind)
+    return _Answers(y0, yp, ym, kink, audible, np.concatenate(canon), raw_base, base_canon)
+
+
+def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: int, domain: Domain) -> np.ndarray:
+    """Indices of the candidates the fingerprint keeps; refuses when too few are usable."""
+    from tafa_tf.synthesis import select, select_owner_specific
+
+    if answers.base_canon is None:
+        keep = select(points, answers.audible, n, np.random.default_rng(seed + 1))
+    else:
+        keep = select_owner_specific(answers.canon, answers.base_canon, answers.audible, n, task,
+                                     groups=points.seeded, group_share=config.sample_fraction)
+        if np.allclose(answers.canon, answers.base_canon, rtol=0.0, atol=1e-6):
+            logger.warning("The base answers exactly as the owner at every candidate point, so owner_side will "
+                           "carry no evidence. Check that base= is the public model you fine-tuned, not the owner.")
+    if len(keep) < max(8, n // 4):
+        raise UnsupportedModelError(
+            f"Only {len(keep)} usable boundary points of {n} wanted were found in {domain!r} "
+            f"(synthesis: {points.stats}). Check that the domain is where the model works, or lower n."
+        )
+    if len(keep) < n:
+        logger.warning("Only %d of the %d points asked for are usable; the fingerprint has %d.", len(keep), n, len(keep))
+    return keep
+
+
+def _record(
+    model: Any, base: Any, net: Any, points: Any, answers: _Answers, keep: np.ndarray, task: str, out_kind: str,
+    domain: Domain, config: Any,
+) -> Fingerprint:
+    """The kept candidates, the owner's answers and the settings, as a Fingerprint."""
+    m = len(points.x)
+    stats = dict(points.stats, silent_dropped=int((~answers.audible).sum()), kept=int(len(keep)))
+    yb = None if answers.base is None else answers.base[np.concatenate([keep, m + keep, 2 * m + keep])]
+    return Fingerprint(
+        x=points.x[keep].astype("float32"),
+        u=points.u[keep].astype("float32"),
+        delta=points.delta[keep].astype("float32"),
+        kind=points.kind[keep].astype("int8"),
+        targets=points.targets[keep].astype("int32"),
+        y0=answers.y0[keep].astype("float32"),
+        yp=answers.yp[keep].astype("float32"),
+        ym=answers.ym[keep].astype("float32"),
+        yb=None if yb is None else yb.astype("float32"),
+        seeded=None if points.seeded is None else points.seeded[keep].astype("int8"),
+        kink=answers.kink[keep].astype("float32"),
+        task=task,
+        output_kind=out_kind,
+        input_shape=net.input_shape,
+        output_shape=net.output_shape,
+        domain=domain,
+        owner={"name": model.name, "digest": model_digest(model), "params": int(model.count_params()),
+               **({"base_digest": model_digest(base)} if base is not None else {})},
+        synthesis={**config.to_dict(), "stats": stats},
+        coverage=net.coverage.to_dict(),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def _check_base(base: Any, net: Any) -> None:
+    """Refuse a base that is not a Keras model taking and giving the owner's shapes."""
+    if base is None:
+        return
+    import keras
+
+    if not isinstance(base, keras.Model):
+        raise ValueError(f"base must be a keras.Model (the public model you fine-tuned). Received: {type(base).__name__}")
+    shapes = (tuple(base.inputs[0].shape[1:]), tuple(base.outputs[0].shape[1:])) if base.inputs else None
+    if shapes != (net.input_shape, net.output_shape):
+        raise ValueError(
+            f"base must take and give the owner's shapes {net.input_shape} -> {net.output_shape}. "
+            f"Received: base with shapes {shapes}"
+        )
+
+
+def _check_samples(samples: Any, input_shape: tuple[int, ...]) -> np.ndarray | None:
+    if samples is None:
+        return None
+    try:
+        arr = np.asarray(samples, dtype="float32")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"samples must be a numeric array of inputs. Received: {type(samples).__name__}") from e
+    if arr.ndim != len(input_shape) + 1 or tuple(arr.shape[1:]) != tuple(input_shape) or len(arr) == 0:
+        raise ValueError(
+            f"samples must be a non-empty batch of inputs of shape (k, *{tuple(input_shape)}). "
+            f"Received: samples of shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("samples must be finite. Received: samples with NaN or inf")
+    return arr
+
+
+__all__ = ["fingerprint", "model_digest", "infer_task"]

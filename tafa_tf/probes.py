@@ -1,0 +1,45 @@
+"""Probe geometry: the kinds of fingerprint points, the queries asked about them, and the budget.
+
+A fingerprint point x lies on one or several activation boundaries of the owner's model
+(or on a classifier's decision boundary) and carries a unit probe direction u and a
+step delta. A suspect is asked about x, x + delta*u and x - delta*u, plus a few
+repeated queries that reveal a suspect answering at random. The second difference
+across the probe (the kink) is non-zero only where the function bends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KIND_UNIT, KIND_MULTI, KIND_DECISION = 0, 1, 2
+KIND_NAMES = {KIND_UNIT: "unit", KIND_MULTI: "multi", KIND_DECISION: "decision"}
+
+REPEATS = 8
+"""Points asked twice, to notice a suspect that answers at random (dropout left on)."""
+
+
+def probe_inputs(x: np.ndarray, u: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """The 3N queries of a fingerprint: x, x + delta*u and x - delta*u, stacked."""
+    step = delta.reshape(-1, *([1] * (x.ndim - 1))) * u
+    return np.concatenate([x, x + step, x - step]).astype("float32")
+
+
+def kinks(y0: np.ndarray, yp: np.ndarray, ym: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Second differences across the probe, per unit of step: non-zero where f bends."""
+    return (yp + ym - 2.0 * y0) / delta.reshape(-1, 1)
+
+
+def n_repeats(n_points: int) -> int:
+    """How many of the first points are asked twice."""
+    return min(REPEATS, int(n_points))
+
+
+def query_budget(n_points: int) -> int:
+    """Inputs a verification asks a suspect about: 3 per point, plus the repeats."""
+    return 3 * int(n_points) + n_repeats(n_points)
+
+
+__all__ = [
+    "KIND_UNIT", "KIND_MULTI", "KIND_DECISION", "KIND_NAMES", "REPEATS",
+    "probe_inputs", "kinks", "n_repeats", "query_budget",
+]
