@@ -8,8 +8,10 @@ public base at fingerprinting:
   to the data-free references, with an uncertain band). Counts of innocent models
   flagged (must be 0), pirated models flagged, and suspects left uncertain;
 - auto-calibrated: reference models built from the owner's own assets only
-  (tafa.references.build on the owner's training half of the data, with the base when
-  it is given), tafa.calibrate at a target FPR of 5%, then the zoo's held-out innocent
+  (tafa.references.build on the owner's training half of the data, with the public
+  base the owner fine-tuned: the owner has it even when the fingerprint is made
+  without it; --refs-base same leaves it out then), tafa.calibrate at a target FPR
+  of 5%, then the zoo's held-out innocent
   and pirated models (none of them a reference) verified against the calibrated
   fingerprint. Counts of innocents flagged and of pirated copies caught, distilled
   students apart (the issue's goal excludes distilled classifiers).
@@ -53,17 +55,12 @@ def _suspects(pos: dict[str, list], neg: dict[str, list]) -> list[tuple[int, str
 def _uncalibrated(fp: Any, suspects: list) -> dict[str, Any]:
     import tafa_tf as tafa
 
-    from tafa_tf import judge
-    from tafa_tf.verification import compute_features, default_score
-
-    refs = judge.reference_scores(fp, lambda a: default_score(compute_features(fp, a)[0]))
-    clear, accuse = judge.uncalibrated_thresholds(refs)
-    rows = []
+    rows, report = [], None
     for label, fam, name, model in suspects:
-        r = tafa.verify(fp, model)
-        rows.append({"label": label, "family": fam, "name": name, "score": r.score,
-                     "pirated": judge.uncalibrated_verdict(r.score, clear, accuse)})
-    return {"rows": rows, **_counts(rows), "clear": clear, "accuse": accuse, "references": refs}
+        report = tafa.verify(fp, model)
+        rows.append({"label": label, "family": fam, "name": name, "score": report.score, "pirated": report.pirated})
+    return {"rows": rows, **_counts(rows), "clear": report.clear_threshold, "accuse": report.threshold,
+            "references": report.references}
 
 
 def _calibrated(fp: Any, z: Any, owner: Any, with_base: bool, suspects: list, args: argparse.Namespace) -> dict[str, Any]:
@@ -71,7 +68,8 @@ def _calibrated(fp: Any, z: Any, owner: Any, with_base: bool, suspects: list, ar
     from tafa_tf import references
 
     t0 = time.time()
-    refs = references.build(owner, _owner_data(z), base=z.base if with_base else None, n_innocent=args.n_refs,
+    refs_base = with_base or args.refs_base == "always"
+    refs = references.build(owner, _owner_data(z), base=z.base if refs_base else None, n_innocent=args.n_refs,
                             n_pirated=args.n_refs, seed=z.zs, cache_dir=args.refs_cache, progress=not args.no_progress)
     t_refs = time.time() - t0
     cal = tafa.calibrate(fp, refs.positives, refs.negatives, target_fpr=TARGET_FPR)
@@ -81,7 +79,7 @@ def _calibrated(fp: Any, z: Any, owner: Any, with_base: bool, suspects: list, ar
         r = tafa.verify(fpc, model)
         rows.append({"label": label, "family": fam, "name": name, "score": r.score, "pirated": r.pirated})
     return {"rows": rows, **_counts(rows), "threshold": cal.threshold, "cv_auc": cal.auc,
-            "references": {"positives": len(refs.positives), "negatives": len(refs.negatives)},
+            "references": {"positives": len(refs.positives), "negatives": len(refs.negatives), "base": refs_base},
             "refs_seconds": t_refs}
 
 
@@ -155,7 +153,15 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def main(argv: list[str] | None = None) -> int:
+def for_suite(tasks: list[str], zoo_seed: int, *, cache: str, n: int, seed: int) -> dict[str, Any]:
+    """The verdicts on one zoo of benchmarks/piracy_suite.py (its --verdicts hook), printed and returned."""
+    args = _parser().parse_args(["--zoo-seeds", str(zoo_seed), "--tasks", *tasks, "--cache", cache, "--n", str(n),
+                                 "--seed", str(seed), "--no-progress"])
+    results = [r for t in tasks for r in run_zoo(t, zoo_seed, args)]
+    return {"summary": summarize(results), "results": results}
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo-seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--tasks", nargs="+", default=["classification", "regression", "generation"])
@@ -166,8 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refs-cache", default=str(HERE / ".cache" / "references"))
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--no-calibration", action="store_true", help="only the uncalibrated verdicts")
+    parser.add_argument("--refs-base", choices=("always", "same"), default="always",
+                        help="always: the references use the public base whenever the owner fine-tuned one (the "
+                             "owner has it even when the fingerprint is made without it); same: only when the "
+                             "fingerprint uses it (default: always)")
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     t0 = time.time()
     results = [r for s in args.zoo_seeds for t in args.tasks for r in run_zoo(t, s, args)]
     summary = summarize(results)

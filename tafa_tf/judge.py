@@ -138,7 +138,48 @@ def uncalibrated_verdict(score: float, clear: float, accuse: float) -> bool | No
     return None
 
 
+def decide(fp: Any, score: float, *, calibration: Any = None,
+           score_of: Callable[[np.ndarray], float] | None = None, mode: str = "outputs") -> dict[str, Any]:
+    """The verdict on ``score``: calibrated when ``calibration`` is given, else the uncalibrated rule.
+
+    Args:
+        fp: the fingerprint (its owner answers and base answers are the data-free references).
+        score: the suspect's score (the calibrated one when ``calibration`` is given).
+        calibration: the Calibration that made ``score``, or None.
+        score_of: the uncalibrated score of raw answers to ``fp.queries()``; needed without a calibration.
+        mode: "labels" for a label-only suspect: the references answer with labels too.
+
+    Returns:
+        The Report fields it decides: ``pirated`` (True, False or None: uncertain),
+        ``threshold``, ``clear_threshold`` and ``references`` (uncalibrated), ``fpr``,
+        ``fpr_upper``, ``p_value``, ``n_positives``, ``n_negatives`` (calibrated), and
+        ``warnings`` (a tuple).
+    """
+    if calibration is not None:
+        threshold = float(calibration.threshold_)
+        pirated = bool(score >= threshold) if math.isfinite(score) else None
+        return {"pirated": pirated, "threshold": threshold, "clear_threshold": None, "references": {},
+                **calibrated_stats(calibration, score), "warnings": ()}
+    if score_of is None:
+        raise ValueError("decide() without a calibration needs score_of to score the data-free references.")
+    if mode == "labels":
+        score_of = _on_labels(score_of, fp.output_kind)
+    refs = reference_scores(fp, score_of)
+    clear, accuse = uncalibrated_thresholds(refs)
+    pirated = uncalibrated_verdict(score, clear, accuse)
+    return {"pirated": pirated, "threshold": accuse, "clear_threshold": clear, "references": refs,
+            "fpr": None, "fpr_upper": None, "p_value": None, "n_positives": None, "n_negatives": None,
+            "warnings": (UNCERTAIN_HINT,) if pirated is None and math.isfinite(score) else ()}
+
+
+def _on_labels(score_of: Callable[[np.ndarray], float], kind: str) -> Callable[[np.ndarray], float]:
+    from tafa_tf.outputs import labels_of
+
+    return lambda answers: score_of(labels_of(answers, kind).astype("float64"))
+
+
 __all__ = [
+    "decide",
     "UNCALIBRATED_ACCUSE", "UNCALIBRATED_CLEAR", "UNCALIBRATED_FLOOR", "calibrated_stats",
     "clopper_pearson_upper", "empirical_p_value", "reference_scores", "uncalibrated_thresholds",
     "uncalibrated_verdict",

@@ -46,10 +46,10 @@ import numpy as np
 
 from tafa_tf import piracy
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 """Part of the cache key: bump it when a recipe below changes what it builds."""
 
-SUBSET = 0.7
+SUBSET = 0.5
 """Share of the owner's data each innocent reference trains on (a random subset)."""
 
 Fit = Callable[[Any, Any, int], Any]
@@ -64,6 +64,8 @@ class References:
         negatives: innocent models (keras models).
         positive_names, negative_names: what each one is ("ft-small-0", "reinit-1-half"...).
         cache_dir: where they are stored, or None.
+        recipe: the settings they were built with (part of the cache key).
+        built, loaded: how many models this call trained, and how many it loaded from the cache.
     """
 
     positives: list[Any]
@@ -72,6 +74,8 @@ class References:
     negative_names: list[str]
     cache_dir: Path | None = None
     recipe: dict[str, Any] = field(default_factory=dict)
+    built: int = 0
+    loaded: int = 0
 
     @property
     def names(self) -> list[str]:
@@ -160,7 +164,7 @@ def train_decoder(decoder: Any, images: np.ndarray, *, seed: int, epochs: int, l
         ]
     )
     autoencoder = keras.Sequential([encoder, decoder])
-    loss = "binary_crossentropy" if piracy._activation_name(decoder.layers[-1]) == "sigmoid" else "mse"
+    loss = "binary_crossentropy" if piracy._layer_activation(decoder.layers[-1]) == "sigmoid" else "mse"
     target = images.reshape((len(images), *decoder.outputs[0].shape[1:]))
     autoencoder.compile(keras.optimizers.Adam(learning_rate), loss)
     autoencoder.fit(images, target, epochs=epochs, batch_size=64, verbose=0)
@@ -264,22 +268,24 @@ class _Recipe:
 
     def pirated_transforms(self, seed: int) -> list[tuple[str, Callable[[], Any]]]:
         owner, (x, y) = self.model, self._pairs()
+        e = self.epochs  # a pirate's fine-tunes are short next to training: 3, 10 and 5 of 30 epochs
+        short, long_, mid = min(3, e), min(10, max(1, e // 3)), min(5, max(1, e // 6))
         generator = self.data[1] is None
         tune_data = x if generator else (x, y)
         distill_on = dict(domain=self.domain) if generator else dict(x=x)
         return [
-            (f"ft-small-{seed}", lambda: self._tune(seed, epochs=3, learning_rate=1e-4)),
-            (f"ft-large-{seed}", lambda: self._tune(seed, epochs=10, learning_rate=3e-3)),
-            (f"prune-50-ft-{seed}", lambda: piracy.prune(owner, 0.5, fine_tune_data=tune_data, epochs=3, seed=seed)),
+            (f"ft-small-{seed}", lambda: self._tune(seed, epochs=short, learning_rate=1e-4)),
+            (f"ft-large-{seed}", lambda: self._tune(seed, epochs=long_, learning_rate=3e-3)),
+            (f"prune-50-ft-{seed}", lambda: piracy.prune(owner, 0.5, fine_tune_data=tune_data, epochs=short, seed=seed)),
             (f"noise-2-{seed}", lambda: piracy.add_noise(owner, 0.02, seed=seed)),
             (f"int8-{seed}", lambda: piracy.quantize(owner, "int8", per_channel=seed % 2 == 0)),
             (f"permute-rescale-{seed}", lambda: piracy.rescale_neurons(piracy.permute_neurons(owner, seed=seed),
                                                                         seed=seed + 1)),
             (f"prune-30-{seed}", lambda: piracy.prune(owner, 0.3)),
             (f"fp16-{seed}", lambda: piracy.quantize(owner, "float16")),
-            (f"prune-70-ft-{seed}", lambda: piracy.prune(owner, 0.7, fine_tune_data=tune_data, epochs=3, seed=seed)),
+            (f"prune-70-ft-{seed}", lambda: piracy.prune(owner, 0.7, fine_tune_data=tune_data, epochs=short, seed=seed)),
             (f"noise-5-{seed}", lambda: piracy.add_noise(owner, 0.05, seed=seed)),
-            (f"ft-mid-{seed}", lambda: self._tune(seed + 1, epochs=5, learning_rate=1e-3)),
+            (f"ft-mid-{seed}", lambda: self._tune(seed + 1, epochs=mid, learning_rate=1e-3)),
             (f"distill-{seed}", lambda: piracy.distill(owner, epochs=self.epochs, seed=seed, **distill_on)),
         ]
 
@@ -325,15 +331,16 @@ def _load(path: Path) -> Any:
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
-def _run_job(job: _Job, folder: Path | None) -> list[Any]:
+def _run_job(job: _Job, folder: Path | None) -> tuple[list[Any], bool]:
+    """The job's models, and whether they came from the cache."""
     paths = [folder / f"{name}.keras" for name in job.names] if folder is not None else None
     if paths is not None and all(p.exists() for p in paths):
-        return [_load(p) for p in paths]
+        return [_load(p) for p in paths], True
     models = job.make()
     if paths is not None:
         for m, p in zip(models, paths):
             _save(m, p)
-    return models
+    return models, False
 
 
 # --------------------------------------------------------------------------- build
@@ -408,14 +415,19 @@ def build(
 
 def _collect(jobs: Sequence[_Job], folder: Path | None, n_innocent: int, settings: dict[str, Any],
              progress: bool | None) -> References:
-    from tqdm.auto import tqdm
+    import sys
+
+    from tafa_tf.progress import progress_bar
 
     out: dict[int, list[tuple[str, Any]]] = {0: [], 1: []}
-    total = sum(len(j.names) for j in jobs)
-    with tqdm(total=total, desc="reference models", unit="model", disable=None if progress is None else not progress) as bar:
+    total, loaded = sum(len(j.names) for j in jobs), 0
+    enabled = sys.stderr.isatty() if progress is None else bool(progress)
+    with progress_bar(total=total, enabled=enabled, desc="reference models", unit="model") as bar:
         for job in jobs:
-            bar.set_postfix_str(job.names[-1])
-            out[job.label].extend(zip(job.names, _run_job(job, folder)))
+            bar.set_postfix_str(job.names[0])
+            models, cached = _run_job(job, folder)
+            out[job.label].extend(zip(job.names, models))
+            loaded += len(models) if cached else 0
             bar.update(len(job.names))
     negatives = out[0][:n_innocent]
     positives = out[1]
@@ -427,7 +439,7 @@ def _collect(jobs: Sequence[_Job], folder: Path | None, n_innocent: int, setting
     return References(
         positives=[m for _, m in positives], negatives=[m for _, m in negatives],
         positive_names=[n for n, _ in positives], negative_names=[n for n, _ in negatives],
-        cache_dir=folder, recipe=settings,
+        cache_dir=folder, recipe=settings, built=total - loaded, loaded=loaded,
     )
 
 
