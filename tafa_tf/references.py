@@ -65,7 +65,8 @@ class References:
         positive_names, negative_names: what each one is ("ft-small-0", "reinit-1-half"...).
         cache_dir: where they are stored, or None.
         recipe: the settings they were built with (part of the cache key).
-        built, loaded: how many models this call trained, and how many it loaded from the cache.
+        built, loaded: how many models this call trained (a training run yields two, so an
+            odd ``n_innocent`` trains one more than it keeps), and how many it loaded.
     """
 
     positives: list[Any]

@@ -36,25 +36,25 @@ def test_calibrate_builds_references_from_model_and_data_and_reuses_them(kind, t
     assert made.returncode == 0, made.stderr
 
     args = ("calibrate", str(fp_path), "--model", str(tmp_path / "owner.keras"), "--data", str(tmp_path / "train.npz"),
-            "--n-innocent", "5", "--n-pirated", "5", "--epochs", "3", "--cv", "2", "--target-fpr", "0.05",
+            "--n-innocent", "4", "--n-pirated", "4", "--epochs", "3", "--cv", "2", "--target-fpr", "0.05",
             "--no-plot", "--json")
     first = tafa_cli(*args, "--progress")
     assert first.returncode == 0, first.stderr
     assert "reference models" in first.stderr  # the progress bar
     summary = json.loads(first.stdout)
     refs = summary["references"]
-    assert refs["positives"] == 5 and refs["negatives"] == 5 and refs["built"] == 10 and refs["loaded"] == 0
+    assert refs["positives"] == 4 and refs["negatives"] == 4 and refs["built"] == 8 and refs["loaded"] == 0
     assert Path(refs["cache_dir"]).is_dir() and Path(refs["cache_dir"]).parent == tmp_path / "owner.refs"
 
     again = tafa_cli(*args)
     assert again.returncode == 0, again.stderr
     rerun = json.loads(again.stdout)["references"]
-    assert rerun["loaded"] == 10 and rerun["built"] == 0 and rerun["cache_dir"] == refs["cache_dir"]
+    assert rerun["loaded"] == 8 and rerun["built"] == 0 and rerun["cache_dir"] == refs["cache_dir"]
 
     # the calibrated fingerprint states its error rates on a pirated copy
     piracy.quantize(owner, "float16").save(tmp_path / "copy.keras")
     verdict = tafa_cli("verify", str(fp_path), str(tmp_path / "copy.keras"), "--json")
     assert verdict.returncode in (c.EXIT_PIRATED, c.EXIT_OK), verdict.stderr
     report = json.loads(verdict.stdout)["report"]
-    assert report["calibrated"] is True and report["n_negatives"] == 5 and report["n_positives"] == 5
+    assert report["calibrated"] is True and report["n_negatives"] == 4 and report["n_positives"] == 4
     assert 0 < report["p_value"] <= 1 and 0 <= report["fpr"] <= report["fpr_upper"] <= 1
