@@ -371,7 +371,7 @@ def _combine(matrix: np.ndarray, mean: np.ndarray, scale: np.ndarray, coef: np.n
 def _cv_features(d: Mapping[str, Any], n: int, width: int) -> np.ndarray:
     """The stored feature rows of the calibration models (empty for files written before they were kept)."""
     rows = d.get("cv_features")
-    if rows is None:
+    if rows is None or n == 0:  # absent, or nothing to line them up with (no cv labels kept)
         return np.empty((0, width))
     if not isinstance(rows, list) or len(rows) != n:
         raise CalibrationError(f"'cv_features' must hold one row per calibration model ({n}). Received: {str(rows)[:80]}")

@@ -60,7 +60,7 @@ def test_build_uses_a_given_fit(owner):
     x, y = zoo.digits_data().x_train[:100], zoo.digits_data().y_train[:100]
     refs = references.build(owner, (x, y), n_innocent=2, n_pirated=1, fit=fit, progress=False)
     assert len(refs.negatives) == 2 and len(refs.positives) == 1
-    assert seen and all(n == 70 for n, _ in seen)  # subsets of 70% of the data
+    assert seen and all(n == 50 for n, _ in seen)  # subsets of half the data
 
 
 @pytest.mark.parametrize(
