@@ -194,7 +194,7 @@ def iter_scan(
         progress: show a tqdm progress bar.
         timeout: seconds each suspect may take to answer (``tafa_tf.verify``).
         **load_options: passed to :func:`adapters.load_suspect` (``trust_code``,
-            ``max_bytes``, ``token``, ``scan`` ...).
+            ``max_bytes``, ``token``, ``modelscan`` ...).
 
     Yields:
         ScanEntry, in completion order.

@@ -38,8 +38,7 @@ def register(sub: Any) -> None:
     p.add_argument("--limit", type=c.positive_int, default=20, help="at most this many Hub models (default: 20)")
     p.add_argument("--workers", type=c.positive_int, default=2, help="suspects checked at once (default: 2)")
     p.add_argument("--timeout", type=c.positive_float, default=None, help="seconds each suspect may take")
-    p.add_argument("--trust-code", action="store_true",
-                   help="accept suspects whose layers carry Python code (Lambda); only for authors you trust")
+    c.add_trust_code_flag(p)
     c.add_common_flags(p)
     p.set_defaults(run=run, command_name=p.prog.split()[-1])
 
