@@ -564,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
                              "plotted into --sweep-out")
     parser.add_argument("--sweep-out", default=str(HERE.parent / "docs"))
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--verdicts", action="store_true",
+                        help="also the uncalibrated and auto-calibrated verdicts on this zoo (benchmarks/verdicts.py)")
     args = parser.parse_args(argv)
     t0 = time.time()
     if args.sweep:
@@ -571,22 +573,15 @@ def main(argv: list[str] | None = None) -> int:
     results = [pool([run_task(t, args, zs) for zs in args.zoo_seed], args) for t in args.tasks]
     rows = [r for res in results for r in res["rows"]]
     print(format_table(rows))
-    from tafa_tf.verification import DEFAULT_THRESHOLD
+    verdict_results = None
+    if args.verdicts:  # the verdicts a user gets on this zoo: benchmarks/verdicts.py
+        import verdicts
 
-    for res in results:  # what a user without a calibration gets from tafa's verdict
-        s = res["scores"]["tafa"]
-        res["default_threshold"] = {
-            "threshold": DEFAULT_THRESHOLD,
-            "pirated_flagged": sum(v >= DEFAULT_THRESHOLD for v in s["pos"].values()), "pirated": len(s["pos"]),
-            "innocent_flagged": sum(v >= DEFAULT_THRESHOLD for v in s["neg"].values()), "innocent": len(s["neg"]),
-        }
-        d = res["default_threshold"]
-        print(f"tafa at the default threshold {DEFAULT_THRESHOLD}, {res['task']}: flags {d['pirated_flagged']} of "
-              f"{d['pirated']} pirated and {d['innocent_flagged']} of {d['innocent']} innocent models")
+        verdict_results = verdicts.for_suite(args.tasks, args.zoo_seed, cache=args.cache, n=args.n, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"rows": rows, "tasks": results, "seconds": time.time() - t0, "n": args.n, "quick": args.quick,
-               "zoo_seed": args.zoo_seed}
+               "zoo_seed": args.zoo_seed, "verdicts": verdict_results}
     tmp = out / ".piracy_suite.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, out / "piracy_suite.json")

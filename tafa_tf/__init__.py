@@ -17,7 +17,7 @@ batch.py verifies many suspects and calibrates on them (``calibrate``).
 from __future__ import annotations
 
 from tafa_tf._version import __version__
-from tafa_tf import domains, errors
+from tafa_tf import domains, errors, references
 from tafa_tf.batch import calibrate, verify_many
 from tafa_tf.calibration import Calibration
 from tafa_tf.creation import fingerprint
@@ -34,6 +34,7 @@ __all__ = [
     "errors",
     "fingerprint",
     "inspect_model",
+    "references",
     "verify",
     "verify_many",
     "__version__",

@@ -127,6 +127,8 @@ class Calibration:
             the threshold chosen on its training folds.
         fpr_at_threshold_: the same for innocent models (compare with ``target_fpr``).
         n_positives_, n_negatives_: how many models of each class were used.
+        cv_features_: each model's features (a row per model, as ``cv_scores_``), saved
+            in the .tafa for the evidence report.
 
     Examples:
         >>> cal = Calibration(target_fpr=0.05).fit(feature_dicts, labels)
@@ -188,7 +190,13 @@ class Calibration:
             flagged[test] = held_out[test] >= threshold
         self._set_cv_metrics(labels, held_out, flagged)
         self.n_positives_, self.n_negatives_ = n_pos, n_neg
+        self.cv_features_ = matrix  # kept (and saved) for the evidence report's feature plot
         return self
+
+    @property
+    def negative_scores_(self) -> np.ndarray:
+        """The innocent references' cross-validated scores (empty for a file saved before they were kept)."""
+        return np.asarray(self.cv_scores_)[np.asarray(self.cv_labels_) == 0]
 
     def _fit_combiner(self, matrix: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         from sklearn.linear_model import LogisticRegression
@@ -287,6 +295,7 @@ class Calibration:
             "n_negatives": int(self.n_negatives_),
             "cv_scores": [float(v) for v in self.cv_scores_],
             "cv_labels": [int(v) for v in self.cv_labels_],
+            "cv_features": [[float(v) for v in row] for row in self.cv_features_],
         }
 
     @classmethod
@@ -339,6 +348,7 @@ class Calibration:
         cal.fpr_at_threshold_ = numbers["fpr_at_threshold"]
         cal.n_positives_, cal.n_negatives_ = counts["n_positives"], counts["n_negatives"]
         cal.cv_scores_, cal.cv_labels_ = _cv_arrays(d, cal.n_positives_, cal.n_negatives_)
+        cal.cv_features_ = _cv_features(d, len(cal.cv_labels_), len(names))
         return cal
 
     def __repr__(self) -> str:
@@ -356,6 +366,16 @@ class Calibration:
 
 def _combine(matrix: np.ndarray, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
     return _sigmoid(((matrix - mean) / scale) @ coef + intercept)
+
+
+def _cv_features(d: Mapping[str, Any], n: int, width: int) -> np.ndarray:
+    """The stored feature rows of the calibration models (empty for files written before they were kept)."""
+    rows = d.get("cv_features")
+    if rows is None or n == 0:  # absent, or nothing to line them up with (no cv labels kept)
+        return np.empty((0, width))
+    if not isinstance(rows, list) or len(rows) != n:
+        raise CalibrationError(f"'cv_features' must hold one row per calibration model ({n}). Received: {str(rows)[:80]}")
+    return np.stack([_finite_vector(r, "cv_features row", width) for r in rows]) if rows else np.empty((0, width))
 
 
 def _cv_arrays(d: Mapping[str, Any], n_pos: int, n_neg: int) -> tuple[np.ndarray, np.ndarray]:

@@ -173,11 +173,11 @@ def format_table(result: DemoResult) -> str:
     head = f"{'suspect':<12} {'truth':<9} {'score':>6}  {'verdict':<12} how it was made"
     lines = [head, "-" * len(head)]
     for r in result.rows:
-        verdict = verdict_word(r.pirated)
+        verdict = verdict_word(r.pirated, uncertain=not result.calibrated and r.status == "ok")
         mark = "" if r.correct else "  <- wrong"
         score = f"{r.score:6.3f}" if math.isfinite(r.score) else "   nan"
         lines.append(f"{r.name:<12} {r.truth:<9} {score}  {verdict:<12} {r.how}{mark}")
-    threshold = "calibrated" if result.calibrated else "uncalibrated default"
+    threshold = "calibrated" if result.calibrated else "uncalibrated: pirated from this score, see `tafa calibrate`"
     lines.append("")
     lines.append(
         f"caught {result.caught}/{result.n_pirated} pirated copies, cleared {result.cleared}/{result.n_innocent} "

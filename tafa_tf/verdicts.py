@@ -5,13 +5,15 @@ from __future__ import annotations
 PIRATED = "PIRATED"
 NOT_PIRATED = "not pirated"
 NO_VERDICT = "no verdict"
+UNCERTAIN = "uncertain"
+"""No verdict because an uncalibrated score fell between clearing and accusing (exit code 5)."""
 
 
-def verdict_word(pirated: bool | None) -> str:
-    """``PIRATED``, ``not pirated`` or ``no verdict`` for a report's ``pirated`` value."""
+def verdict_word(pirated: bool | None, *, uncertain: bool = False) -> str:
+    """``PIRATED``, ``not pirated`` or ``no verdict`` (``uncertain`` with ``uncertain=True``)."""
     if pirated is None:
-        return NO_VERDICT
+        return UNCERTAIN if uncertain else NO_VERDICT
     return PIRATED if pirated else NOT_PIRATED
 
 
-__all__ = ["PIRATED", "NOT_PIRATED", "NO_VERDICT", "verdict_word"]
+__all__ = ["PIRATED", "NOT_PIRATED", "NO_VERDICT", "UNCERTAIN", "verdict_word"]

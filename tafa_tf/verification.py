@@ -42,8 +42,10 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
+from tafa_tf import judge
 from tafa_tf.bends import bend_presence
 from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
+from tafa_tf.judge import UNCALIBRATED_FLOOR
 from tafa_tf.outputs import canonical, labels_of, model_outputs, output_kind
 from tafa_tf.probes import KIND_DECISION, kinks, n_repeats
 from tafa_tf.record import Fingerprint
@@ -52,18 +54,15 @@ from tafa_tf.verdicts import verdict_word
 if TYPE_CHECKING:
     import keras
 
-DEFAULT_THRESHOLD = 0.62
-"""Verdict threshold on the uncalibrated score.
+DEFAULT_THRESHOLD = UNCALIBRATED_FLOOR
+"""The lowest score at which an uncalibrated verdict may say "pirated".
 
-Measured on the reference zoo (tests/test_scenarios.py): independently trained models
-scored 0.38-0.60 and pirated copies 0.67-1.00. With a public base, on two
-independent zoos of the piracy benchmark (docs/results.md), it flagged every pirated
-regressor and generator, 17 and 16 of 20 pirated classifiers (missed: the distilled
-students and one 70%-pruned copy), and none of the 72 innocent models, same-base
-fine-tunes included. Margins are thin for classifiers and regressors (innocents up to
-0.60 and 0.61, pirated copies from 0.63 and 0.70). It is a default, not a guarantee:
-calibrate on your own model (tafa.calibrate) for a threshold with a
-measured FPR."""
+Without a calibration the verdict follows tafa_tf.judge: relative to references the
+fingerprint carries without data (the owner's answers shuffled across the points, and
+the public base's answers when the fingerprint was made with ``base=``), pirated at or
+above ``max(DEFAULT_THRESHOLD, ref + 0.85 * (1 - ref))``, cleared under half-way from
+``ref`` to 1, and no verdict ("uncertain") in between. Calibrate (``tafa calibrate``,
+``tafa.references.build``) for a threshold with a measured false-positive rate."""
 
 
 
@@ -98,18 +97,28 @@ class Report:
     Attributes:
         score: in [0, 1], higher means more likely pirated (NaN when status is not
             scoreable).
-        pirated: the verdict: score >= threshold; None when the suspect's answers
-            cannot support one (status "non_finite", or "nondeterministic" with a score
-            under the threshold: noise lowers agreement, so such a suspect is not cleared).
+        pirated: the verdict: True (pirated), False (not pirated), or None: no verdict,
+            when the suspect's answers cannot support one (status "non_finite", or
+            "nondeterministic" with a score under the threshold: noise lowers agreement,
+            so such a suspect is not cleared) or, uncalibrated, when the score falls in
+            the uncertain band between ``clear_threshold`` and ``threshold``.
         features: the verification features, by name.
         queries: how many inputs the suspect was asked about.
         status: "ok"; "non_finite" (the suspect answered NaN or inf); or
             "nondeterministic" (it answered the same input differently; see ``warnings``).
-        threshold: the threshold used, from the calibration or DEFAULT_THRESHOLD.
+        threshold: pirated at or above it: the calibration's threshold, or the
+            uncalibrated rule's (tafa_tf.judge, never under DEFAULT_THRESHOLD).
         calibrated: whether a stored calibration made the score and threshold.
         mode: "outputs", or "labels" for a label-only suspect.
         warnings: anything the user should know before relying on the verdict.
         source: what the suspect says of itself (path, repository, resolved sha...).
+        clear_threshold: uncalibrated: not pirated under it (None when calibrated).
+        references: uncalibrated: the data-free reference scores the thresholds follow.
+        fpr, fpr_upper: calibrated: the threshold's measured false-positive rate on the
+            innocent references (cross-validated scores) and its one-sided 95%
+            Clopper-Pearson upper bound; None uncalibrated.
+        p_value: calibrated: (1 + innocent references scoring >= score) / (1 + n).
+        n_positives, n_negatives: calibrated: the pirated and innocent references behind it.
     """
 
     score: float
@@ -122,10 +131,23 @@ class Report:
     mode: str = "outputs"
     warnings: tuple[str, ...] = ()
     source: dict[str, Any] = field(default_factory=dict)
+    clear_threshold: float | None = None
+    references: dict[str, float] = field(default_factory=dict)
+    fpr: float | None = None
+    fpr_upper: float | None = None
+    p_value: float | None = None
+    n_positives: int | None = None
+    n_negatives: int | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == STATUS_OK
+
+    @property
+    def verdict(self) -> str:
+        """"PIRATED", "not pirated", "uncertain" (uncalibrated band) or "no verdict"."""
+        uncertain = self.status == STATUS_OK and not self.calibrated and math.isfinite(self.score)
+        return verdict_word(self.pirated, uncertain=uncertain)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -134,8 +156,17 @@ class Report:
         return d
 
     def __str__(self) -> str:
-        head = f"{verdict_word(self.pirated)}: score {self.score:.3f} (threshold {self.threshold:.3f}, " + (
-            "calibrated" if self.calibrated else "uncalibrated default") + f"), {self.queries} queries"
+        if self.calibrated:
+            rates = f"threshold {self.threshold:.3f}, calibrated"
+            if self.fpr is not None:
+                rates += (f": FPR {self.fpr:.3f} on {self.n_negatives} innocent references (95% upper bound "
+                          f"{self.fpr_upper:.3f}), p-value {self.p_value:.3g}")
+            head = f"{self.verdict}: score {self.score:.3f} ({rates})"
+        else:
+            band = (f"cleared under {self.clear_threshold:.3f}, " if self.clear_threshold is not None else "")
+            head = (f"{self.verdict} (uncalibrated): score {self.score:.3f} ({band}pirated from {self.threshold:.3f}; "
+                    "no error rate without `tafa calibrate`)")
+        head += f", {self.queries} queries"
         if self.status != STATUS_OK:
             head += f" [status: {self.status}]"
         return head
@@ -407,16 +438,19 @@ def verify(
             "the score is noisier than usual; query it in inference mode if you can."
         )
     features, mode = compute_features(fp, answers)
-    score, calibrated, threshold = _score(fp, features, mode, common["threshold"], warnings)
+    score, calibrated = _score(fp, features, mode, warnings)
     if mode == "labels":
         warnings.append("Label-only suspect: scored on label agreement and decision flips alone.")
-    pirated = bool(score >= threshold) if math.isfinite(score) else None
+    decision = judge.decide(fp, score, calibration=calibration if calibrated else None, mode=mode,
+                            score_of=lambda a: default_score(compute_features(fp, a)[0]))
+    warnings.extend(decision.pop("warnings"))
+    pirated = decision.pop("pirated")
     if status == STATUS_NONDETERMINISTIC and pirated is False:
         # Noise only lowers agreement, so a high score still stands; a low one may be the
         # noise talking, and clearing the suspect on it would be a verdict it cannot support.
         pirated = None
         warnings.append("No verdict: a random-answering suspect below the threshold cannot be cleared.")
-    common["threshold"] = threshold
+    common.update(decision)  # threshold, and the error rates or the uncalibrated band behind it
     return Report(
         score=score, pirated=pirated, features=features, status=status, calibrated=calibrated, mode=mode,
         warnings=tuple(warnings), **common,
@@ -438,17 +472,15 @@ def _answers_vary(first: np.ndarray, again: np.ndarray) -> bool:
     return bool(np.max(np.abs(again - first)) > 1e-3 * spread)
 
 
-def _score(
-    fp: Fingerprint, features: dict[str, float], mode: str, threshold: float, warnings: list[str]
-) -> tuple[float, bool, float]:
-    """The score, whether the stored calibration made it, and the threshold that applies."""
+def _score(fp: Fingerprint, features: dict[str, float], mode: str, warnings: list[str]) -> tuple[float, bool]:
+    """The score, and whether the stored calibration made it."""
     calibration = fp.calibration
     if calibration is not None and mode == "outputs":
-        return float(calibration.score(features)), True, threshold
+        return float(calibration.score(features)), True
     if calibration is not None:
         # the combiner was fitted on output features a label-only suspect cannot give
-        warnings.append("The stored calibration needs full outputs; the uncalibrated default was used.")
-    return default_score(features), False, DEFAULT_THRESHOLD
+        warnings.append("The stored calibration needs full outputs; the uncalibrated rule was used.")
+    return default_score(features), False
 
 
 def _source_of(suspect: Any) -> dict[str, Any]:

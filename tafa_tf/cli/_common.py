@@ -30,7 +30,7 @@ EXIT_INPUT = 3
 EXIT_SUSPECT = 4
 """A suspect could not be loaded or queried (missing, unsafe, corrupt, wrong shape...)."""
 EXIT_NO_VERDICT = 5
-"""The suspect answered, but its answers (NaN or inf) support no verdict."""
+"""No verdict: uncalibrated and in the uncertain band, or answers (NaN or inf) that support none."""
 EXIT_NETWORK = 6
 """The Hugging Face Hub could not be reached: worth retrying later."""
 EXIT_PIRATED = 10
@@ -44,7 +44,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_USAGE, "usage error: bad arguments"),
     (EXIT_INPUT, "owner-side input error: model, .tafa file, domain, calibration set"),
     (EXIT_SUSPECT, "suspect error: could not be loaded or queried"),
-    (EXIT_NO_VERDICT, "no verdict: the suspect answered NaN or inf"),
+    (EXIT_NO_VERDICT, "no verdict: uncalibrated and uncertain, or the suspect answered NaN or inf"),
     (EXIT_NETWORK, "the Hub could not be reached (retry later)"),
     (EXIT_PIRATED, "verify/scan: pirated"),
     (EXIT_INTERRUPTED, "interrupted"),

@@ -10,10 +10,16 @@ import numpy as np
 
 from tafa_tf.cli import _common as c
 from tafa_tf.batch import calibrate_reports
+from tafa_tf.cli import _references as refs_cli
+from tafa_tf.judge import calibrated_stats
 from tafa_tf.progress import progress_bar
 
 EPILOG = """\
 examples:
+  # one step: build reference models from your own model and training data, then calibrate
+  tafa calibrate owner.tafa --model owner.keras --data train.npz [--base base.keras] --target-fpr 0.05
+
+  # or bring your own pirated and innocent models
   tafa calibrate owner.tafa --positives pirated/ --negatives innocent/
   tafa calibrate owner.tafa --positives p1.keras p2.keras p3.keras --negatives n1.keras n2.keras n3.keras \\
       --cv 3 --target-fpr 0.05 --plot roc.png --out owner.calibrated.tafa --json
@@ -24,6 +30,13 @@ seeds, other architectures, independent fine-tunes of the same public base).
 Folders stand for every model directly inside them. Each class needs at least
 --cv models; a false-positive rate is only as fine as one innocent model in the
 number of innocents (20+ innocents for 5%, ~100 for 1%).
+
+With --model and --data (a .npz with x and y; a generator's images alone as x), the
+innocent references are fine-tunes of --base on subsets of your data and your
+architecture re-initialised and trained on them (with half-way checkpoints); the
+pirated ones are fine-tuned, pruned, quantized, noised, permuted/rescaled and
+distilled copies of your model. They are kept in <fingerprint>.refs/ (--refs-cache):
+a rerun loads them, an interrupted build resumes. Your model is never changed.
 
 The calibration is stored in the .tafa file (replaced atomically, in place unless
 --out is given); `tafa verify` then uses its score and threshold.
@@ -45,8 +58,9 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
     )
     p.add_argument("fingerprint", help="the owner's .tafa file")
-    p.add_argument("--positives", nargs="+", required=True, metavar="REF", help="pirated models or folders of them")
-    p.add_argument("--negatives", nargs="+", required=True, metavar="REF", help="innocent models or folders of them")
+    p.add_argument("--positives", nargs="+", default=None, metavar="REF", help="pirated models or folders of them")
+    p.add_argument("--negatives", nargs="+", default=None, metavar="REF", help="innocent models or folders of them")
+    refs_cli.add_flags(p)
     p.add_argument("--target-fpr", type=c.fraction, default=0.01,
                    help="largest acceptable false-positive rate (default: 0.01)")
     p.add_argument("--cv", type=c.int_between(2), default=5, help="cross-validation folds, at least 2 (default: 5)")
@@ -63,39 +77,43 @@ def plot_roc(path: Path, labels: np.ndarray, scores: np.ndarray, *, auc: float, 
     """Draw the ROC curve of held-out scores to a PNG, without touching pyplot's global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from sklearn.metrics import roc_curve
 
-    fpr, tpr, _ = roc_curve(labels, scores)
+    from tafa_tf.evidence import draw_roc
+
     fig = Figure(figsize=(5, 5), dpi=100)
     FigureCanvasAgg(fig)  # the Agg canvas: no display needed, the CLI runs headless
     ax = fig.add_subplot()
-    ax.plot(fpr, tpr, drawstyle="steps-post", lw=2, label=f"TAFA, cross-validated (AUC {auc:.3f})")
-    ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance")
-    ax.axvline(target_fpr, ls="--", color="tab:red", lw=1, label=f"target FPR {target_fpr:g}")
-    ax.set_xlim(-0.01, 1.01)
-    ax.set_ylim(-0.01, 1.01)
-    ax.set_xlabel("false-positive rate (innocent models flagged)")
-    ax.set_ylabel("true-positive rate (pirated models caught)")
+    draw_roc(ax, labels, scores, auc=auc, target_fpr=target_fpr)
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
+
+
+def load_models(args: argparse.Namespace, progress: bool) -> list[tuple[str, int, Any]]:
+    """The --positives and --negatives models, loaded through the adapters: (ref, label, model)."""
+    positives, negatives = c.expand_refs(args.positives), c.expand_refs(args.negatives)
+    return [(ref, label, c.load_suspect_ref(ref, trust_code=args.trust_code))
+            for ref, label in progress_bar([(r, 1) for r in positives] + [(r, 0) for r in negatives],
+                                           enabled=progress, desc="loading models", unit="model")]
 
 
 def run(args: argparse.Namespace) -> int:
     """Calibrate, store the calibration, draw the ROC curve, print AUC and TPR."""
     import tafa_tf as tafa
 
+    build = refs_cli.check_args(args)
     fp = c.load_fingerprint(args.fingerprint)
-    positives, negatives = c.expand_refs(args.positives), c.expand_refs(args.negatives)
     out = Path(args.out).expanduser() if args.out else Path(args.fingerprint)
     plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_name(out.stem + ".roc.png")
     progress = c.show_progress(args)
-    models: list[tuple[str, int, Any]] = []
-    for ref, label in progress_bar([(r, 1) for r in positives] + [(r, 0) for r in negatives], enabled=progress,
-                            desc="loading models", unit="model"):
-        models.append((ref, label, c.load_suspect_ref(ref, trust_code=args.trust_code)))
+    built = None
+    if build:
+        refs, built = refs_cli.build(args, progress)
+        models = [(f"reference {n}", 1, m) for n, m in zip(refs.positive_names, refs.positives)]
+        models += [(f"reference {n}", 0, m) for n, m in zip(refs.negative_names, refs.negatives)]
+    else:
+        models = load_models(args, progress)
     # Verify each model once: leave out (and name) those with no usable answers, and
     # calibrate on the reports of the others.
     usable, skipped = [], []
@@ -113,8 +131,10 @@ def run(args: argparse.Namespace) -> int:
             plot_roc(plot, cal.cv_labels_, cal.cv_scores_, auc=cal.auc, target_fpr=args.target_fpr,
                      title=f"{Path(args.fingerprint).name}: {len(pos)} pirated vs {len(neg)} innocent, "
                            f"{args.cv}-fold CV")
+    stated = calibrated_stats(cal, float("nan"))
     summary = {
-        "out": str(out), "plot": str(plot) if plot is not None else None, "auc": cal.auc,
+        "out": str(out), "plot": str(plot) if plot is not None else None, "auc": cal.auc, "references": built,
+        "fpr": stated["fpr"], "fpr_upper": stated["fpr_upper"],
         "threshold": cal.threshold, "tpr_at_fpr": cal.tpr_at_fpr, "target_fpr": args.target_fpr,
         "fpr_at_threshold": cal.fpr_at_threshold_,
         "positives": len(pos), "negatives": len(neg), "skipped": [ref for ref, _, _ in skipped],
@@ -123,10 +143,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         c.write_json(summary)
         return c.EXIT_OK
+    if built is not None:
+        print(f"reference models in {built['cache_dir']}: {built['built']} built, {built['loaded']} loaded from the cache")
     print(f"calibrated on {len(pos)} pirated and {len(neg)} innocent models ({args.cv}-fold cross-validation)")
     print(f"  AUC                 {cal.auc:.3f}")
     print(f"  TPR at FPR {args.target_fpr:<8g} {cal.tpr_at_fpr:.3f}")
     print(f"  threshold           {cal.threshold:.4f}")
+    print(f"  FPR on innocents    {stated['fpr']:.3f} (95% upper bound {stated['fpr_upper']:.3f} over {len(neg)} "
+          "innocent models, Clopper-Pearson)")
     print(f"  stored in           {out}")
     if plot is not None:
         print(f"  ROC plot            {plot}")

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         c.write_json({"fingerprint": args.fingerprint, "exit_code": code, **result.to_dict()})
         return code
     print(result.table())
-    print(f"\n{flagged} of {len(result.entries)} suspects judged pirated; {len(errors)} could not be verified "
+    regime = "" if fp.calibration is not None else " (uncalibrated verdicts; see `tafa calibrate`)"
+    print(f"\n{flagged} of {len(result.entries)} suspects judged pirated{regime}; {len(errors)} could not be verified "
           f"({result.seconds:.0f} s)")
     return code

@@ -16,13 +16,21 @@ examples:
   tafa verify owner.tafa hf://some-org/some-model@main --json
   tafa verify owner.tafa ./saved_model_dir --timeout 60
 
+  tafa verify owner.tafa suspect.keras --report evidence.html   # a self-contained HTML evidence file
+
   # in a CI job: branch on the exit code alone
   tafa verify owner.tafa candidate.keras; case $? in
     0) echo "not a copy";; 10) echo "PIRATED";; *) echo "could not decide";; esac
 
-exit codes: 0 not pirated, 10 pirated, 5 no verdict (suspect answered NaN/inf),
-  4 suspect could not be loaded or queried, 3 bad .tafa file, 6 Hub unreachable,
-  2 usage error, 1 internal error. Set TAFA_DEBUG=1 for full tracebacks.
+Without a calibration in the .tafa the verdict is "uncalibrated": it accuses only far
+above references the fingerprint carries (the owner's answers shuffled, the public
+base's answers), clears only far below, and in between says "uncertain" (exit 5).
+Run `tafa calibrate owner.tafa --model owner.keras --data train.npz` for a verdict with a
+measured false-positive rate, its 95% upper bound and a p-value.
+
+exit codes: 0 not pirated, 10 pirated, 5 no verdict (uncalibrated and uncertain, or the
+  suspect answered NaN/inf), 4 suspect could not be loaded or queried, 3 bad .tafa file,
+  6 Hub unreachable, 2 usage error, 1 internal error. Set TAFA_DEBUG=1 for full tracebacks.
 """
 
 
@@ -41,6 +49,8 @@ def register(sub: Any) -> None:
     p.add_argument("--timeout", type=c.positive_float, default=None, help="seconds the suspect may take to answer")
     p.add_argument("--revision", default=None, help="branch, tag or commit for an hf:// suspect")
     c.add_trust_code_flag(p)
+    p.add_argument("--report", default=None, metavar="HTML",
+                   help="also write a self-contained HTML evidence report (plots embedded) to this file")
     c.add_common_flags(p)
     p.set_defaults(run=run, command_name=p.prog.split()[-1])
 
@@ -72,6 +82,16 @@ def describe_source(source: dict[str, Any], ref: str) -> str:
     return "  ".join(parts)
 
 
+def write_evidence(args: argparse.Namespace, fp: Any, report: Any) -> str:
+    """Write the HTML evidence report that --report asks for; return its path."""
+    from tafa_tf import evidence
+
+    with c.failing_as(c.EXIT_INPUT, f"Cannot write the evidence report {args.report}"):
+        path = evidence.write_html(args.report, fp, report, fingerprint_path=args.fingerprint,
+                                   suspect_ref=args.suspect, command=["tafa", *sys.argv[1:]])
+    return str(path)
+
+
 def run(args: argparse.Namespace) -> int:
     """Verify one suspect; print the report; return the verdict's exit code."""
     fp = c.load_fingerprint(args.fingerprint)
@@ -82,19 +102,28 @@ def run(args: argparse.Namespace) -> int:
         report = verify_ref(fp, args.suspect, timeout=args.timeout, revision=args.revision, trust_code=args.trust_code)
         b.update(1)
     code = exit_code_for(report.pirated)
+    html = write_evidence(args, fp, report) if args.report else None
     if args.json:
         c.write_json({
-            "verdict": verdict_word(report.pirated),
+            "verdict": report.verdict,
+            "calibrated": report.calibrated,
             "exit_code": code,
             "suspect": args.suspect,
             "fingerprint": {"path": args.fingerprint, "task": fp.task, "points": fp.n_points},
             "report": report.to_dict(),
+            "evidence": html,
         })
         return code
     print(str(report))
     print(f"  suspect      {describe_source(report.source, args.suspect)}")
     print(f"  fingerprint  {args.fingerprint} ({fp.task}, {fp.n_points} points)")
     print(f"  mode         {report.mode}, status {report.status}")
+    if report.calibrated and report.fpr is not None:
+        print(f"  references   {report.n_positives} pirated, {report.n_negatives} innocent")
+        print(f"  FPR          {report.fpr:.3f} (95% upper bound {report.fpr_upper:.3f}, Clopper-Pearson)")
+        print(f"  p-value      {report.p_value:.3g}")
+    if html:
+        print(f"  evidence     {html}")
     for name, value in report.features.items():
         print(f"  {name:<18} {value:.3f}")
     for w in report.warnings:

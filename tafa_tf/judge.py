@@ -1,0 +1,186 @@
+"""From a score to a verdict, and what the verdict's error rates are.
+
+Two regimes:
+
+- Calibrated (the fingerprint carries a ``Calibration``): pirated when the calibrated
+  score reaches the threshold fitted at a target false-positive rate on reference
+  models. The report states the error rates behind it: the threshold's measured
+  false-positive rate on the innocent references, its one-sided 95% Clopper-Pearson
+  upper bound, the suspect's empirical p-value against the innocent references, and
+  how many references of each kind stand behind them.
+- Uncalibrated: no number tuned on one zoo can be trusted to accuse, so the rule is
+  conservative and relative to references the fingerprint carries without data:
+
+  * the owner's own answers shuffled across the fingerprint's points (a model that
+    answers like the owner in general, but not at these points: the score's chance
+    level for this fingerprint; several shuffles, the highest counts);
+  * the public base model's answers, when the fingerprint was made with ``base=``
+    (a model the owner's fine-tuning departed from).
+
+  With ``ref`` the highest of these reference scores, a suspect is judged pirated
+  when its score is at least ``max(UNCALIBRATED_FLOOR, ref + ACCUSE * (1 - ref))``,
+  cleared when it is below ``ref + CLEAR * (1 - ref)``, and in between it gets no
+  verdict ("uncertain": exit code 5 in the CLI) and a pointer to ``tafa calibrate``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+UNCALIBRATED_ACCUSE = 0.85
+"""Accuse only this far (or further) from the data-free reference score towards a perfect copy (1.0)."""
+UNCALIBRATED_FLOOR = 0.85
+"""Never accuse an uncalibrated suspect under this score, whatever the references."""
+UNCALIBRATED_CLEAR = 0.5
+"""Clear a suspect that scores less than half-way from the reference score to a perfect copy."""
+N_SHUFFLES = 5
+CONFIDENCE = 0.95
+
+UNCERTAIN_HINT = (
+    "Uncalibrated: the score is between what innocent and pirated models usually get; run "
+    "`tafa calibrate FINGERPRINT --model OWNER --data TRAIN.npz` for a verdict with a stated error rate."
+)
+
+
+# --------------------------------------------------------------------------- error rates
+
+
+def clopper_pearson_upper(k: int, n: int, confidence: float = CONFIDENCE) -> float:
+    """One-sided upper confidence bound on a rate observed as ``k`` events in ``n`` trials.
+
+    The exact (Clopper-Pearson) bound: the rate p at which seeing ``k`` or fewer events
+    has probability ``1 - confidence``; ``1.0`` when ``k == n``. With 0 of 20 innocent
+    references flagged, the 95% bound is 0.139: 20 references cannot show a rate under 5%.
+    """
+    from scipy.stats import beta
+
+    if n < 1 or not 0 <= k <= n:
+        raise ValueError(f"Need 0 <= k <= n and n >= 1. Received: k={k}, n={n}")
+    if k == n:
+        return 1.0
+    return float(beta.ppf(confidence, k + 1, n - k))
+
+
+def empirical_p_value(score: float, innocent_scores: Sequence[float]) -> float:
+    """(1 + number of innocent scores >= score) / (1 + n): how unusual the score is for an innocent.
+
+    Valid (never too small) for a suspect that is exchangeable with the innocent
+    references; its smallest value is 1 / (n + 1).
+    """
+    s = np.asarray(innocent_scores, dtype="float64")
+    return float((1 + np.sum(s >= score)) / (1 + len(s)))
+
+
+def calibrated_stats(calibration: Any, score: float) -> dict[str, Any]:
+    """The error rates behind a calibrated verdict (see the module docstring).
+
+    Uses the innocent references' cross-validated scores that the calibration keeps
+    (each scored by a combiner fitted without it). A calibration saved before they
+    were kept gives None for the FPR, its bound and the p-value.
+    """
+    n_pos, n_neg = int(calibration.n_positives_), int(calibration.n_negatives_)
+    stats: dict[str, Any] = {"fpr": None, "fpr_upper": None, "p_value": None, "n_positives": n_pos,
+                             "n_negatives": n_neg}
+    innocent = getattr(calibration, "negative_scores_", None)
+    if innocent is None or len(innocent) == 0:
+        return stats
+    innocent = np.asarray(innocent, dtype="float64")
+    k = int(np.sum(innocent >= float(calibration.threshold_)))
+    stats["fpr"] = k / len(innocent)
+    stats["fpr_upper"] = clopper_pearson_upper(k, len(innocent))
+    if math.isfinite(score):
+        stats["p_value"] = empirical_p_value(score, innocent)
+    return stats
+
+
+# --------------------------------------------------------------------------- uncalibrated
+
+
+def reference_answers(fp: Any) -> dict[str, np.ndarray]:
+    """Answers of the data-free references to ``fp.queries()``: shuffled owner answers, and the base's."""
+    n = int(fp.n_points)
+    owner = np.asarray(fp.owner_outputs(), dtype="float64")
+    refs = {}
+    for s in range(N_SHUFFLES):
+        p = np.random.default_rng(s).permutation(n)
+        refs[f"shuffled-{s}"] = owner[np.concatenate([p, n + p, 2 * n + p])]
+    if getattr(fp, "yb", None) is not None:
+        refs["base"] = np.asarray(fp.yb, dtype="float64")
+    return refs
+
+
+def reference_scores(fp: Any, score_of: Callable[[np.ndarray], float]) -> dict[str, float]:
+    """``score_of(answers)`` for each data-free reference (see :func:`reference_answers`)."""
+    return {name: float(score_of(answers)) for name, answers in reference_answers(fp).items()}
+
+
+def uncalibrated_thresholds(references: dict[str, float]) -> tuple[float, float]:
+    """(clear, accuse): cleared under ``clear``, pirated at ``accuse`` or more, else uncertain."""
+    finite = [v for v in references.values() if math.isfinite(v)]
+    ref = min(max(finite), 1.0) if finite else 0.0
+    accuse = max(UNCALIBRATED_FLOOR, ref + UNCALIBRATED_ACCUSE * (1.0 - ref))
+    clear = min(ref + UNCALIBRATED_CLEAR * (1.0 - ref), accuse)
+    return clear, accuse
+
+
+def uncalibrated_verdict(score: float, clear: float, accuse: float) -> bool | None:
+    """True (pirated), False (not pirated) or None (uncertain: no verdict)."""
+    if not math.isfinite(score):
+        return None
+    if score >= accuse:
+        return True
+    if score < clear:
+        return False
+    return None
+
+
+def decide(fp: Any, score: float, *, calibration: Any = None,
+           score_of: Callable[[np.ndarray], float] | None = None, mode: str = "outputs") -> dict[str, Any]:
+    """The verdict on ``score``: calibrated when ``calibration`` is given, else the uncalibrated rule.
+
+    Args:
+        fp: the fingerprint (its owner answers and base answers are the data-free references).
+        score: the suspect's score (the calibrated one when ``calibration`` is given).
+        calibration: the Calibration that made ``score``, or None.
+        score_of: the uncalibrated score of raw answers to ``fp.queries()``; needed without a calibration.
+        mode: "labels" for a label-only suspect: the references answer with labels too.
+
+    Returns:
+        The Report fields it decides: ``pirated`` (True, False or None: uncertain),
+        ``threshold``, ``clear_threshold`` and ``references`` (uncalibrated), ``fpr``,
+        ``fpr_upper``, ``p_value``, ``n_positives``, ``n_negatives`` (calibrated), and
+        ``warnings`` (a tuple).
+    """
+    if calibration is not None:
+        threshold = float(calibration.threshold_)
+        pirated = bool(score >= threshold) if math.isfinite(score) else None
+        return {"pirated": pirated, "threshold": threshold, "clear_threshold": None, "references": {},
+                **calibrated_stats(calibration, score), "warnings": ()}
+    if score_of is None:
+        raise ValueError("decide() without a calibration needs score_of to score the data-free references.")
+    if mode == "labels":
+        score_of = _on_labels(score_of, fp.output_kind)
+    refs = reference_scores(fp, score_of)
+    clear, accuse = uncalibrated_thresholds(refs)
+    pirated = uncalibrated_verdict(score, clear, accuse)
+    return {"pirated": pirated, "threshold": accuse, "clear_threshold": clear, "references": refs,
+            "fpr": None, "fpr_upper": None, "p_value": None, "n_positives": None, "n_negatives": None,
+            "warnings": (UNCERTAIN_HINT,) if pirated is None and math.isfinite(score) else ()}
+
+
+def _on_labels(score_of: Callable[[np.ndarray], float], kind: str) -> Callable[[np.ndarray], float]:
+    from tafa_tf.outputs import labels_of
+
+    return lambda answers: score_of(labels_of(answers, kind).astype("float64"))
+
+
+__all__ = [
+    "decide",
+    "UNCALIBRATED_ACCUSE", "UNCALIBRATED_CLEAR", "UNCALIBRATED_FLOOR", "calibrated_stats",
+    "clopper_pearson_upper", "empirical_p_value", "reference_scores", "uncalibrated_thresholds",
+    "uncalibrated_verdict",
+]
