@@ -102,3 +102,16 @@ def test_a_new_output_layer_does_not_hide_the_owners_bends(owner, fp, trained):
     assert other.features["bend_presence"] < 0.35
     assert rtll.score >= rtll.features["bend_presence"] > other.score
     assert tafa.verify(fp, owner).features["bend_presence"] == 1.0
+
+
+@pytest.mark.parametrize("kind, task", [("diabetes_mlp", "regression"), ("digits_decoder", "generation")])
+def test_uncalibrated_references_leave_room_to_accuse_a_float16_copy(trained, kind, task):
+    # The shuffled-owner references carry the owner's own bends; if bend_presence counted
+    # for them, the accusation threshold would sit at 1 and every copy would be cleared.
+    from tafa_tf import piracy
+
+    owner = trained(kind)
+    fp = tafa.fingerprint(owner, task=task, n=64, seed=0)
+    report = tafa.verify(fp, piracy.quantize(owner, "float16"))
+    assert max(report.references.values()) < 0.6
+    assert report.pirated is True and report.verdict == "PIRATED"
