@@ -207,3 +207,26 @@ def _count(store: Path) -> int:
             return int(db.execute("SELECT count(*) FROM results").fetchone()[0])
     except sqlite3.OperationalError:  # the schema is being created
         return 0
+
+
+@pytest.mark.slow
+def test_200_suspects_against_3_fingerprints_load_each_suspect_once_and_store_600_results(
+    fingerprints, owner, tmp_path
+):
+    innocents = [zoo.build("digits_mlp", seed=s) for s in (11, 12, 13)]
+    suspects = digits_suspects(tmp_path / "suspects", owner, innocents, 200)
+    store = tmp_path / "scans.db"
+    result = _scan(fingerprints, list(suspects), store)
+    with ScanStore(store) as db:
+        rows = db.rows()
+    assert len(rows) == 600 == len(result.entries)
+    loads: dict[str, set[str]] = {}
+    for r in rows:
+        loads.setdefault(r["ref"], set()).add(r["load_id"])
+    assert len(loads) == 200 and all(len(ids) == 1 for ids in loads.values())
+    statuses = {kind: {r["status"] for r in rows if suspects[r["ref"]] == kind} for kind in set(suspects.values())}
+    assert statuses["copy"] == statuses["innocent"] == {"ok", "not_applicable"}
+    assert statuses["broken"] == statuses["unsafe"] == statuses["oversize"] == {"error"}
+    assert statuses["other_shape"] == {"ok", "not_applicable"}
+    flagged = {r["ref"] for r in rows if r["pirated"]}
+    assert flagged == {ref for ref, kind in suspects.items() if kind == "copy"}
