@@ -121,3 +121,25 @@ def digits_suspects(folder: Path, owner, innocents, n: int, *, seed: int = 0) ->
             tiny_model(seed + i).save(path)
         out[str(path)] = kind
     return out
+
+
+def kill_a_busy_ray_worker(killed: list[int], timeout: float = 30.0) -> bool:
+    """SIGKILL one Ray worker while it runs a scan task (``ray::_scan_task``); its pid goes to ``killed``.
+
+    Does nothing once ``killed`` holds a pid. Returns whether a worker was killed.
+    """
+    import signal
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while not killed and time.monotonic() < deadline:
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info["cmdline"] or []
+            if cmdline and cmdline[0].startswith("ray::_scan_task"):
+                proc.send_signal(signal.SIGKILL)
+                killed.append(proc.pid)
+                return True
+        time.sleep(0.01)
+    return False

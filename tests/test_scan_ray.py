@@ -5,10 +5,8 @@ Slow: starting Ray and a TensorFlow in each Ray worker takes tens of seconds.
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from adapters_models import SUSPECT_MAX_BYTES, digits_suspects
+from adapters_models import SUSPECT_MAX_BYTES, digits_suspects, kill_a_busy_ray_worker
 
 import tafa_tf as tafa
 from adapters import ScanStore, scan
@@ -66,20 +64,9 @@ def test_a_worker_killed_mid_scan_is_retried_and_nothing_is_lost(local_ray, fing
     refs = list(suspects)
     killed: list[int] = []
 
-    def kill_a_busy_worker(entry) -> None:
-        deadline = time.monotonic() + 20
-        while not killed and time.monotonic() < deadline:
-            for proc in psutil.process_iter(["cmdline"]):
-                cmdline = proc.info["cmdline"] or []
-                if cmdline and cmdline[0].startswith("ray::_scan_task"):
-                    proc.kill()
-                    killed.append(proc.pid)
-                    return
-            time.sleep(0.01)
-
     store = tmp_path / "killed.db"
     result = scan(fingerprints, refs, progress=False, max_bytes=SUSPECT_MAX_BYTES, engine=local_ray, store=store,
-                  on_result=kill_a_busy_worker)
+                  on_result=lambda entry: kill_a_busy_ray_worker(killed))
     assert killed, "no Ray worker was running a scan task to kill"
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == psutil.STATUS_ZOMBIE
     assert len(result.entries) == 2 * len(refs)
