@@ -230,3 +230,32 @@ def test_200_suspects_against_3_fingerprints_load_each_suspect_once_and_store_60
     assert statuses["other_shape"] == {"ok", "not_applicable"}
     flagged = {r["ref"] for r in rows if r["pirated"]}
     assert flagged == {ref for ref, kind in suspects.items() if kind == "copy"}
+
+
+def test_scan_arguments_are_checked_before_any_work(fingerprints, tmp_path):
+    with pytest.raises(ValueError, match="'threads', 'processes' or 'ray'"):
+        scan(fingerprints, ["x.keras"], engine="spark", progress=False)
+    with pytest.raises(ValueError, match="revision"):
+        scan(fingerprints, ["x.keras"], revision="main", progress=False)
+    with pytest.raises(ValueError, match="given twice"):
+        scan([fingerprints[0], fingerprints[0]], ["x.keras"], progress=False)
+    with pytest.raises(TypeError, match="Fingerprint or a list"):
+        scan([], ["x.keras"], progress=False)
+    with pytest.raises(ValueError, match="name each fingerprint once"):
+        scan(fingerprints, ["x.keras"], fingerprint_names=["a"], progress=False)
+    with pytest.raises(StoreError, match="must be a file"):
+        scan(fingerprints, ["x.keras"], store=tmp_path, progress=False)
+    missing = scan(fingerprints[:1], [str(tmp_path / "nope.keras")], progress=False)
+    assert [(e.status, e.error_type) for e in missing.entries] == [("error", "FileNotFoundError")]
+
+
+@pytest.mark.slow
+def test_the_process_engine_gives_the_thread_engines_results(fingerprints, suspects, tmp_path):
+    refs = list(suspects)
+    threads = {(e.fingerprint, e.ref): e for e in _scan(fingerprints, refs, tmp_path / "t.db").entries}
+    processes = _scan(fingerprints, refs, tmp_path / "p.db", engine="processes").entries
+    assert len(processes) == len(threads)
+    for e in processes:
+        ref = threads[(e.fingerprint, e.ref)]
+        assert (e.status, e.error_type, e.score, e.content_sha) == (ref.status, ref.error_type, ref.score,
+                                                                    ref.content_sha)
