@@ -9,6 +9,7 @@ its serving signature.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,11 @@ def load_suspect(
     max_bytes: int = DEFAULT_MAX_BYTES,
     revision: str | None = None,
     token: str | None = None,
-    scan: bool = True,
+    modelscan: bool = True,
     filename: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
+    scan: bool | None = None,
 ) -> Suspect:
     """Load a suspect model as a callable ``numpy -> numpy`` with its provenance.
 
@@ -55,12 +57,14 @@ def load_suspect(
             checked before download from the Hub's announced sizes and again on disk.
         revision: a branch, tag or commit sha for a Hub ref (overrides ``@REVISION``).
         token: a Hub token for private or gated repositories (default: HF_TOKEN).
-        scan: run modelscan before loading (needs the ``tafa-tf[scan]`` extra). The
-            built-in Lambda and unsafe-operator checks run regardless.
+        modelscan: run modelscan before loading (needs the ``tafa-tf[scan]`` extra).
+            The built-in Lambda and unsafe-operator checks run regardless.
         filename: the model file or folder inside a folder or repository that holds
             several models.
         batch_size: the largest batch sent to the model in one call.
         progress: show download progress bars for Hub refs.
+        scan: deprecated name of ``modelscan`` (it read as :func:`adapters.scan`,
+            which verifies many suspects); warns.
 
     Returns:
         A Suspect: ``suspect(x)`` answers a float32 batch with a numpy array.
@@ -74,35 +78,26 @@ def load_suspect(
         adapters.errors.ModelLoadError: the model is corrupt or cannot be queried.
         adapters.errors.RepoNotFoundError, RevisionNotFoundError, GatedRepoError,
             HubConnectionError: for Hub references.
-        adapters.errors.MissingDependencyError: ``scan=True`` without modelscan.
+        adapters.errors.MissingDependencyError: ``modelscan=True`` without modelscan.
 
     Examples:
         >>> suspect = load_suspect("hf://org/name@0123abcd")  # doctest: +SKIP
         >>> suspect(np.zeros((2, 64), "float32")).shape  # doctest: +SKIP
         (2, 10)
     """
-    if not isinstance(max_bytes, int) or max_bytes <= 0:
-        raise ValueError(f"max_bytes must be a positive int. Received: max_bytes={max_bytes!r}")
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+    modelscan = _modelscan_option(modelscan, scan)
+    for name, value in (("max_bytes", max_bytes), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
     options: dict[str, Any] = {
         "trust_code": trust_code,
         "max_bytes": max_bytes,
-        "scan": scan,
+        "modelscan": modelscan,
         "batch_size": batch_size,
     }
     if isinstance(ref, str) and is_hub_ref(ref):
-        hub_ref = parse_hub_ref(ref)
-        if revision is not None:
-            hub_ref = type(hub_ref)(hub_ref.repo_id, revision)
-        snapshot = fetch(
-            hub_ref, max_bytes=max_bytes, token=token, filename=filename, progress=progress
-        )
-        suspect = load_layout(snapshot.folder, snapshot.layout, source=str(hub_ref), **options)
-        suspect.commit_sha = snapshot.commit_sha
-        suspect.revision = hub_ref.revision
-        suspect.scan_report["announced_bytes"] = snapshot.announced_bytes
-        return suspect
+        return load_hub(ref, revision=revision, token=token, filename=filename, progress=progress,
+                        **options)
     if revision is not None:
         raise ValueError(
             f"revision= applies to hf:// references only. Received: ref={str(ref)!r}, "
@@ -111,6 +106,57 @@ def load_suspect(
     path = Path(ref).expanduser()
     base, layout = local_layout(path, filename=filename)
     return load_layout(base, layout, source=str(path), **options)
+
+
+def _modelscan_option(modelscan: bool, scan: bool | None) -> bool:
+    """The ``modelscan`` setting, honouring the deprecated ``scan=`` spelling."""
+    if scan is None:
+        return modelscan
+    warnings.warn(
+        "load_suspect(scan=...) is deprecated: pass modelscan=... (adapters.scan is the "
+        f"function that verifies many suspects). Received: scan={scan!r}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if not modelscan and scan:
+        raise ValueError(
+            "scan= (deprecated) and modelscan= disagree; pass modelscan= only. "
+            f"Received: scan={scan!r}, modelscan={modelscan!r}"
+        )
+    return bool(scan)
+
+
+def load_hub(
+    ref: str,
+    *,
+    revision: str | None,
+    token: str | None,
+    filename: str | None,
+    progress: bool,
+    **options: Any,
+) -> Suspect:
+    """Download (within ``max_bytes``) and load a ``hf://ORG/NAME[@REVISION]`` suspect.
+
+    Args:
+        ref: the Hub reference.
+        revision, token, filename, progress: see :func:`load_suspect`.
+        **options: ``trust_code``, ``max_bytes``, ``modelscan``, ``batch_size``: see
+            :func:`load_layout`.
+
+    Returns:
+        The Suspect, with the resolved commit and the announced size in its provenance.
+    """
+    hub_ref = parse_hub_ref(ref)
+    if revision is not None:
+        hub_ref = type(hub_ref)(hub_ref.repo_id, revision)
+    snapshot = fetch(
+        hub_ref, max_bytes=options["max_bytes"], token=token, filename=filename, progress=progress
+    )
+    suspect = load_layout(snapshot.folder, snapshot.layout, source=str(hub_ref), **options)
+    suspect.commit_sha = snapshot.commit_sha
+    suspect.revision = hub_ref.revision
+    suspect.scan_report["announced_bytes"] = snapshot.announced_bytes
+    return suspect
 
 
 def local_layout(path: Path, *, filename: str | None = None) -> tuple[Path, ModelLayout]:
@@ -146,7 +192,7 @@ def load_layout(
     source: str,
     trust_code: bool,
     max_bytes: int,
-    scan: bool,
+    modelscan: bool,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Suspect:
     """Check and load the model that ``layout`` describes under ``base``.
@@ -157,7 +203,7 @@ def load_layout(
         source: the user's reference, for messages and metadata.
         trust_code: see :func:`load_suspect`.
         max_bytes: see :func:`load_suspect`.
-        scan: see :func:`load_suspect`.
+        modelscan: see :func:`load_suspect`.
         batch_size: see :func:`load_suspect`.
 
     Returns:
@@ -180,7 +226,7 @@ def load_layout(
         check_saved_model_ops(root)
     else:
         report["code_layers"] = check_keras_code(root, layout.format, trust_code=trust_code)
-    if scan:
+    if modelscan:
         report.update(run_modelscan(root, trust_code=trust_code))
     files = tuple(FileRecord.of(base / p, base) for p in layout.files)
     if layout.format == "saved_model":

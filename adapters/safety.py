@@ -273,7 +273,7 @@ def run_modelscan(path: Path, *, trust_code: bool) -> dict[str, Any]:
     except ImportError as e:
         raise MissingDependencyError(
             "Scanning suspect models needs modelscan. Install it with "
-            "`pip install 'tafa-tf[scan]'`, or pass scan=False if you trust the files. "
+            "`pip install 'tafa-tf[scan]'`, or pass modelscan=False if you trust the files. "
             f"Received: {e}"
         ) from e
     modelscan_logger = logging.getLogger("modelscan")

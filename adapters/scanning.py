@@ -230,7 +230,7 @@ def iter_scan(
         retry_errors: with a store, redo the pairs that ended in an error.
         fingerprint_names: readable names for ``fps`` (e.g. their file names).
         **load_options: passed to :func:`adapters.load_suspect` (``trust_code``,
-            ``max_bytes``, ``token`` ...).
+            ``max_bytes``, ``token``, ``modelscan`` ...).
 
     Yields:
         ScanEntry, one per (fingerprint, suspect) pair checked in this run, a

@@ -1,8 +1,8 @@
 """The piracy benchmark: TAFA against three baselines, per task and per piracy family.
 
 For each task (a digits classifier, a diabetes regressor, a digits decoder) the owner
-is a fine-tune of a public base model, as in practice. The zoo of suspects follows
-the evaluation protocol of DESIGN.md:
+is a fine-tune of a public base model, as in practice. The zoo of suspects (results
+and reading in docs/results.md):
 
 - pirated (positives): fine-tunes at small and large learning rates, magnitude pruning
   with and without fine-tuning, float16 and int8 quantization, weight noise, neuron
@@ -25,8 +25,8 @@ Every method gets the same query budget and is scored in the same run:
   owner's decision boundary from benign data, probed on both sides.
 
 Models are cached in benchmarks/.cache so reruns are quick. Prints one table (rows
-task x family, columns method, cells AUC / TPR at 1% FPR), writes JSON and one ROC
-plot per task.
+task x family, columns method, cells AUC / TPR at 1% FPR), writes piracy_suite.json and
+one ROC plot per task (roc_<task>.png, not committed) to --out (default benchmarks/results).
 
     python benchmarks/piracy_suite.py [--tasks classification regression generation] [--n 128]
 """

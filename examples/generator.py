@@ -4,8 +4,9 @@
 
 The decoder's inputs are latents, so the fingerprint lives in the Gaussian's typical
 shell (domain Gaussian(1.0)); its outputs are images, compared as vectors. The
-pirate fine-tunes the owner's decoder on the owner's own samples. Generators are the
-hardest case (see DESIGN.md): calibrate before relying on a verdict.
+pirate fine-tunes the owner's decoder on the owner's own samples. Independently trained
+decoders of the same data drift toward the owner's answers (see docs/results.md, "A second,
+independent zoo"): calibrate before relying on a verdict.
 Exits 0 when the pirated copy scores above the innocent model.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -48,3 +49,18 @@ def fp(owner):
 
     return tafa.fingerprint(owner, task="classification", n=64, domain=tafa.domains.Box(0.0, 1.0), seed=0)
 
+
+
+@pytest.fixture(scope="session")
+def results_dir(tmp_path_factory) -> Path:
+    """Where suites write the figures they measure: a temporary folder by default, so that
+    a test run leaves the tree clean (the figures depend on the machine).
+
+    To refresh the committed figures on purpose, point TAFA_RESULTS_DIR at them:
+    ``TAFA_RESULTS_DIR=benchmarks/results python -m pytest tests/test_load.py`` (run whole
+    files: a suite writes only the cases it ran).
+    """
+    chosen = os.environ.get("TAFA_RESULTS_DIR")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("results")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

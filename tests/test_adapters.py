@@ -94,7 +94,7 @@ def test_lambda_model_is_refused_by_default_and_loads_only_when_trusted(saved, f
 def test_lambda_model_is_refused_by_keras_safe_mode_even_without_our_scans(saved, monkeypatch):
     monkeypatch.setattr("adapters.load.check_keras_code", lambda *a, **k: [])
     with pytest.raises(UnsafeModelError, match="safe mode"):
-        load_suspect(saved["lambda_keras"], scan=False)
+        load_suspect(saved["lambda_keras"], modelscan=False)
 
 
 def test_modelscan_alone_refuses_a_lambda_model(saved, monkeypatch):
@@ -107,7 +107,7 @@ def test_saved_model_with_write_file_op_is_refused_and_never_runs(saved):
     with pytest.raises(UnsafeModelError, match=r"Received: unsafe_ops=\['WriteFile'\]"):
         load_suspect(saved["evil_saved_model"])
     with pytest.raises(UnsafeModelError, match="WriteFile"):
-        load_suspect(saved["evil_saved_model"], trust_code=True, scan=False)
+        load_suspect(saved["evil_saved_model"], trust_code=True, modelscan=False)
     assert not saved["pwned_target"].exists()
 
 
@@ -127,7 +127,7 @@ def test_truncated_h5_is_a_load_error(saved, tmp_path):
     bad = tmp_path / "cut.h5"
     bad.write_bytes(saved["h5"].read_bytes()[:2000])
     with pytest.raises(ModelLoadError, match="Received"):
-        load_suspect(bad, scan=False)
+        load_suspect(bad, modelscan=False)
 
 
 def test_missing_path_and_empty_folder(tmp_path):
@@ -154,13 +154,28 @@ def test_several_models_need_a_filename(saved):
     assert load_suspect(two, filename="b.keras").files[0].path == "b.keras"
 
 
-def test_missing_modelscan_names_the_extra(saved, monkeypatch):
+@pytest.fixture
+def without_modelscan(monkeypatch):
+    """Make ``import modelscan`` fail, as on a machine without the [scan] extra."""
     monkeypatch.setitem(sys.modules, "modelscan", None)
     monkeypatch.setitem(sys.modules, "modelscan.modelscan", None)
     monkeypatch.setitem(sys.modules, "modelscan._version", None)
+
+
+def test_missing_modelscan_names_the_extra(saved, without_modelscan):
     with pytest.raises(MissingDependencyError, match=r"tafa-tf\[scan\]"):
         load_suspect(saved["keras"])
-    assert load_suspect(saved["keras"], scan=False).format == "keras"
+    assert load_suspect(saved["keras"], modelscan=False).format == "keras"
+
+
+def test_scan_is_a_deprecated_alias_of_modelscan(saved, without_modelscan):
+    # without modelscan installed, only modelscan=True can fail: the alias must map onto it
+    with pytest.warns(DeprecationWarning, match=r"pass modelscan=.*Received: scan=False"):
+        assert load_suspect(saved["keras"], scan=False).format == "keras"
+    with pytest.warns(DeprecationWarning), pytest.raises(MissingDependencyError):
+        load_suspect(saved["keras"], scan=True)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="disagree"):
+        load_suspect(saved["keras"], scan=True, modelscan=False)
 
 
 @pytest.mark.parametrize(

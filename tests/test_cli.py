@@ -92,6 +92,22 @@ def test_help_lists_commands_exit_codes_and_examples():
         assert sub.returncode == 0 and "examples:" in sub.stdout and "exit codes:" in sub.stdout, command
 
 
+@pytest.mark.parametrize("argv, match", [
+    (["demo", "--innocents", "11"], "argument --innocents: expected a whole number from 1 to 10. Received: '11'"),
+    (["demo", "--n", "4"], "argument --n: expected a whole number of at least 8. Received: '4'"),
+    (["calibrate", "fp.tafa", "--positives", "a", "--negatives", "b", "--cv", "1"],
+     "argument --cv: expected a whole number of at least 2. Received: '1'"),
+    (["scan", "fp.tafa", "--workers", "0"], "argument --workers: expected a whole number of at least 1"),
+])
+def test_number_arguments_are_checked_while_parsing(argv, match, capsys):
+    from tafa_tf.cli import build_parser
+
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args(argv)
+    assert caught.value.code == c.EXIT_USAGE
+    assert match in capsys.readouterr().err
+
+
 def test_console_script_is_installed_and_usage_errors_are_one_line(tmp_path):
     script = shutil.which("tafa")
     if script is None:
@@ -111,6 +127,16 @@ def test_inspect_prints_sites_and_json_and_fails_on_a_missing_model(models, tmp_
     assert_one_line_error(tafa_cli("inspect", str(tmp_path / "missing.keras")), "inspect", c.EXIT_INPUT,
                           "does not exist")
 
+    import keras
+
+    no_relu = tmp_path / "no_relu.keras"
+    keras.Sequential([keras.Input((4,)), *[keras.layers.Dense(4, activation="tanh") for _ in range(3)],
+                      keras.layers.Dense(4, activation="sigmoid"), keras.layers.Dense(2)]).save(no_relu)
+    proc = tafa_cli("inspect", str(no_relu))
+    assert_one_line_error(proc, "inspect", c.EXIT_INPUT, "not piecewise linear: 4 layers (3 tanh, 1 sigmoid)")
+    assert "activation=tanh" not in proc.stderr  # the error counts kinds; stdout lists each layer
+    assert sum(line.startswith("  dense") for line in proc.stdout.splitlines()) == 4, proc.stdout
+
 
 def test_fingerprint_writes_a_loadable_file_and_refuses_to_overwrite(models, fingerprint_file):
     import tafa_tf as tafa
@@ -127,7 +153,7 @@ def test_fingerprint_with_a_public_base_asks_which_side_a_suspect_takes(models, 
     # the innocent model stands in for a public base the owner was fine-tuned from
     out = tmp_path / "owner_base.tafa"
     proc = tafa_cli("fingerprint", str(models["owner"]), "--base", str(models["innocent"]), "--domain", "box:0,1",
-                    "--n", "32", "--out", str(out), "--json")
+                    "--n", "32", "-o", str(out), "--json")  # -o: the short form of --out
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["base"] == str(models["innocent"])
     assert tafa.Fingerprint.load(out).yb is not None
@@ -187,7 +213,7 @@ def test_calibrate_stores_the_calibration_and_draws_the_roc(models, fingerprint_
     out, plot = tmp_path / "calibrated.tafa", tmp_path / "roc.png"
     proc = tafa_cli("calibrate", str(fingerprint_file), "--positives", str(models["pirated"].parent),
                     "--negatives", str(models["innocent"].parent), "--cv", "2", "--target-fpr", "0.05",
-                    "--out", str(out), "--plot", str(plot), "--json")
+                    "-o", str(out), "--plot", str(plot), "--json")  # -o: the short form of --out
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["positives"] == 2 and summary["negatives"] == 2 and 0 <= summary["auc"] <= 1

@@ -82,6 +82,42 @@ def test_model_without_relu_is_refused_with_what_it_has():
         ReluNetwork(model)
 
 
+def _squeeze_excite_stack(blocks: int, *, relu: bool = False) -> keras.Model:
+    """EfficientNet's pattern in small: silu units gated by a sigmoid through Multiply."""
+    x = inputs = keras.Input((6,))
+    if relu:
+        x = keras.layers.Dense(6, activation="relu")(x)
+    for _ in range(blocks):
+        a = keras.layers.Dense(6, activation="silu")(x)
+        x = keras.layers.Multiply()([a, keras.layers.Dense(6, activation="sigmoid")(a)])
+    return keras.Model(inputs, keras.layers.Dense(2)(x))
+
+
+def test_many_layers_that_are_not_piecewise_linear_are_counted_by_kind_in_the_error():
+    with pytest.raises(UnsupportedModelError) as caught:
+        ReluNetwork(_squeeze_excite_stack(30))
+    message = str(caught.value)
+    assert "not piecewise linear: 90 layers (30 silu, 30 sigmoid, 30 Multiply), listed by `tafa inspect`" in message
+    assert len(message) < 600 and "multiply_" not in message
+    # the full list travels with the error, for `tafa inspect` to print one per line
+    listing = caught.value.coverage.summary().splitlines()
+    assert sum(line.startswith("  ") and "(Multiply)" in line for line in listing) == 30
+
+
+def test_summary_counts_by_kind_then_lists_each_layer_on_its_own_line():
+    summary = inspect_model(_squeeze_excite_stack(3, relu=True)).summary().splitlines()
+    at = summary.index("not piecewise linear (bends there are not fingerprinted): 9 layers (3 silu, 3 sigmoid, 3 Multiply)")
+    assert len(summary) == at + 1 + 9 and all(line.startswith("  ") for line in summary[at + 1:])
+
+
+@pytest.mark.slow
+def test_efficientnet_error_names_kinds_not_every_layer():
+    model = keras.applications.EfficientNetB0(weights=None, input_shape=(32, 32, 3))
+    with pytest.raises(UnsupportedModelError, match=r"81 layers \(49 silu, 16 sigmoid, 16 Multiply\)") as caught:
+        inspect_model(model)
+    assert len(str(caught.value)) < 600
+
+
 def test_subclassed_model_is_refused():
     class Custom(keras.Model):
         def __init__(self):

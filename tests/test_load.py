@@ -2,7 +2,8 @@
 
 A service that screens uploads verifies for days in one process: memory must not creep,
 and concurrent verifications must not see each other's state. The figures measured here
-(RSS before and after, growth per verification, timing) go to benchmarks/results/load.json.
+(RSS before and after, growth per verification, timing) go to load.json in the
+``results_dir`` folder (see conftest.py; benchmarks/results holds the committed run).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import pytest
 import tafa_tf as tafa
 from tafa_tf import piracy
 
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 N_VERIFICATIONS = 200
 WARM_UP = 20
 # Generous: Python's and TF's allocators keep freed arenas; a leak of one copy of the
@@ -43,16 +43,15 @@ def _rss_mib() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def _write(key: str, figures: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "load.json"
+def _write(results_dir: Path, key: str, figures: dict) -> None:
+    path = results_dir / "load.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     data[key] = figures
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     print(f"\n{key}:", json.dumps(figures, indent=2, sort_keys=True))
 
 
-def test_200_verifications_without_memory_growth(fp, suspects):
+def test_200_verifications_without_memory_growth(fp, suspects, results_dir):
     order = list(suspects.values())
     for i in range(WARM_UP):
         tafa.verify(fp, order[i % len(order)])
@@ -65,6 +64,7 @@ def test_200_verifications_without_memory_growth(fp, suspects):
     after = _rss_mib()
     growth = after - before
     _write(
+        results_dir,
         "sequential",
         {
             "verifications": N_VERIFICATIONS,
@@ -85,7 +85,7 @@ def test_200_verifications_without_memory_growth(fp, suspects):
     assert growth < MAX_GROWTH_MIB
 
 
-def test_concurrent_verifications_match_sequential(fp, suspects):
+def test_concurrent_verifications_match_sequential(fp, suspects, results_dir):
     names = list(suspects)
     jobs = [names[i % len(names)] for i in range(48)]
     sequential = {name: tafa.verify(fp, suspects[name]) for name in names}
@@ -106,6 +106,7 @@ def test_concurrent_verifications_match_sequential(fp, suspects):
         if not same:
             mismatches.append(name)
     _write(
+        results_dir,
         "concurrent",
         {
             "threads": 8,

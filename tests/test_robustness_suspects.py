@@ -4,7 +4,8 @@ A suspect is untrusted: it may take the wrong inputs, answer in the wrong shape,
 NaN, raise, hang, or answer at random (dropout left on at inference). verify() must
 either raise one of the library's SuspectError types with a message that says what
 happened, or return a Report whose status and verdict say what it can support.
-The outcome of every case is written to benchmarks/results/suspects.json.
+The outcome of every case is written to suspects.json in the ``results_dir`` folder (see
+conftest.py; benchmarks/results holds the committed run).
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ import pytest
 import tafa_tf as tafa
 from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
 
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 _OUTCOMES: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_outcomes(results_dir: Path):
+    yield
+    (results_dir / "suspects.json").write_text(json.dumps(_OUTCOMES, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def record(case: str, **outcome) -> None:
     _OUTCOMES[case] = outcome
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "suspects.json").write_text(json.dumps(_OUTCOMES, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def record_report(case: str, report: tafa.Report) -> None:

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -285,9 +285,18 @@ def _number(text: str, convert: Any, ok: Any, expected: str) -> Any:
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    return _number(text, int, lambda v: v >= 1, "a whole number of at least 1")
+def int_between(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse type: a whole number from ``low`` to ``high`` (no upper bound if None)."""
+    expected = f"a whole number of at least {low}" if high is None else f"a whole number from {low} to {high}"
+
+    def parse(text: str) -> int:
+        return _number(text, int, lambda v: low <= v and (high is None or v <= high), expected)
+
+    return parse
+
+
+positive_int = int_between(1)
+"""argparse type: a whole number of at least 1."""
 
 
 def fraction(text: str) -> float:
@@ -335,6 +344,12 @@ def add_command(sub: Any, name: str, *, help: str, description: str, epilog: str
     """A subcommand parser whose --help keeps the epilog's example layout."""
     return sub.add_parser(name, help=help, description=description, epilog=epilog,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_trust_code_flag(p: argparse.ArgumentParser, *, what: str = "suspects") -> None:
+    """--trust-code: accept models whose layers carry code, for the commands that load suspects."""
+    p.add_argument("--trust-code", action="store_true",
+                   help=f"accept {what} whose layers carry Python code (Lambda); only for authors you trust")
 
 
 def add_common_flags(p: argparse.ArgumentParser, *, json_help: str = "print the result as JSON on stdout") -> None:

@@ -49,12 +49,11 @@ def register(sub: Any) -> None:
     p.add_argument("--negatives", nargs="+", required=True, metavar="REF", help="innocent models or folders of them")
     p.add_argument("--target-fpr", type=c.fraction, default=0.01,
                    help="largest acceptable false-positive rate (default: 0.01)")
-    p.add_argument("--cv", type=int, default=5, help="cross-validation folds, at least 2 (default: 5)")
-    p.add_argument("--out", default=None, help="write the calibrated .tafa here (default: replace FINGERPRINT)")
+    p.add_argument("--cv", type=c.int_between(2), default=5, help="cross-validation folds, at least 2 (default: 5)")
+    p.add_argument("-o", "--out", default=None, help="write the calibrated .tafa here (default: replace FINGERPRINT)")
     p.add_argument("--plot", default=None, help="ROC plot PNG (default: <out>.roc.png beside the .tafa)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the ROC plot")
-    p.add_argument("--trust-code", action="store_true",
-                   help="accept models whose layers carry Python code (Lambda); only for authors you trust")
+    c.add_trust_code_flag(p, what="models")
     c.add_common_flags(p)
     p.set_defaults(run=run, command_name=p.prog.split()[-1])
 
@@ -88,8 +87,6 @@ def run(args: argparse.Namespace) -> int:
     """Calibrate, store the calibration, draw the ROC curve, print AUC and TPR."""
     import tafa_tf as tafa
 
-    if args.cv < 2:
-        c.fail(f"--cv must be at least 2. Received: cv={args.cv}", c.EXIT_USAGE)
     fp = c.load_fingerprint(args.fingerprint)
     positives, negatives = c.expand_refs(args.positives), c.expand_refs(args.negatives)
     out = Path(args.out).expanduser() if args.out else Path(args.fingerprint)

@@ -32,9 +32,9 @@ def register(sub: Any) -> None:
         description="Train an owner model, pirate it, fingerprint it and verify pirated and innocent suspects.",
         epilog=EPILOG,
     )
-    p.add_argument("--n", type=c.positive_int, default=128, help="fingerprint points (default: 128)")
+    p.add_argument("--n", type=c.int_between(8), default=128, help="fingerprint points, at least 8 (default: 128)")
     p.add_argument("--seed", type=int, default=0, help="the owner's seed (default: 0)")
-    p.add_argument("--innocents", type=c.positive_int, default=2,
+    p.add_argument("--innocents", type=c.int_between(1, 10), default=2,
                    help="independently trained innocent models, ~5 s each (default: 2, at most 10)")
     c.add_common_flags(p)
     p.set_defaults(run=run, command_name=p.prog.split()[-1])
@@ -44,9 +44,6 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo and print its table (or JSON)."""
     from tafa_tf import demo
 
-    if args.innocents > 10 or args.n < 8:
-        c.fail(f"--innocents must be at most 10 and --n at least 8. Received: innocents={args.innocents}, "
-               f"n={args.n}", c.EXIT_USAGE)
     c.import_tensorflow()
     result = demo.run_demo(n=args.n, seed=args.seed, innocents=args.innocents, progress=c.show_progress(args))
     if args.json:

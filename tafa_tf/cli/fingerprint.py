@@ -12,7 +12,7 @@ from tafa_tf.outputs import TASKS
 EPILOG = """\
 examples:
   tafa fingerprint owner.keras                       # writes owner.tafa
-  tafa fingerprint owner.keras --task classification --domain box:0,1 --n 256 --out secret/owner.tafa
+  tafa fingerprint owner.keras --task classification --domain box:0,1 --n 256 -o secret/owner.tafa
   tafa fingerprint decoder.keras --task generation --domain gaussian:1.0
   tafa fingerprint owner.keras --base public_base.keras   # owner was fine-tuned from a public model
   tafa fingerprint owner.keras --json
@@ -52,7 +52,7 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--base", default=None,
                    help="the public model yours was fine-tuned from (.keras, .h5, Keras folder), if any")
-    p.add_argument("--out", default=None, help="where to write the .tafa (default: beside the model)")
+    p.add_argument("-o", "--out", default=None, help="where to write the .tafa (default: beside the model)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists (its calibration is lost)")
     c.add_common_flags(p)
     p.set_defaults(run=run, command_name=p.prog.split()[-1])

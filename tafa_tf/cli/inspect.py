@@ -36,9 +36,18 @@ def run(args: argparse.Namespace) -> int:
     """Print the coverage of ``args.model``."""
     import tafa_tf as tafa
 
+    from tafa_tf.errors import UnsupportedModelError
+
     model = c.load_owner_model(args.model)
     with c.failing_as(c.EXIT_INPUT, f"Cannot inspect {args.model}"):
-        coverage = tafa.inspect_model(model)
+        try:
+            coverage = tafa.inspect_model(model)
+        except UnsupportedModelError as e:
+            # no ReLU unit: the error names the kinds of layers in the way; list each one here
+            if getattr(e, "coverage", None) is not None and not args.json:
+                print(f"{args.model}: {model.name}, {model.count_params():,} parameters")
+                print(e.coverage.summary())
+            raise
     if args.json:
         c.write_json({"model": args.model, "name": model.name, "params": int(model.count_params()),
                       "coverage": coverage.to_dict()})

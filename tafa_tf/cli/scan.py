@@ -50,8 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=c.positive_int, default=2,
                    help="suspects checked at once by the local engine (default: 2)")
     p.add_argument("--timeout", type=c.positive_float, default=None, help="seconds each suspect may take")
-    p.add_argument("--trust-code", action="store_true",
-                   help="accept suspects whose layers carry Python code (Lambda); only for authors you trust")
+    c.add_trust_code_flag(p)
     p.add_argument("--store", default=None, metavar="FILE.db",
                    help="a SQLite scan store: results are written as they arrive; pairs already there are skipped")
     p.add_argument("--retry-errors", action="store_true", help="with --store: redo the pairs that ended in an error")

@@ -40,10 +40,7 @@ def register(sub: Any) -> None:
     p.add_argument("suspect", help="a .keras/.h5 file, a Keras or SavedModel folder, or hf://ORG/NAME[@REV]")
     p.add_argument("--timeout", type=c.positive_float, default=None, help="seconds the suspect may take to answer")
     p.add_argument("--revision", default=None, help="branch, tag or commit for an hf:// suspect")
-    p.add_argument(
-        "--trust-code", action="store_true",
-        help="accept suspects whose layers carry Python code (Lambda); only for authors you trust",
-    )
+    c.add_trust_code_flag(p)
     c.add_common_flags(p)
     p.set_defaults(run=run, command_name=p.prog.split()[-1])
 
