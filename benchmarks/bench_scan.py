@@ -13,7 +13,7 @@ Ray retries the task, and the results must equal the threads run's; (b) the driv
 (``tafa scan --engine ray --store``) is killed (SIGKILL) mid-scan and restarted with the
 same --store: no pair done before the kill may be redone.
 
-    python benchmarks/bench_scan.py [--suspects 200] [--hub 50] [--cpus 2] [--json benchmarks/results/scan.json]
+    python benchmarks/bench_scan.py [--suspects 200] [--hub 50] [--cpus 2] [--seed 0] [--json benchmarks/results/scan.json]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 
-def build_suspects(work: Path, n: int, n_hub: int, hub) -> tuple[list, dict[str, str], dict[str, str]]:
+def build_suspects(work: Path, n: int, n_hub: int, hub, seed: int = 0) -> tuple[list, dict[str, str], dict[str, str]]:
     """Fingerprints, local suspect paths -> kind, and hf:// refs -> kind."""
     from adapters_models import digits_suspects, tiny_model
 
@@ -45,11 +45,11 @@ def build_suspects(work: Path, n: int, n_hub: int, hub) -> tuple[list, dict[str,
     innocents = [zoo.train("digits_mlp", seed=1), zoo.build("digits_mlp", seed=7)]
     box = tafa.domains.Box(0.0, 1.0)
     fps = [
-        tafa.fingerprint(owner, task="classification", n=64, domain=box, seed=0),
-        tafa.fingerprint(owner, task="classification", n=32, domain=box, seed=1),
-        tafa.fingerprint(tiny_model(0), task="classification", n=16, domain=box, seed=0),
+        tafa.fingerprint(owner, task="classification", n=64, domain=box, seed=seed),
+        tafa.fingerprint(owner, task="classification", n=32, domain=box, seed=seed + 1),
+        tafa.fingerprint(tiny_model(0), task="classification", n=16, domain=box, seed=seed),
     ]
-    files = digits_suspects(work / "suspects", owner, innocents, n)
+    files = digits_suspects(work / "suspects", owner, innocents, n, seed=seed)
     local, remote = {}, {}
     for i, (path, kind) in enumerate(files.items()):
         if i < n_hub:
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suspects", type=int, default=200)
     parser.add_argument("--hub", type=int, default=50, help="how many of the suspects are served by the loopback hub")
     parser.add_argument("--cpus", type=int, default=2, help="threads of the local engine and CPUs of the local Ray")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the suspects' noise and the fingerprints' points")
     parser.add_argument("--json", default="benchmarks/results/scan.json")
     args = parser.parse_args(argv)
 
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("HF_HUB_OFFLINE", "HF_TOKEN", "HF_HUB_CACHE"):
             os.environ.pop(name, None)
         t = time.perf_counter()
-        fps, local, remote = build_suspects(work, args.suspects, args.hub, hub)
+        fps, local, remote = build_suspects(work, args.suspects, args.hub, hub, args.seed)
         hub.start()
         print(f"built {len(local)} local and {len(remote)} hub suspects, 3 fingerprints in "
               f"{time.perf_counter() - t:.0f} s", flush=True)
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{driver['rows_after_restart']} rows, {driver['pairs_redone']} pairs redone, runs {driver['runs']}, "
           f"{driver['first_run_s']:.0f} s before the kill + {driver['restart_s']:.0f} s after")
     report = {
-        "suspects": len(refs), "hub_suspects": len(remote), "fingerprints": 3, "cpus": args.cpus,
+        "seed": args.seed, "suspects": len(refs), "hub_suspects": len(remote), "fingerprints": 3, "cpus": args.cpus,
         "runs": {k: {n: v for n, v in r.items() if n != "scores"} for k, r in runs.items()},
         "ray_start_s": ray_start, "ray_same_as_threads": same, "ray_max_score_diff": max_diff,
         "worker_killed": bool(killed), "worker_killed_same": same_kill, "driver_kill": driver,

@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                                retry_errors=args.retry_errors, fingerprint_names=[Path(p).name for p in fp_paths])
     code = exit_code(result)
     if args.json:
-        c.write_json({"fingerprints": fp_paths, "store": args.store, "exit_code": code, **result.to_dict()})
+        single = {"fingerprint": fp_paths[0]} if len(fp_paths) == 1 else {}
+        c.write_json({**single, "fingerprints": fp_paths, "store": args.store, "exit_code": code, **result.to_dict()})
         return code
     print(result.table())
     print(summary(result))
