@@ -41,6 +41,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from adapters.errors import AdapterError
 from adapters.scan_task import STATUS_ERROR, ScanEntry
 from tafa_tf._version import __version__
 
@@ -100,7 +101,7 @@ EXPORT_COLUMNS = (
 )
 
 
-class StoreError(ValueError):
+class StoreError(AdapterError, ValueError):
     """The store file is not a scan store this version can use."""
 
 

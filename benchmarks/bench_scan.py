@@ -13,7 +13,8 @@ Ray retries the task, and the results must equal the threads run's; (b) the driv
 (``tafa scan --engine ray --store``) is killed (SIGKILL) mid-scan and restarted with the
 same --store: no pair done before the kill may be redone.
 
-    python benchmarks/bench_scan.py [--suspects 200] [--hub 50] [--cpus 2] [--seed 0] [--json benchmarks/results/scan.json]
+    python benchmarks/bench_scan.py [--suspects 200] [--hub 50] [--cpus 2] [--seed 0]
+                                    [--json benchmarks/results/scan.json]
 """
 
 from __future__ import annotations

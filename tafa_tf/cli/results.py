@@ -42,19 +42,15 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print or export the store's rows; return 10 if any is judged pirated."""
     from adapters.scanning import ranked
-    from adapters.store import ScanStore, StoreError, export_rows
+    from adapters.store import ScanStore, export_rows
 
     from tafa_tf.cli.scan import exit_code, summary
 
     path = Path(args.store).expanduser()
     if not path.is_file():
         c.fail(f"No scan store at {args.store}; run tafa scan --store first. Received: {args.store!r}", c.EXIT_USAGE)
-    with c.failing_as(c.EXIT_INPUT, f"Cannot read the scan store {args.store}"):
-        try:
-            with ScanStore(path) as store:
-                rows = store.rows()
-        except StoreError as e:
-            raise ValueError(str(e)) from e
+    with c.failing_as(c.EXIT_INPUT, f"Cannot read the scan store {args.store}"), ScanStore(path) as store:
+        rows = store.rows()
     if args.fingerprint:
         key = args.fingerprint
         rows = [r for r in rows if r["fingerprint_name"] == Path(key).name or r["fp_sha256"].startswith(key)]
