@@ -2,6 +2,7 @@
 
     from adapters import load_suspect, scan
     suspect = load_suspect("hf://org/name@revision")   # or a .keras / .h5 / SavedModel path
+    result = scan([fp_a, fp_b], refs, store="scans.db", engine="threads")   # or engine="ray"
 
 The PyPI distribution "adapters" installs a top-level package with the same name.
 ``__tafa_tf_adapters__`` marks this one, so tafa_tf can tell the two apart and say
@@ -25,14 +26,17 @@ from adapters.errors import (
     UnsafeModelError,
 )
 from adapters.load import DEFAULT_MAX_BYTES, load_suspect
+from adapters.engines import LocalEngine
 from adapters.scanning import (
     HubQuery,
     ScanEntry,
     ScanResult,
     iter_scan,
     list_hub_refs,
+    make_engine,
     scan,
 )
+from adapters.store import ScanStore, StoreError
 from adapters.suspect import FileRecord, Suspect
 
 __all__ = [
@@ -42,6 +46,7 @@ __all__ = [
     "GatedRepoError",
     "HubConnectionError",
     "HubQuery",
+    "LocalEngine",
     "MissingDependencyError",
     "ModelLoadError",
     "ModelTooLargeError",
@@ -50,10 +55,13 @@ __all__ = [
     "RevisionNotFoundError",
     "ScanEntry",
     "ScanResult",
+    "ScanStore",
+    "StoreError",
     "Suspect",
     "UnsafeModelError",
     "iter_scan",
     "list_hub_refs",
+    "make_engine",
     "load_suspect",
     "scan",
 ]

@@ -1,28 +1,38 @@
-"""scan: one fingerprint against many suspects (a list of refs or a Hub listing).
+"""scan: one or more fingerprints against many suspects (a list of refs or a Hub listing).
 
-Suspects are loaded and verified concurrently by a bounded thread pool. Each result
-is handed over as soon as it is ready (``iter_scan`` yields it, ``scan`` passes it to
-``on_result``); a suspect that fails to load or to answer becomes an "error" entry
-with its reason and never stops the others. The finished ScanResult ranks the
-suspects by score and renders as a table or JSON.
+Each suspect is fetched and loaded once and verified against every fingerprint whose
+input and output shapes fit it (the others get a "not_applicable" entry saying why).
+An engine runs that work: :class:`adapters.engines.LocalEngine` (a bounded pool of
+threads or processes, the default) or :class:`adapters.ray_engine.RayEngine` (one Ray
+task per suspect). Each suspect's entries are handed over as soon as they are ready
+(``iter_scan`` yields them, ``scan`` passes them to ``on_result``) and, with a
+``store``, written to the SQLite scan store (:mod:`adapters.store`) in one
+transaction, so a rerun with the same store skips every pair already done. A suspect
+that fails to fetch, load or answer becomes an "error" entry with its reason and
+never stops the others. The finished ScanResult ranks the entries by score and
+renders as a table or JSON.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import os
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from adapters.engines import Engine, LocalEngine
 from adapters.errors import HubConnectionError, first_line
-from adapters.load import load_suspect
+from adapters.scan_task import STATUS_ERROR, STATUS_NOT_APPLICABLE, ScanEntry, fingerprint_sha256, job_for
+from adapters.store import ScanStore
 from tafa_tf.progress import progress_bar
 from tafa_tf.verdicts import verdict_word
 
-STATUS_ERROR = "error"
+__all__ = [
+    "STATUS_ERROR", "STATUS_NOT_APPLICABLE", "HubQuery", "ScanEntry", "ScanResult", "iter_scan",
+    "list_hub_refs", "make_engine", "scan",
+]
 
 
 @dataclass(frozen=True)
@@ -45,49 +55,8 @@ class HubQuery:
 
 
 @dataclass(frozen=True)
-class ScanEntry:
-    """The outcome for one suspect.
-
-    Attributes:
-        ref: the reference scanned.
-        status: the verification status (``"ok"``, ``"non_finite"``,
-            ``"nondeterministic"``) or ``"error"`` if it could not be loaded or queried.
-        score: the verification score (None on error or when not finite).
-        pirated: the verdict (None on error).
-        features: the verification features.
-        queries: inputs the suspect was asked about.
-        commit_sha: the commit a Hub ref resolved to.
-        format: the model format found.
-        error_type: the exception class on error (e.g. ``"UnsafeModelError"``).
-        error: the error message on error.
-        seconds: wall time spent on this suspect.
-    """
-
-    ref: str
-    status: str
-    score: float | None = None
-    pirated: bool | None = None
-    features: dict[str, float] = field(default_factory=dict)
-    queries: int = 0
-    commit_sha: str | None = None
-    format: str | None = None
-    error_type: str | None = None
-    error: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Whether the suspect was loaded and scored."""
-        return self.status != STATUS_ERROR and self.score is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
 class ScanResult:
-    """Every suspect's outcome, ranked: scored suspects by score, then errors.
+    """Every (fingerprint, suspect) outcome, ranked: scored pairs by score, then the others.
 
     Attributes:
         entries: the ranked entries.
@@ -99,15 +68,22 @@ class ScanResult:
 
     @property
     def errors(self) -> tuple[ScanEntry, ...]:
-        """The entries that could not be loaded or scored."""
-        return tuple(e for e in self.entries if not e.ok)
+        """The entries whose suspect could not be fetched, loaded or queried."""
+        return tuple(e for e in self.entries if e.status == STATUS_ERROR)
+
+    @property
+    def not_applicable(self) -> tuple[ScanEntry, ...]:
+        """The pairs whose shapes do not fit (the fingerprint is for another kind of model)."""
+        return tuple(e for e in self.entries if e.status == STATUS_NOT_APPLICABLE)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: counts and the ranked entries."""
         return {
-            "scanned": len(self.entries),
+            "scanned": len({e.ref for e in self.entries}),
+            "results": len(self.entries),
             "pirated": sum(1 for e in self.entries if e.pirated),
             "errors": len(self.errors),
+            "not_applicable": len(self.not_applicable),
             "seconds": self.seconds,
             "entries": [e.to_dict() for e in self.entries],
         }
@@ -117,27 +93,25 @@ class ScanResult:
         return json.dumps(self.to_dict(), indent=indent)
 
     def table(self) -> str:
-        """The ranked result as a plain-text table, one suspect a line."""
-        header = ("#", "score", "verdict", "status", "suspect", "commit", "note")
+        """The ranked result as a plain-text table, one pair a line (a fingerprint column if several)."""
+        several = len({e.fingerprint for e in self.entries}) > 1
+        header = ("#", "score", "verdict", "status", *(("fingerprint",) if several else ()), "suspect", "commit",
+                  "note")
         rows = [header]
         for rank, e in enumerate(self.entries, 1):
-            verdict = verdict_word(e.pirated)
             note = f"{e.error_type}: {e.error}" if e.error_type else (e.format or "")
-            rows.append(
-                (
-                    str(rank),
-                    "-" if e.score is None else f"{e.score:.3f}",
-                    verdict,
-                    e.status,
-                    e.ref,
-                    (e.commit_sha or "-")[:10],
-                    note if len(note) <= 100 else note[:97] + "...",
-                )
-            )
+            rows.append((
+                str(rank),
+                "-" if e.score is None else f"{e.score:.3f}",
+                verdict_word(e.pirated),
+                e.status,
+                *((e.fingerprint_name or e.fingerprint[:12],) if several else ()),
+                e.ref,
+                (e.commit_sha or "-")[:10],
+                " ".join(note.split())[:100] + ("..." if len(" ".join(note.split())) > 100 else ""),
+            ))
         widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1] for row in rows
-        ]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1] for row in rows]
         return "\n".join(line.rstrip() for line in lines)
 
 
@@ -176,138 +150,194 @@ def list_hub_refs(query: HubQuery, *, token: str | None = None, api: Any = None)
             ) from e
 
 
+
+
+def make_engine(engine: str | Engine | None = None, *, max_workers: int = 4, address: str | None = None) -> Engine:
+    """An engine by name: ``"threads"`` (default, also ``"local"``), ``"processes"`` or ``"ray"``.
+
+    Args:
+        engine: a name, or an engine object (returned as is).
+        max_workers: suspects at once for the local engines.
+        address: the Ray cluster to join (``"auto"``, ``"ray://HOST:10001"``); only for ``"ray"``.
+
+    Raises:
+        ValueError: an unknown name, or an address without the Ray engine.
+        adapters.errors.MissingDependencyError: ``"ray"`` without Ray installed.
+    """
+    if engine is not None and not isinstance(engine, str):
+        return engine
+    name = engine or "threads"
+    if address is not None and name != "ray":
+        raise ValueError(f"address= is for the Ray engine only. Received: engine={name!r}, address={address!r}")
+    if name in ("threads", "local"):
+        return LocalEngine(max_workers)
+    if name == "processes":
+        return LocalEngine(max_workers, processes=True)
+    if name == "ray":
+        from adapters.ray_engine import RayEngine, import_ray
+
+        import_ray()
+        return RayEngine(address)
+    raise ValueError(f"engine must be 'threads', 'processes' or 'ray'. Received: engine={engine!r}")
+
+
+def _refs_to_scan(refs: Iterable[str] | HubQuery, token: str | None) -> list[str]:
+    if isinstance(refs, str):
+        raise TypeError(f"refs must be a list of references, not one string. Received: refs={refs!r}")
+    if isinstance(refs, HubQuery):
+        return list_hub_refs(refs, token=token)
+    return list(dict.fromkeys(str(r) for r in refs))
+
+
+def _fingerprint_list(fps: Any) -> list[Any]:
+    from tafa_tf.record import Fingerprint
+
+    listed = [fps] if isinstance(fps, Fingerprint) else list(fps)
+    bad = [type(f).__name__ for f in listed if not isinstance(f, Fingerprint)]
+    if not listed or bad:
+        raise TypeError(
+            "scan needs a tafa.Fingerprint or a list of them. "
+            f"Received: {type(fps).__name__}" + (f" holding {bad}" if bad else " (empty)")
+        )
+    return listed
+
+
 def iter_scan(
-    fp: Any,
+    fps: Any,
     refs: Iterable[str] | HubQuery,
     *,
     max_workers: int = 4,
     progress: bool = True,
     timeout: float | None = None,
+    store: ScanStore | str | os.PathLike[str] | None = None,
+    engine: str | Engine | None = None,
+    retry_errors: bool = False,
+    fingerprint_names: Sequence[str] | None = None,
     **load_options: Any,
 ) -> Iterator[ScanEntry]:
-    """Verify ``fp`` against every suspect, yielding each entry as soon as it is done.
+    """Verify every fingerprint against every suspect, yielding entries as each suspect is done.
 
     Args:
-        fp: the owner's ``tafa_tf.Fingerprint``.
+        fps: the owner's ``tafa_tf.Fingerprint``, or a list of them.
         refs: suspect references (paths or ``hf://`` refs), or a HubQuery to list.
-        max_workers: how many suspects are loaded and queried at once.
-        progress: show a tqdm progress bar.
+        max_workers: how many suspects the local engine loads and queries at once.
+        progress: show a tqdm progress bar (one step per suspect).
         timeout: seconds each suspect may take to answer (``tafa_tf.verify``).
+        store: a ScanStore or the path of one: results are written there as they
+            arrive, and pairs already there are skipped.
+        engine: ``"threads"`` (default), ``"processes"``, ``"ray"``, or an engine
+            object such as ``RayEngine(address="auto")``.
+        retry_errors: with a store, redo the pairs that ended in an error.
+        fingerprint_names: readable names for ``fps`` (e.g. their file names).
         **load_options: passed to :func:`adapters.load_suspect` (``trust_code``,
             ``max_bytes``, ``token``, ``modelscan`` ...).
 
     Yields:
-        ScanEntry, in completion order.
+        ScanEntry, one per (fingerprint, suspect) pair checked in this run, a
+        suspect's entries together, suspects in completion order.
 
     Raises:
-        ValueError: a bad argument.
+        ValueError, TypeError: a bad argument.
+        adapters.store.StoreError: the store file cannot be used.
     """
-    if not isinstance(max_workers, int) or max_workers < 1:
-        raise ValueError(
-            f"max_workers must be a positive int. Received: max_workers={max_workers!r}"
-        )
-    if isinstance(refs, str):
-        raise TypeError(
-            f"refs must be a list of references, not one string. Received: refs={refs!r}"
-        )
-    if isinstance(refs, HubQuery):
-        refs = list_hub_refs(refs, token=load_options.get("token"))
-    pending: list[str] = list(refs)
-    bar = progress_bar(total=len(pending), desc="tafa scan", unit="model", enabled=progress)
-    running: set[Future[ScanEntry]] = set()
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tafa-scan") as pool:
+    fingerprints = _fingerprint_list(fps)
+    job = job_for(fingerprints, fingerprint_names, timeout, load_options)
+    runner = make_engine(engine, max_workers=max_workers)
+    refs = _refs_to_scan(refs, load_options.get("token"))
+    owned = store is not None and not isinstance(store, ScanStore)
+    db = ScanStore(store) if owned else store
+    try:
+        work = [(r, job.shas) for r in refs] if db is None else list(_pending(db, job, refs, retry_errors).items())
+        run_id = None if db is None else db.start_run(runner.name)
+        bar = progress_bar(total=len(work), desc="tafa scan", unit="model", enabled=progress)
         try:
-            while pending or running:
-                # Keep a bounded window of submitted work so a long listing is not
-                # queued all at once.
-                while pending and len(running) < 2 * max_workers:
-                    running.add(pool.submit(_scan_one, fp, pending.pop(0), timeout, load_options))
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    entry = future.result()
-                    bar.update(1)
-                    yield entry
+            for entries in runner.run(job, work):
+                if db is not None:
+                    db.record(entries, run_id)
+                bar.update(1)
+                yield from entries
         finally:
-            for future in running:
-                future.cancel()
             bar.close()
+        if db is not None and run_id is not None:
+            db.finish_run(run_id)
+    finally:
+        if owned and db is not None:
+            db.close()
+
+
+def _pending(db: ScanStore, job: Any, refs: list[str], retry_errors: bool) -> dict[str, tuple[str, ...]]:
+    db.add_fingerprints(job.fingerprints)
+    return db.pending(refs, job.shas, retry_errors=retry_errors)
 
 
 def scan(
-    fp: Any,
+    fps: Any,
     refs: Iterable[str] | HubQuery,
     *,
     max_workers: int = 4,
     on_result: Callable[[ScanEntry], None] | None = None,
     progress: bool = True,
     timeout: float | None = None,
+    store: ScanStore | str | os.PathLike[str] | None = None,
+    engine: str | Engine | None = None,
+    retry_errors: bool = False,
+    fingerprint_names: Sequence[str] | None = None,
     **load_options: Any,
 ) -> ScanResult:
-    """Verify ``fp`` against many suspects and rank them.
+    """Verify one or more fingerprints against many suspects and rank the results.
 
     Args:
-        fp: the owner's ``tafa_tf.Fingerprint``.
+        fps: the owner's ``tafa_tf.Fingerprint``, or a list of them.
         refs: suspect references (paths or ``hf://`` refs), or a HubQuery to list.
-        max_workers: how many suspects are loaded and queried at once.
-        on_result: called with each ScanEntry as soon as it is done.
+        max_workers: how many suspects the local engine loads and queries at once.
+        on_result: called with each ScanEntry checked in this run as soon as it is done.
         progress: show a tqdm progress bar.
         timeout: seconds each suspect may take to answer.
+        store: a scan store (path or ScanStore): written as the scan goes; pairs
+            already there are skipped, and the result holds them too.
+        engine: ``"threads"`` (default), ``"processes"``, ``"ray"`` or an engine object.
+        retry_errors: with a store, redo the pairs that ended in an error.
+        fingerprint_names: readable names for ``fps``.
         **load_options: passed to :func:`adapters.load_suspect`.
 
     Returns:
-        The ScanResult: ``.entries`` ranked, ``.table()``, ``.to_json()``.
+        The ScanResult: ``.entries`` ranked, ``.table()``, ``.to_json()``. With a
+        store: every stored pair of these fingerprints and suspects.
 
     Raises:
-        ValueError: a bad argument.
+        ValueError, TypeError: a bad argument.
 
     Examples:
-        >>> result = scan(fp, ["hf://org/a", "hf://org/b"])  # doctest: +SKIP
+        >>> result = scan([fp_a, fp_b], ["hf://org/a", "hf://org/b"], store="scans.db")  # doctest: +SKIP
         >>> print(result.table())  # doctest: +SKIP
     """
     start = time.monotonic()
-    entries = []
-    for entry in iter_scan(
-        fp, refs, max_workers=max_workers, progress=progress, timeout=timeout, **load_options
-    ):
-        entries.append(entry)
-        if on_result is not None:
-            on_result(entry)
-    return ScanResult(tuple(sorted(entries, key=_rank)), time.monotonic() - start)
-
-
-def _rank(entry: ScanEntry) -> tuple[int, float, str]:
-    if entry.ok and entry.score is not None:
-        return (0, -entry.score, entry.ref)
-    return (1, 0.0, entry.ref)
-
-
-def _scan_one(fp: Any, ref: str, timeout: float | None, load_options: dict[str, Any]) -> ScanEntry:
-    import tafa_tf
-
-    start = time.monotonic()
-    suspect = None
+    owned = store is not None and not isinstance(store, ScanStore)
+    db = ScanStore(store) if owned else store
     try:
-        suspect = load_suspect(ref, **{"progress": False, **load_options})
-        report = tafa_tf.verify(fp, suspect, timeout=timeout)
-    except Exception as e:  # noqa: BLE001 - one suspect's failure must not stop the scan
-        return ScanEntry(
-            ref=str(ref),
-            status=STATUS_ERROR,
-            commit_sha=getattr(suspect, "commit_sha", None),
-            format=getattr(suspect, "format", None),
-            error_type=type(e).__name__,
-            error=str(e).strip() or type(e).__name__,
-            seconds=time.monotonic() - start,
-        )
-    score = float(report.score)
-    return ScanEntry(
-        ref=str(ref),
-        status=report.status,
-        score=score if math.isfinite(score) else None,
-        pirated=report.pirated,
-        features={k: float(v) for k, v in report.features.items()},
-        queries=int(report.queries),
-        commit_sha=suspect.commit_sha,
-        format=suspect.format,
-        seconds=time.monotonic() - start,
-    )
+        entries = []
+        refs = _refs_to_scan(refs, load_options.get("token"))
+        for entry in iter_scan(
+            fps, refs, max_workers=max_workers, progress=progress, timeout=timeout, store=db, engine=engine,
+            retry_errors=retry_errors, fingerprint_names=fingerprint_names, **load_options,
+        ):
+            entries.append(entry)
+            if on_result is not None:
+                on_result(entry)
+        if db is not None:
+            entries = db.entries(refs, [fingerprint_sha256(f) for f in _fingerprint_list(fps)])
+    finally:
+        if owned and db is not None:
+            db.close()
+    return ranked(entries, time.monotonic() - start)
+
+
+def ranked(entries: Iterable[ScanEntry], seconds: float = 0.0) -> ScanResult:
+    """A ScanResult of ``entries``: scored ones by score (highest first), then the others."""
+    return ScanResult(tuple(sorted(entries, key=_rank)), seconds)
+
+
+def _rank(entry: ScanEntry) -> tuple[int, float, str, str]:
+    if entry.ok and entry.score is not None:
+        return (0, -entry.score, entry.ref, entry.fingerprint_name)
+    return (1 if entry.status == STATUS_ERROR else 2, 0.0, entry.ref, entry.fingerprint_name)

@@ -77,3 +77,69 @@ def inputs(n: int = 5, seed: int = 0) -> np.ndarray:
 def quiet_tf() -> None:
     """Less TensorFlow logging in test output."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+#: The kinds of suspect :func:`digits_suspects` writes, in the order it cycles through them.
+SUSPECT_KINDS = ("copy", "innocent", "copy", "broken", "innocent", "unsafe", "copy", "oversize", "innocent",
+                 "other_shape")
+#: A max_bytes that the digits MLPs pass and the "oversize" suspects exceed.
+SUSPECT_MAX_BYTES = 300_000
+
+
+def digits_suspects(folder: Path, owner, innocents, n: int, *, seed: int = 0) -> dict[str, str]:
+    """``n`` small suspect .keras files of every kind in SUSPECT_KINDS, cheap to make and load.
+
+    Copies are the owner with a little weight noise; innocents are the given independent
+    models with a little noise; broken files are truncated archives; unsafe ones carry a
+    Lambda layer; oversize ones exceed SUSPECT_MAX_BYTES; other_shape ones take 4 inputs.
+
+    Returns:
+        path -> kind, in file order.
+    """
+    import keras
+
+    from tafa_tf import piracy
+
+    folder.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    big = keras.Sequential([keras.Input((64,)), keras.layers.Dense(2048, activation="relu"), keras.layers.Dense(10)])
+    out: dict[str, str] = {}
+    for i in range(n):
+        kind = SUSPECT_KINDS[i % len(SUSPECT_KINDS)]
+        path = folder / f"s{i:04d}-{kind}.keras"
+        if kind == "copy":
+            piracy.add_noise(owner, 0.02, seed=seed + i).save(path)
+        elif kind == "innocent":
+            piracy.add_noise(innocents[i % len(innocents)], 0.02, seed=seed + i).save(path)
+        elif kind == "broken":
+            path.write_bytes(b"PK\x03\x04cut short" + bytes(i % 7))
+        elif kind == "unsafe":
+            tiny_model(seed + i, lambda_layer=True).save(path)
+        elif kind == "oversize":
+            big.save(path)
+        else:
+            tiny_model(seed + i).save(path)
+        out[str(path)] = kind
+    return out
+
+
+def kill_a_busy_ray_worker(killed: list[int], timeout: float = 30.0) -> bool:
+    """SIGKILL one Ray worker while it runs a scan task (``ray::_scan_task``); its pid goes to ``killed``.
+
+    Does nothing once ``killed`` holds a pid. Returns whether a worker was killed.
+    """
+    import signal
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while not killed and time.monotonic() < deadline:
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info["cmdline"] or []
+            if cmdline and cmdline[0].startswith("ray::_scan_task"):
+                proc.send_signal(signal.SIGKILL)
+                killed.append(proc.pid)
+                return True
+        time.sleep(0.01)
+    return False

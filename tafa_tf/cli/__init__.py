@@ -1,4 +1,4 @@
-"""The ``tafa`` command line: inspect, fingerprint, verify, calibrate, scan, demo.
+"""The ``tafa`` command line: inspect, fingerprint, verify, calibrate, scan, results, demo.
 
 One module per subcommand (``tafa_tf/cli/<name>.py``, each with ``register`` and
 ``run``); this module builds the parser and turns every failure into one line on
@@ -29,6 +29,8 @@ quick start:
   tafa fingerprint owner.keras --out owner.tafa
   tafa verify owner.tafa suspect.keras        # exit 10 = pirated, 0 = not pirated
   tafa scan owner.tafa suspects/ hf://org/model
+  tafa scan a.tafa b.tafa suspects/ --store scans.db   # resumable; --engine ray for a cluster
+  tafa results scans.db --format csv          # the store's ranked rows
   tafa calibrate owner.tafa --positives pirated/ --negatives innocent/ --plot roc.png
 
 exit codes:
@@ -49,14 +51,14 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The ``tafa`` parser with every subcommand registered."""
     from tafa_tf._version import __version__
-    from tafa_tf.cli import calibrate, demo, fingerprint, inspect, scan, verify
+    from tafa_tf.cli import calibrate, demo, fingerprint, inspect, results, scan, verify
 
     parser = _Parser(
         prog="tafa", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"tafa-tf {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (demo, inspect, fingerprint, verify, scan, calibrate):
+    for module in (demo, inspect, fingerprint, verify, scan, results, calibrate):
         module.register(sub)
     return parser
 
