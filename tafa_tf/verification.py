@@ -381,7 +381,7 @@ def default_score(features: dict[str, float]) -> float:
     return max(score, float(presence)) if math.isfinite(presence) and math.isfinite(score) else score
 
 
-def _reference_score(fp: Fingerprint, answers: np.ndarray) -> float:
+def reference_score(fp: Fingerprint, answers: np.ndarray) -> float:
     """The default score of a data-free reference's answers, without ``bend_presence``.
 
     The shuffled-owner references (tafa_tf.judge) answer with the owner's own probe
@@ -457,7 +457,7 @@ def verify(
     if mode == "labels":
         warnings.append("Label-only suspect: scored on label agreement and decision flips alone.")
     decision = judge.decide(fp, score, calibration=calibration if calibrated else None, mode=mode,
-                            score_of=lambda a: _reference_score(fp, a))
+                            score_of=lambda a: reference_score(fp, a))
     warnings.extend(decision.pop("warnings"))
     pirated = decision.pop("pirated")
     if status == STATUS_NONDETERMINISTIC and pirated is False:

@@ -105,9 +105,9 @@ def test_uncalibrated_rule_is_relative_to_the_references_with_an_uncertain_band(
 
 
 def test_reference_scores_come_from_the_fingerprint_alone(fp):
-    from tafa_tf.verification import compute_features, default_score
+    from tafa_tf.verification import compute_features, default_score, reference_score
 
-    refs = judge.reference_scores(fp, lambda a: default_score(compute_features(fp, a)[0]))
+    refs = judge.reference_scores(fp, lambda a: reference_score(fp, a))
     assert len(refs) == judge.N_SHUFFLES and "base" not in refs
     owner_score = default_score(compute_features(fp, fp.owner_outputs())[0])
     assert owner_score == pytest.approx(1.0)
