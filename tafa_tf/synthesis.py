@@ -568,9 +568,7 @@ def _one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, count
     near = near_all(sum(counts))
     cand = _candidates(rng, engine, pool, n_random, near, st, by_site, counts, batch)
     decision = cand.kinds == KIND_DECISION
-    mask = (cand.idx >= 0)
-    mask[decision, 1:] = False
-    idx = np.where(mask, cand.idx, -1).astype("int32")
+    idx = cand.idx  # decision rows: the class pair in columns 0 and 1, one constraint (their margin)
     x, residual, u, slope = newton(engine, geo, cand.seeds, idx, decision, cand.scales, config.newton_steps, batch)
     converged = residual < 1e-4
     rows = np.flatnonzero(converged)
