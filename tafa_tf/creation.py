@@ -171,7 +171,7 @@ def _resolve_task_and_domain(net: Any, task: str, domain: Any) -> tuple[str, Dom
         task = infer_task(net.coverage.output_activation, net.input_shape, net.output_shape)
         logger.info("task='auto' resolved to %r", task)
     if domain is None:
-        domain = default_domain(task, net.input_shape)
+        domain = default_domain(task, net.input_shape, net.model)
         logger.warning("No domain given: using %r for %s inputs of shape %s (pass domain= to choose).",
                        domain, task, net.input_shape)
     domain = as_domain(domain)

@@ -167,18 +167,47 @@ class Gaussian(Domain):
         return f"Gaussian(std={self.std:g}, mean={self.mean:g})"
 
 
-def default_domain(task: str, input_shape: tuple[int, ...]) -> Domain:
+def default_domain(task: str, input_shape: tuple[int, ...], model: Any = None) -> Domain:
     """The documented default when the user gives no domain.
 
     - generation: Gaussian(1.0), a standard normal latent;
+    - a model whose first layer rescales its input (``model`` given): the raw range that
+      layer maps onto the network's working range. ``Rescaling(scale, offset)`` maps
+      raw x to x*scale + offset, onto [0, 1] (offset >= 0) or [-1, 1] (offset < 0), so
+      Rescaling(1/255) and Rescaling(1/127.5, offset=-1) both give Box(0, 255).
+      ``Normalization(mean, variance)`` gives Box(mean - 3 std, mean + 3 std);
     - image-like inputs (rank 3, e.g. HxWxC): Box(0, 1), pixels scaled to [0, 1];
     - anything else: Gaussian(1.0), standardized features.
     """
     if task == "generation":
         return Gaussian(1.0)
+    front = _first_layer(model) if model is not None else None
+    name = type(front).__name__
+    if name == "Rescaling":
+        scale, offset = float(np.asarray(front.scale).mean()), float(np.asarray(front.offset).mean())
+        lo, hi = (0.0, 1.0) if offset >= 0 else (-1.0, 1.0)
+        ends = sorted(((lo - offset) / scale, (hi - offset) / scale))
+        return Box(ends[0], ends[1])
+    if name == "Normalization" and getattr(front, "mean", None) is not None:
+        mean = np.asarray(front.mean, "float32")
+        std = np.sqrt(np.maximum(np.asarray(front.variance, "float32"), 1e-12))
+        if mean.ndim > len(input_shape):  # Keras keeps a leading batch axis of size 1
+            mean, std = mean[0], std[0]
+        return Box(mean - 3 * std, mean + 3 * std)
     if len(input_shape) == 3:
         return Box(0.0, 1.0)
     return Gaussian(1.0)
+
+
+def _first_layer(model: Any) -> Any:
+    """The first computing layer of a Keras model, looking into a nested model in front."""
+    import keras
+
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ == "InputLayer":
+            continue
+        return _first_layer(layer) if isinstance(layer, keras.Model) else layer
+    return None
 
 
 def as_domain(value: Any) -> Domain:

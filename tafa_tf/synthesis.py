@@ -6,9 +6,30 @@ decision boundary) by least-norm Newton steps,
 
     x <- x - J^T (J J^T)^-1 c(x),
 
-which are exact inside one linear region. The loop runs batched inside one
-tf.function. Each point then gets a probe direction across its boundary, a step that
-crosses no other boundary of the owner, and the kink of the owner's output there.
+which are exact inside one linear region. Each point then gets a probe direction
+across its boundary and a probe step, and the owner's second difference there.
+
+Built for networks of 10^2 to 10^7 units in bounded memory and time:
+
+- Unit statistics (active share, spread, influence on the output) are accumulated
+  over mini-batches of the seed pool; nothing of size (seeds x all units) is kept.
+  Only the targeted units' pre-activations are gathered, for choosing start seeds.
+- Batch sizes follow ``SynthesisConfig.memory_budget_gib`` and the model's
+  activation size; the pool shrinks for very large models (``pool_unit_budget``).
+- Targets are the eligible units (sign changes in the domain) whose bend leaves the
+  largest mark on the output: mean |d output / d z_k| where active, times the spread
+  of z_k (``influence``), spread over layers.
+- Probe steps start at half the distance to the owner's next boundary and grow (x4,
+  up to ``max_delta``) until the second difference stands ``noise_ratio`` times above
+  float32 rounding of the outputs: in a deep network the next boundary is so close
+  that a step that crosses nothing else leaves a kink below rounding noise. Points
+  whose kink stays silent are dropped; more candidates are drawn (``rounds``) until
+  ``n`` points are audible.
+- The tf.functions are traced once per model and kept on the model object itself
+  (a reference cycle the garbage collector frees with the model), so repeated
+  fingerprints of one model do not retrace. Each Newton loop stops per point when it
+  has converged (converged rows leave the batch); one-constraint rows use one
+  gradient, only intersections of k boundaries take k backward passes.
 """
 
 from __future__ import annotations
@@ -24,8 +45,14 @@ from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork
 from tafa_tf.outputs import canonical
 from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT
-
 MAX_TARGETS = 4
+ACTIVATION_BYTES_PER_UNIT = 48
+"""Working memory of one input's forward+backward pass, in bytes per ReLU coordinate.
+
+Measured: keras.applications backbones keep about 3 float32 tensors per ReLU unit
+(convolution, batch norm and activation outputs) plus their gradients and the stacked
+coordinates; 48 bytes covers that with margin (see benchmarks/bench_architectures.py)."""
+_EPS32 = float(np.finfo(np.float32).eps)
 
 
 @dataclass(frozen=True)
@@ -36,15 +63,20 @@ class SynthesisConfig:
     seed: int = 0
     multi_fraction: float = 0.35  # share of points on intersections of 2-4 boundaries
     decision_fraction: float = 0.25  # classifiers: share of points on the decision boundary
-    newton_steps: int = 30
+    newton_steps: int = 30  # at most; each point stops when it has converged
     pool: int = 1024  # random seeds used to find dead/always-on units and near seeds
+    pool_unit_budget: float = 2e9  # at most pool x units coordinates evaluated: fewer seeds for huge models
     oversample: float = 1.6  # candidates per wanted point, the rest absorb failures
-    delta_fraction: float = 0.5  # probe step as a fraction of the distance to the next boundary
+    delta_fraction: float = 0.5  # first probe step: this fraction of the distance to the next boundary
     max_delta: float = 0.05  # probe step cap, in units of the domain's scale
     decision_margin: float = 0.25  # decision probes reach this share of the median top-2 margin
     sample_fraction: float = 0.5  # with public samples: share of points seeded from them
     sample_noise: float = 0.05  # jitter added to public samples, in units of the domain's scale
     base_candidates: float = 4.0  # with a public base: candidates per kept point (the most owner-specific stay)
+    memory_budget_gib: float = 4.0  # working memory for batched passes; sane for a 24 GB machine
+    influence_top: float = 8.0  # targets come from the (influence_top x candidates) most influential units
+    noise_ratio: float = 30.0  # a kept probe's second difference exceeds float32 rounding this many times
+    rounds: int = 3  # synthesis rounds at most, while fewer than n points are audible
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -64,90 +96,348 @@ class BoundaryPoints:
     seeded: np.ndarray | None = None  # (N,) bool: started from a public sample (None without samples)
 
 
-class _Engine:
-    """Batched, traced Newton projection for one network."""
+# ----------------------------------------------------------------------------------- engine
 
-    def __init__(self, net: ReluNetwork, domain: Domain, out_kind: str):
+
+_ENGINE_ATTR = "_tafa_synthesis_engine"
+
+
+def engine_for(net: ReluNetwork) -> _Engine:
+    """The traced engine of ``net``'s model, built once and kept on the model object.
+
+    The model and its engine reference each other, so the engine lives exactly as long
+    as the model (no global cache keeps models alive). Weights may change between
+    calls: the traced functions read the model's variables when they run.
+    """
+    model = net.model
+    engine = model.__dict__.get(_ENGINE_ATTR)
+    if engine is None or engine.net.input_shape != net.input_shape:
+        engine = _Engine(net)
+        object.__setattr__(model, _ENGINE_ATTR, engine)  # plain attribute: not tracked or saved by Keras
+    return engine
+
+
+class _Engine:
+    """Traced passes over one network: statistics, Newton steps, probe geometry."""
+
+    def __init__(self, net: ReluNetwork):
         import tensorflow as tf
 
         self.tf = tf
         self.net = net
         self.d = int(np.prod(net.input_shape))
-        self.out_kind = out_kind
-        bounds = domain.bounds(net.input_shape)
-        if bounds is None:
-            low = np.full(self.d, -np.inf, "float32")
-            high = np.full(self.d, np.inf, "float32")
-        else:
-            low, high = (b.reshape(-1).astype("float32") for b in bounds)
-        self.low = tf.constant(low)
-        self.high = tf.constant(high)
-        if isinstance(domain, Gaussian) and domain.shell:
-            self.shell = (domain.mean, *domain.shell_radii(self.d))
-        else:
-            self.shell = None
-        self.solve = tf.function(self._solve, reduce_retracing=True)
-        self.jacobian = tf.function(self._jacobian, reduce_retracing=True)
-        self.coords = tf.function(self._coords, reduce_retracing=True)
+        self._traced: dict[Any, Any] = {}
 
-    # The constraint c(x): target pre-activations, or a top-2 logit margin.
-    def _constraints(self, x, idx, mask, decision):
+    def _function(self, key: Any, fn: Any, *specs: tuple[tuple[int | None, ...], str]) -> Any:
+        """``fn`` traced once for any batch size (the signature leaves the batch free), kept."""
+        if key not in self._traced:
+            tf = self.tf
+            signature = [tf.TensorSpec(shape, dtype) for shape, dtype in specs]
+            self._traced[key] = tf.function(fn, input_signature=signature)
+        return self._traced[key]
+
+    def stats(self, probs: bool) -> Any:
+        n_out = int(np.prod(self.net.output_shape))
+        return self._function(("stats", probs), lambda x, r: self._stats(x, r, probs),
+                              ((None, self.d), "float32"), ((None, n_out), "float32"))
+
+    def gather(self) -> Any:
+        return self._function("gather", self._gather, ((None, self.d), "float32"), ((None,), "int32"))
+
+    def step(self, m: int, probs: bool) -> Any:
+        """The Newton step for rows of ``m`` constraints (1, or MAX_TARGETS padded with -1)."""
+        return self._function(
+            ("step", m, probs), lambda x, idx, dec, low, high, shell: self._step(x, idx, dec, low, high, shell, probs, m),
+            ((None, self.d), "float32"), ((None, max(m, 2)), "int32"), ((None,), "bool"),
+            ((self.d,), "float32"), ((self.d,), "float32"), ((3,), "float32"))
+
+    def region(self) -> Any:
+        return self._function("region", self._region, ((None, self.d), "float32"), ((None, self.d), "float32"),
+                              ((None, MAX_TARGETS), "int32"))
+
+    def outputs(self) -> Any:
+        return self._function("outputs", self._outputs, ((None, self.d), "float32"))
+
+    def batch_size(self, budget_gib: float, cap: int = 512) -> int:
+        per_input = ACTIVATION_BYTES_PER_UNIT * max(self.net.n_units, 1) + 16 * self.d
+        return int(max(1, min(cap, budget_gib * 2**30 // per_input)))
+
+    def _forward(self, x):
+        """Outputs, the stacked coordinates, and the raw pre-activation tensors on the path."""
         tf = self.tf
-        out, z = self.net(tf.reshape(x, (-1, *self.net.input_shape)))
-        if self.out_kind == "probabilities":
+        raw: list[Any] = []
+
+        def record(name, layer, z, points, mode):
+            raw.append((z, points))
+
+        out = self.net._run(self.net.model, tf.reshape(x, (-1, *self.net.input_shape)), record, "")
+        out = tf.reshape(tf.cast(out, tf.float32), (tf.shape(out)[0], -1))
+        return out, raw
+
+    def _flat(self, raw, fn):
+        tf = self.tf
+        pieces = []
+        for z, points in raw:
+            flat = tf.reshape(tf.cast(z, tf.float32), (tf.shape(z)[0], -1))
+            pieces.extend(fn(flat, p) for p in points)
+        return tf.concat(pieces, axis=1)
+
+    def _canonical(self, out, probs: bool):
+        tf = self.tf
+        if probs:
             out = tf.math.log(tf.maximum(out, 1e-12))
+        return out
+
+    def _stats(self, x, r, probs: bool):
+        """Batch sums per coordinate: active count, z, z^2 and |d(r . output)/dz|."""
+        tf = self.tf
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out, raw = self._forward(x)
+            y = self._canonical(out, probs)
+            y = y - tf.reduce_mean(y, axis=1, keepdims=True)
+            target = tf.reduce_sum(y * r)
+        grads = tape.gradient(target, [z for z, _ in raw], unconnected_gradients="zero")
+        z = self._flat(raw, lambda f, p: f - p if p else f)
+        g = self._flat([(gi, pts) for gi, (_, pts) in zip(grads, raw)], lambda f, p: tf.abs(f))
+        return (out, tf.reduce_sum(tf.cast(z > 0, tf.float32), 0), tf.reduce_sum(z, 0),
+                tf.reduce_sum(z * z, 0), tf.reduce_sum(g, 0))
+
+    def _gather(self, x, cols):
+        out, raw = self._forward(x)
+        return out, self.tf.gather(self._flat(raw, lambda f, p: f - p if p else f), cols, axis=1)
+
+    def _constraints(self, x, idx, decision, probs: bool):
+        tf = self.tf
+        out, raw = self._forward(x)
+        out = self._canonical(out, probs)
+        z = self._flat(raw, lambda f, p: f - p if p else f)
         safe = tf.maximum(idx, 0)
         units = tf.gather(z, safe, batch_dims=1)
         cls = tf.minimum(safe[:, :2], tf.shape(out)[1] - 1)  # only meaningful on decision rows
         margin = tf.gather(out, cls[:, :1], batch_dims=1) - tf.gather(out, cls[:, 1:2], batch_dims=1)
-        margin = tf.pad(margin, [[0, 0], [0, MAX_TARGETS - 1]])
-        c = tf.where(decision[:, None], margin, units)
-        return c * mask
+        margin = tf.pad(margin, [[0, 0], [0, tf.shape(idx)[1] - 1]])
+        return tf.where(decision[:, None], margin, units) * tf.cast(idx >= 0, tf.float32)
 
-    def _jacobian(self, x, idx, mask, decision, free):
+    def _step(self, x, idx, decision, low, high, shell, probs: bool, m: int):
+        """Constraints and their gradients at x, and x after one least-norm Newton step."""
         tf = self.tf
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=m > 1) as tape:
             tape.watch(x)
-            c = self._constraints(x, idx, mask, decision)
-        jac = tape.batch_jacobian(c, x) * free[:, None, :]
-        return c, jac
-
-    def _project(self, x):
-        tf = self.tf
-        x = tf.clip_by_value(x, self.low, self.high)
-        if self.shell is not None:
-            mean, lo, hi = self.shell
-            centered = x - mean
-            norm = tf.norm(centered, axis=1, keepdims=True)
-            target = tf.clip_by_value(norm, lo, hi)
-            x = mean + centered * target / tf.maximum(norm, 1e-12)
-        return x
-
-    def _free(self, x):
-        tf = self.tf
-        at_bound = tf.logical_or(x <= self.low + 1e-6, x >= self.high - 1e-6)
-        return tf.cast(tf.logical_not(at_bound), tf.float32)
-
-    def _solve(self, x, idx, mask, decision, steps):
-        tf = self.tf
-        m = MAX_TARGETS
-        for _ in tf.range(steps):
-            c, jac = self._jacobian(x, idx, mask, decision, self._free(x))
+            c = self._constraints(x, idx, decision, probs)[:, :m]  # idx has >= 2 columns: a class pair
+            parts = [tf.reduce_sum(c[:, j]) for j in range(m)]
+        free = tf.cast(tf.logical_and(x > low + 1e-6, x < high - 1e-6), tf.float32)
+        jac = tf.stack([tape.gradient(p, x) for p in parts], axis=1) * free[:, None, :]
+        del tape
+        if m == 1:
+            step = jac[:, 0, :] * (c / tf.maximum(tf.reduce_sum(jac * jac, axis=2), 1e-30))
+        else:
             gram = tf.matmul(jac, jac, transpose_b=True)
             # relative ridge: frozen coordinates can leave target normals parallel or zero
             ridge = 1e-6 * (tf.linalg.trace(gram) / m)[:, None, None] + 1e-12
             lam = tf.linalg.solve(gram + ridge * tf.eye(m), c[:, :, None])
             step = tf.matmul(jac, lam, transpose_a=True)[:, :, 0]
-            x = self._project(x - step)
-        c, jac = self._jacobian(x, idx, mask, decision, self._free(x))
-        return x, c, jac
+        return c, jac, self._project(x - step, low, high, shell)
 
-    def _coords(self, x, u):
-        """Outputs and coordinates at x, and the coordinates' rates of change along u."""
+    def _project(self, x, low, high, shell):
+        tf = self.tf
+        x = tf.clip_by_value(x, low, high)
+        mean, lo, hi = shell[0], shell[1], shell[2]
+        centered = x - mean
+        norm = tf.norm(centered, axis=1, keepdims=True)
+        scaled = mean + centered * tf.clip_by_value(norm, lo, hi) / tf.maximum(norm, 1e-12)
+        return tf.where(hi > 0, scaled, x)
+
+    def _region(self, x, u, idx):
+        """Per row: the step along u to the nearest boundary other than the targets'."""
         tf = self.tf
         with tf.autodiff.ForwardAccumulator(x, u) as acc:
-            out, z = self.net(tf.reshape(x, (-1, *self.net.input_shape)))
-        return out, z, acc.jvp(z)
+            _, raw = self._forward(x)
+            z = self._flat(raw, lambda f, p: f - p if p else f)
+        t = tf.abs(z) / tf.abs(acc.jvp(z))
+        t = tf.where(tf.math.is_finite(t) & (t >= 1e-9), t, np.inf)
+        rows = tf.broadcast_to(tf.range(tf.shape(idx)[0])[:, None], tf.shape(idx))
+        hit = tf.stack([rows, tf.maximum(idx, 0)], axis=-1)[idx >= 0]
+        t = tf.tensor_scatter_nd_update(t, hit, tf.fill(tf.shape(hit)[:1], np.inf))
+        return tf.reduce_min(t, axis=1)
+
+    def _outputs(self, x):
+        tf = self.tf
+        out = self.net.model(tf.reshape(x, (-1, *self.net.input_shape)), training=False)
+        return tf.reshape(tf.cast(out, tf.float32), (tf.shape(out)[0], -1))
+
+
+# ----------------------------------------------------------------------------------- passes
+
+
+def _batches(n: int, size: int):
+    for i in range(0, n, size):
+        yield slice(i, min(i + size, n))
+
+
+@dataclass
+class _UnitStats:
+    out: np.ndarray  # (pool, outputs) raw outputs at the pool
+    active: np.ndarray  # (units,) share of the pool where the coordinate is positive
+    spread: np.ndarray  # (units,) standard deviation over the pool
+    influence: np.ndarray  # (units,) mean |d output/dz| where active, times the spread
+    logp: np.ndarray | None = None  # (pool, outputs) canonical outputs
+    margin_scale: float = 1.0  # median top-2 margin of the canonical outputs over the pool
+
+
+def unit_statistics(engine: _Engine, pool: np.ndarray, probs: bool, batch: int, rng: np.random.Generator) -> _UnitStats:
+    """Stream the pool through the network once; keep per-unit sums only (float32 per batch)."""
+    tf = engine.tf
+    n_out = int(np.prod(engine.net.output_shape))
+    sums = [np.zeros(engine.net.n_units, "float64") for _ in range(4)]
+    outs = []
+    for sl in _batches(len(pool), batch):
+        r = rng.standard_normal((sl.stop - sl.start, n_out)).astype("float32")
+        out, *parts = engine.stats(probs)(tf.constant(pool[sl]), tf.constant(r))
+        outs.append(out.numpy())
+        for acc, part in zip(sums, parts):
+            acc += part.numpy()
+    count, s1, s2, sg = sums
+    m = len(pool)
+    spread = np.sqrt(np.maximum(s2 / m - (s1 / m) ** 2, 0.0)) + 1e-12
+    influence = sg / np.maximum(count, 1.0) * spread
+    return _UnitStats(np.concatenate(outs).astype("float64"), count / m, spread, influence)
+
+
+def _gather_pool(engine: _Engine, pool: np.ndarray, cols: np.ndarray, batch: int) -> np.ndarray:
+    tf = engine.tf
+    cols_t = tf.constant(cols.astype("int32"))
+    return np.concatenate(
+        [engine.gather()(tf.constant(pool[sl]), cols_t)[1].numpy() for sl in _batches(len(pool), batch)]
+    ).astype("float64")
+
+
+@dataclass
+class _Geometry:
+    low: Any
+    high: Any
+    shell: Any
+    probs: bool
+
+
+def _geometry(engine: _Engine, domain: Domain, out_kind: str) -> _Geometry:
+    tf = engine.tf
+    d = engine.d
+    bounds = domain.bounds(engine.net.input_shape)
+    if bounds is None:
+        low, high = np.full(d, -np.inf, "float32"), np.full(d, np.inf, "float32")
+    else:
+        low, high = (b.reshape(-1).astype("float32") for b in bounds)
+    shell = np.zeros(3, "float32")
+    if isinstance(domain, Gaussian) and domain.shell:
+        spread = 3 * 0.71
+        shell[:] = (domain.mean, max(domain.std * (math.sqrt(d) - spread), 0.0), domain.std * (math.sqrt(d) + spread))
+    return _Geometry(tf.constant(low), tf.constant(high), tf.constant(shell), out_kind == "probabilities")
+
+
+def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps: int, batch: int):
+    """Project every seed onto its constraints; rows leave the loop when converged.
+
+    Returns the points, their residuals (|c| / scale, max over constraints), the probe
+    directions (normalized sum of the constraint normals) and, for decision rows, the
+    margin's slope along that direction.
+    """
+    tf = engine.tf
+    n = len(seeds)
+    x = seeds.astype("float32").copy()
+    residual = np.full(n, np.inf)
+    u = np.zeros_like(x)
+    slope = np.zeros(n)
+    # one trace for single constraints, one for intersections (unused columns are -1: zero rows)
+    m_of = np.where((idx >= 0).sum(axis=1) > 1, MAX_TARGETS, 1)
+    m_of[decision] = 1
+    for m in np.unique(m_of):
+        todo = np.flatnonzero(m_of == m)
+        for it in range(steps + 1):
+            if not len(todo):
+                break
+            still = []
+            for sl in _batches(len(todo), batch):
+                rows = todo[sl]
+                c, jac, x_new = engine.step(int(m), geo.probs)(
+                    tf.constant(x[rows]), tf.constant(idx[rows, : max(m, 2)]), tf.constant(decision[rows]),
+                    geo.low, geo.high, geo.shell)
+                c, jac = c.numpy().astype("float64"), jac.numpy().astype("float64")
+                res = (np.abs(c) / scales[rows, :m]).max(axis=1)
+                done = (res < 1e-4) | (it == steps)
+                residual[rows] = res
+                norms = np.linalg.norm(jac, axis=2, keepdims=True)
+                normal = (jac / np.maximum(norms, 1e-30)).sum(axis=1)
+                u[rows[done]] = normal[done]
+                slope[rows[done]] = np.abs((jac[done, 0, :] * normal[done]).sum(axis=1))
+                x[rows[~done]] = x_new.numpy()[~done]
+                still.append(rows[~done])
+            todo = np.concatenate(still)
+    u_norm = np.linalg.norm(u, axis=1)
+    u = u / np.maximum(u_norm, 1e-30)[:, None]
+    slope = slope / np.maximum(u_norm, 1e-30)
+    residual[u_norm <= 1e-8] = np.inf
+    return x, residual, u.astype("float32"), slope
+
+
+def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, decision, slope, margin_scale: float,
+                config: SynthesisConfig, batch: int):
+    """Probe step per point, and whether its bend is audible at the owner's output.
+
+    Unit and intersection points start at ``delta_fraction`` of the distance to the
+    next boundary along u (so the probe crosses only the targets) and grow x10 up to
+    ``max_delta`` until the second difference |f(x+du) + f(x-du) - 2f(x)| exceeds
+    ``noise_ratio`` times float32 rounding of the outputs, and the kink exceeds 2e-3
+    of the slope. Decision points reach ``decision_margin`` of the median top-2 margin.
+    """
+    tf = engine.tf
+    cap = config.max_delta * domain.scale
+    unit_idx = np.where(decision[:, None], -1, idx).astype("int32")
+    region = np.concatenate([
+        engine.region()(tf.constant(x[sl]), tf.constant(u[sl]), tf.constant(unit_idx[sl])).numpy()
+        for sl in _batches(len(x), batch)
+    ]).astype("float64") if len(x) else np.zeros(0)
+    reach = _reach(domain, engine.net.input_shape, x, u)
+    delta = np.minimum(np.minimum(config.delta_fraction * region, cap), reach)
+    delta[decision] = np.minimum(np.minimum(config.decision_margin * margin_scale / (slope[decision] + 1e-12), 4 * cap),
+                                 reach[decision])
+    loud = decision.copy()
+    todo = np.flatnonzero(~decision & (delta > 0))
+    y0 = _canonical_outputs(engine, x[todo], geo, batch) if len(todo) else None
+    while len(todo):
+        step = (delta[todo, None] * u[todo]).astype("float32")
+        yp = _canonical_outputs(engine, x[todo] + step, geo, batch)
+        ym = _canonical_outputs(engine, x[todo] - step, geo, batch)
+        s2 = np.linalg.norm(yp + ym - 2 * y0, axis=1)
+        noise = 16 * _EPS32 * (np.linalg.norm(yp, axis=1) + np.linalg.norm(ym, axis=1) + 2 * np.linalg.norm(y0, axis=1))
+        slope_t = np.linalg.norm(yp - ym, axis=1) / 2
+        ok = (s2 > config.noise_ratio * noise + 1e-12) & (s2 > 2e-3 * slope_t)
+        loud[todo[ok]] = True
+        larger = np.minimum(np.minimum(delta[todo] * 10, cap), reach[todo])
+        grow = ~ok & (larger > delta[todo] * (1 + 1e-6))
+        delta[todo[grow]] = larger[grow]
+        todo, y0 = todo[grow], y0[grow]
+    return delta, loud & (delta > 1e-6 * domain.scale), region
+
+
+def _canonical_outputs(engine: _Engine, x: np.ndarray, geo: _Geometry, batch: int) -> np.ndarray:
+    tf = engine.tf
+    raw = np.concatenate([engine.outputs()(tf.constant(x[sl])).numpy() for sl in _batches(len(x), 4 * batch)])
+    return canonical(raw, "probabilities" if geo.probs else "values")
+
+
+def _reach(domain: Domain, shape, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """How far each point may step along +-u and stay in the domain's box."""
+    bounds = domain.bounds(shape)
+    if bounds is None:
+        return np.full(len(x), np.inf)
+    low, high = (b.reshape(-1) for b in bounds)
+    room = np.minimum(x - low, high - x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.abs(u) > 1e-12, room / np.abs(u), np.inf).min(axis=1)
+
+
+# ----------------------------------------------------------------------------------- targets
 
 
 def _pick_targets(
@@ -178,29 +468,115 @@ def _pick_targets(
     return chosen
 
 
-@dataclass
-class _UnitStats:
-    """What a pool of random seeds says of the owner's units and outputs."""
-
-    pool: np.ndarray  # (P, d) seeds: random draws first, then (with samples) jittered samples
-    n_random: int
-    out: np.ndarray  # (P, outputs) the owner's outputs there
-    z: np.ndarray  # (P, units) pre-activations there
-    active: np.ndarray  # (units,) share of seeds where each unit is on
-    eligible_by_site: list[np.ndarray]  # live units (on for some seeds, off for others), per site
-    z_scale: np.ndarray  # (units,) spread of each pre-activation
+def influential_by_site(net: ReluNetwork, st: _UnitStats, eligible: np.ndarray, count: int) -> list[np.ndarray]:
+    """Per site, the eligible units among the ``count`` most influential ones overall."""
+    cols = np.flatnonzero(eligible)
+    if len(cols) > count:
+        cols = cols[np.argsort(-st.influence[cols], kind="stable")[:count]]
+    site_of = net.site_of_unit()
+    keep = np.zeros(net.n_units, dtype=bool)
+    keep[cols] = True
+    return [np.flatnonzero(keep & (site_of == s)) for s in range(len(net.sites))]
 
 
 @dataclass
-class _Plan:
-    """The candidates to project: their targets, kinds, seeds and constraint scales."""
-
-    idx: np.ndarray  # (C, MAX_TARGETS) unit columns, or the class pair on decision rows; -1 padded
-    kinds: np.ndarray
+class _Candidates:
     seeds: np.ndarray
+    idx: np.ndarray
+    kinds: np.ndarray
     scales: np.ndarray
-    near_samples: np.ndarray  # (C,) seeded from a public sample
-    margin_scale: float
+    near: np.ndarray
+
+
+def _candidates(rng, engine, pool, n_random, near_samples, st, by_site, counts, batch) -> _Candidates:
+    """Targets and start seeds of one round: ``counts`` = (unit, multi, decision) candidates."""
+    n_unit, n_multi, n_dec = counts
+    n_cand = n_unit + n_multi + n_dec
+    idx = np.full((n_cand, MAX_TARGETS), -1, dtype="int32")
+    kinds = np.full(n_cand, KIND_DECISION, dtype="int8")
+    seeds = np.empty((n_cand, pool.shape[1]), dtype="float32")
+    scales = np.ones((n_cand, MAX_TARGETS), dtype="float64")
+    targets = _pick_targets(rng, by_site, n_unit, 1)
+    sizes = rng.integers(2, MAX_TARGETS + 1, size=n_multi)
+    targets += [t for k in sizes for t in _pick_targets(rng, by_site, 1, int(k))]
+    cols = np.unique(np.concatenate([np.asarray(t, "int64") for t in targets])) if targets else np.zeros(0, "int64")
+    pool_z = _gather_pool(engine, pool, cols, batch) if len(cols) else None
+    where = {int(c): j for j, c in enumerate(cols)}
+
+    def seed_rows(i: int, size: int) -> np.ndarray:
+        lo, hi = (n_random, len(pool)) if near_samples[i] else (0, n_random)
+        return lo + rng.choice(hi - lo, size=min(size, hi - lo), replace=False)
+
+    for i, t in enumerate(targets):
+        idx[i, : len(t)] = t
+        kinds[i] = KIND_UNIT if len(t) == 1 else KIND_MULTI
+        scales[i, : len(t)] = st.spread[t]
+        # start from the pool seed closest to all target boundaries, among a random few
+        cand = seed_rows(i, 32)
+        dist = np.abs(pool_z[np.ix_(cand, [where[c] for c in t])] / st.spread[t]).sum(axis=1)
+        seeds[i] = pool[cand[np.argmin(dist)]]
+    if n_dec:
+        _decision_candidates(rng, pool, n_random, near_samples, st, idx, seeds, scales, np.arange(len(targets), n_cand))
+    return _Candidates(seeds, idx, kinds, scales, near_samples)
+
+
+def _decision_candidates(rng, pool, n_random, near_samples, st, idx, seeds, scales, rows) -> None:
+    logp = st.logp
+    top2 = np.argsort(-logp, axis=1)[:, :2]
+    picks = rng.choice(n_random, size=len(rows), replace=n_random < len(rows))
+    near = near_samples[rows]
+    if near.any():
+        n_near = len(pool) - n_random
+        picks[near] = n_random + rng.choice(n_near, size=int(near.sum()), replace=n_near < near.sum())
+    idx[rows, 0] = top2[picks, 0]
+    idx[rows, 1] = top2[picks, 1]
+    scales[rows, 0] = st.margin_scale
+    seeds[rows] = pool[picks]
+
+
+# ----------------------------------------------------------------------------------- synthesis
+
+
+def _seed_pool(rng, domain: Domain, net: ReluNetwork, config: SynthesisConfig, samples):
+    """Random seeds (fewer for very large models), then jittered public samples if any."""
+    size = int(max(64, min(config.pool, config.pool_unit_budget // max(net.n_units, 1))))
+    shape = net.input_shape
+    pool = domain.sample(rng, (size, *shape)).reshape(size, -1)
+    n_random = len(pool)
+    if samples is not None:
+        picked = samples[rng.integers(0, len(samples), size=size)].reshape(size, -1)
+        jitter = rng.standard_normal(picked.shape) * config.sample_noise * domain.scale
+        near = domain.project((picked + jitter).astype("float32").reshape(-1, *shape)).reshape(size, -1)
+        pool = np.concatenate([pool, near])
+    return pool.astype("float32"), n_random
+
+
+def _round_counts(n_cand: int, task: str, config: SynthesisConfig, round_no: int) -> tuple[int, int, int]:
+    """(unit, multi, decision) candidates of a round; later rounds of a classifier lean on
+    decision points, whose label flips are always audible."""
+    share = config.decision_fraction if task == "classification" else 0.0
+    if round_no > 0 and share > 0:
+        share = max(share, 0.5)
+    n_dec = int(round(n_cand * share))
+    n_multi = int(round(n_cand * config.multi_fraction * (1 - share) / max(1 - config.decision_fraction, 1e-9)))
+    if task != "classification":
+        n_multi = int(round(n_cand * config.multi_fraction))
+    return n_cand - n_dec - n_multi, n_multi, n_dec
+
+
+def _one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, counts, config, batch, rng):
+    near = near_all(sum(counts))
+    cand = _candidates(rng, engine, pool, n_random, near, st, by_site, counts, batch)
+    decision = cand.kinds == KIND_DECISION
+    idx = cand.idx  # decision rows: the class pair in columns 0 and 1, one constraint (their margin)
+    x, residual, u, slope = newton(engine, geo, cand.seeds, idx, decision, cand.scales, config.newton_steps, batch)
+    converged = residual < 1e-4
+    rows = np.flatnonzero(converged)
+    delta, loud, _ = probe_steps(engine, geo, domain, x[rows], u[rows], idx[rows], decision[rows], slope[rows],
+                                 st.margin_scale, config, batch)
+    return {"x": x[rows], "u": u[rows], "delta": delta, "loud": loud, "kind": cand.kinds[rows],
+            "targets": cand.idx[rows], "residual": residual[rows], "near": near[rows],
+            "candidates": len(x), "converged": int(converged.sum())}
 
 
 def synthesize(
@@ -211,7 +587,9 @@ def synthesize(
     config: SynthesisConfig,
     samples: np.ndarray | None = None,
 ) -> BoundaryPoints:
-    """Synthesize ``config.n`` boundary points of ``net`` in ``domain``.
+    """Synthesize boundary points of ``net`` in ``domain``: at least ``config.n`` audible
+    ones when the model allows (more rounds of candidates while short), every converged
+    audible candidate returned for the caller to select from.
 
     With ``samples`` (a few public inputs, never training data needed), a share
     ``config.sample_fraction`` of the points start from jittered samples, so they
@@ -219,190 +597,74 @@ def synthesize(
 
     Raises:
         UnsupportedModelError: when no unit changes sign anywhere in the domain (all
-            dead or always on), or too few points converge.
+            dead or always on).
     """
     import tensorflow as tf
 
     rng = np.random.default_rng(config.seed)
     tf.random.set_seed(config.seed)
-    engine = _Engine(net, domain, out_kind)
-    stats = _unit_statistics(engine, net, domain, config, rng, samples)
-    plan = _plan_candidates(stats, task, out_kind, config, rng, samples is not None)
-    mask = (plan.idx >= 0).astype("float32")
-    decision = plan.kinds == KIND_DECISION
-    mask[decision, 1:] = 0.0
-    x, c, jac = engine.solve(
-        tf.constant(plan.seeds), tf.constant(plan.idx), tf.constant(mask), tf.constant(decision),
-        tf.constant(config.newton_steps),
-    )
-    x, c, jac = x.numpy(), c.numpy().astype("float64"), jac.numpy().astype("float64")
-    residual = (np.abs(c) / plan.scales * mask).max(axis=1)
-    u, has_normal = _probe_directions(jac, mask)
-    delta = _probe_steps(engine, domain, config, x, u, jac, plan)
-    converged = (residual < 1e-4) & has_normal & (delta > 1e-6 * domain.scale)
-    summary = {
-        "candidates": len(plan.idx),
-        "converged": int(converged.sum()),
-        "eligible_units": int(sum(len(e) for e in stats.eligible_by_site)),
-        "dead_units": int((stats.active <= 0.01).sum()),
-        "always_on_units": int((stats.active >= 0.99).sum()),
-        "units": int(net.n_units),
-        "seeded_near_samples": int(plan.near_samples[converged].sum()),
-    }
-    keep = np.flatnonzero(converged)
-    shape = net.input_shape
-    return BoundaryPoints(
-        x=x[keep].reshape(-1, *shape),
-        u=u[keep].reshape(-1, *shape),
-        delta=delta[keep].astype("float32"),
-        kind=plan.kinds[keep],
-        targets=plan.idx[keep],
-        residual=residual[keep].astype("float32"),
-        stats=summary,
-        seeded=None if samples is None else plan.near_samples[keep],
-    )
-
-
-def _unit_statistics(
-    engine: _Engine, net: ReluNetwork, domain: Domain, config: SynthesisConfig, rng: np.random.Generator,
-    samples: np.ndarray | None,
-) -> _UnitStats:
-    """Draw the seed pool and find, from it, which units are alive and how far they spread."""
-    import tensorflow as tf
-
-    shape = net.input_shape
-    pool = domain.sample(rng, (config.pool, *shape)).reshape(config.pool, -1)
-    n_random = len(pool)
-    if samples is not None:
-        picked = samples[rng.integers(0, len(samples), size=config.pool)].reshape(config.pool, -1)
-        jitter = rng.standard_normal(picked.shape) * config.sample_noise * domain.scale
-        near = domain.project((picked + jitter).astype("float32").reshape(-1, *shape)).reshape(config.pool, -1)
-        pool = np.concatenate([pool, near])
-    outs, zs = [], []
-    for i in range(0, len(pool), 512):
-        o, z, _ = engine.coords(tf.constant(pool[i : i + 512]), tf.zeros_like(pool[i : i + 512]))
-        outs.append(o.numpy())
-        zs.append(z.numpy())
-    pool_out = np.concatenate(outs).astype("float64")
-    pool_z = np.concatenate(zs).astype("float64")
-    active = (pool_z > 0).mean(axis=0)
-    eligible = (active > 0.01) & (active < 0.99)
-    site_of = net.site_of_unit()
+    engine = engine_for(net)
+    geo = _geometry(engine, domain, out_kind)
+    batch = engine.batch_size(config.memory_budget_gib)
+    pool, n_random = _seed_pool(rng, domain, net, config, samples)
+    st = unit_statistics(engine, pool, geo.probs, batch, rng)
+    eligible = (st.active > 0.01) & (st.active < 0.99)
     if not eligible.any():
         raise UnsupportedModelError(
             f"No ReLU unit of the model changes sign anywhere in the domain {domain!r}: all "
             f"{net.n_units} units are dead or always on there, so there is no boundary to fingerprint. "
             "Pass the domain the model was trained on (e.g. domain=tafa.domains.Box(0, 1) for pixels)."
         )
-    return _UnitStats(
-        pool=pool, n_random=n_random, out=pool_out, z=pool_z, active=active,
-        eligible_by_site=[np.flatnonzero(eligible & (site_of == s)) for s in range(len(net.sites))],
-        z_scale=pool_z.std(axis=0) + 1e-12,
-    )
-
-
-def _plan_candidates(
-    stats: _UnitStats, task: str, out_kind: str, config: SynthesisConfig, rng: np.random.Generator,
-    with_samples: bool,
-) -> _Plan:
-    """Targets and starting seeds for the candidates: single units, intersections, decision points."""
     n_cand = int(math.ceil(config.n * config.oversample))
-    decision_share = config.decision_fraction if task == "classification" else 0.0
-    n_dec = int(round(n_cand * decision_share))
-    n_multi = int(round(n_cand * config.multi_fraction))
-    n_unit = n_cand - n_dec - n_multi
-    plan = _Plan(
-        idx=np.full((n_cand, MAX_TARGETS), -1, dtype="int32"),
-        kinds=np.zeros(n_cand, dtype="int8"),
-        seeds=np.empty((n_cand, stats.pool.shape[1]), dtype="float32"),
-        scales=np.ones((n_cand, MAX_TARGETS), dtype="float64"),
-        near_samples=np.zeros(n_cand, bool),
-        margin_scale=1.0,
+    by_site = influential_by_site(net, st, eligible, int(math.ceil(config.influence_top * n_cand)))
+    st.logp = canonical(st.out, out_kind)
+    top = np.sort(st.logp, axis=1)[:, ::-1]
+    st.margin_scale = float(np.median(top[:, 0] - top[:, 1])) + 1e-12 if top.shape[1] > 1 else 1.0
+
+    def near_all(k: int) -> np.ndarray:
+        return (rng.random(k) < config.sample_fraction) if samples is not None else np.zeros(k, bool)
+
+    rounds = []
+    for r in range(max(1, config.rounds)):
+        counts = _round_counts(n_cand, task, config, r)
+        rounds.append(_one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, counts, config, batch, rng))
+        if sum(int(rd["loud"].sum()) for rd in rounds) >= config.n:
+            break
+    return _assemble(rounds, net, st, eligible, config, samples is not None)
+
+
+def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints:
+    """Audible points of every round; quiet ones only to make up for missing ones."""
+    cat = {k: np.concatenate([rd[k] for rd in rounds]) for k in ("x", "u", "delta", "loud", "kind", "targets",
+                                                                   "residual", "near")}
+    loud = np.flatnonzero(cat["loud"])
+    quiet = np.flatnonzero(~cat["loud"] & (cat["delta"] > 0))
+    quiet = quiet[np.argsort(-cat["delta"][quiet], kind="stable")][: max(0, config.n - len(loud))]
+    keep = np.sort(np.concatenate([loud, quiet]))
+    stats = {
+        "candidates": int(sum(rd["candidates"] for rd in rounds)),
+        "converged": int(sum(rd["converged"] for rd in rounds)),
+        "audible": int(len(loud)),
+        "quiet_kept": int(len(quiet)),
+        "rounds": len(rounds),
+        "pool": int(len(st.out)),
+        "eligible_units": int(eligible.sum()),
+        "dead_units": int((st.active <= 0.01).sum()),
+        "always_on_units": int((st.active >= 0.99).sum()),
+        "units": int(net.n_units),
+        "seeded_near_samples": int(cat["near"][keep].sum()),
+    }
+    shape = net.input_shape
+    return BoundaryPoints(
+        x=cat["x"][keep].reshape(-1, *shape),
+        u=cat["u"][keep].reshape(-1, *shape),
+        delta=cat["delta"][keep].astype("float32"),
+        kind=cat["kind"][keep],
+        targets=cat["targets"][keep],
+        residual=cat["residual"][keep].astype("float32"),
+        stats=stats,
+        seeded=cat["near"][keep] if with_samples else None,
     )
-    targets = _pick_targets(rng, stats.eligible_by_site, n_unit, 1)
-    multi_sizes = rng.integers(2, MAX_TARGETS + 1, size=n_multi)
-    targets += [t for k in multi_sizes for t in _pick_targets(rng, stats.eligible_by_site, 1, int(k))]
-    if with_samples:  # which part of the pool each candidate's seed comes from: random draws or near samples
-        plan.near_samples = rng.random(n_cand) < config.sample_fraction
-    for i, cols in enumerate(targets):
-        plan.idx[i, : len(cols)] = cols
-        plan.kinds[i] = KIND_UNIT if len(cols) == 1 else KIND_MULTI
-        plan.scales[i, : len(cols)] = stats.z_scale[cols]
-        # start from the pool seed closest to all target boundaries, among a random few
-        lo, hi = (stats.n_random, len(stats.pool)) if plan.near_samples[i] else (0, stats.n_random)
-        cand = lo + rng.choice(hi - lo, size=min(32, hi - lo), replace=False)
-        dist = np.abs(stats.z[np.ix_(cand, cols)] / stats.z_scale[cols]).sum(axis=1)
-        plan.seeds[i] = stats.pool[cand[np.argmin(dist)]]
-    if n_dec:
-        _plan_decision_points(plan, stats, np.arange(len(targets), n_cand), out_kind, rng)
-    return plan
-
-
-def _plan_decision_points(
-    plan: _Plan, stats: _UnitStats, rows: np.ndarray, out_kind: str, rng: np.random.Generator
-) -> None:
-    """Fill ``rows`` of the plan with seeds headed for the decision boundary between their top two classes."""
-    logp = canonical(stats.out, out_kind)
-    top2 = np.argsort(-logp, axis=1)[:, :2]
-    margins = logp[np.arange(len(logp)), top2[:, 0]] - logp[np.arange(len(logp)), top2[:, 1]]
-    plan.margin_scale = float(np.median(margins)) + 1e-12
-    n_random, n_dec = stats.n_random, len(rows)
-    picks = rng.choice(n_random, size=n_dec, replace=n_random < n_dec)
-    near = plan.near_samples[rows]
-    if near.any():
-        n_near = len(stats.pool) - n_random
-        picks[near] = n_random + rng.choice(n_near, size=int(near.sum()), replace=n_near < near.sum())
-    plan.idx[rows, 0] = top2[picks, 0]
-    plan.idx[rows, 1] = top2[picks, 1]
-    plan.kinds[rows] = KIND_DECISION
-    plan.scales[rows, 0] = plan.margin_scale
-    plan.seeds[rows] = stats.pool[picks]
-
-
-def _probe_directions(jac: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The normalized sum of the unit normals of all target boundaries; and where it exists."""
-    norms = np.linalg.norm(jac, axis=2, keepdims=True)
-    normals = np.where(norms > 0, jac / np.maximum(norms, 1e-30), 0.0) * mask[:, :, None]
-    u = normals.sum(axis=1)
-    u_norm = np.linalg.norm(u, axis=1, keepdims=True)
-    return (u / np.maximum(u_norm, 1e-30)).astype("float32"), u_norm[:, 0] > 1e-8
-
-
-def _probe_steps(
-    engine: _Engine, domain: Domain, config: SynthesisConfig, x: np.ndarray, u: np.ndarray, jac: np.ndarray,
-    plan: _Plan,
-) -> np.ndarray:
-    """Probe steps that cross the target boundaries and no other boundary of the owner."""
-    import tensorflow as tf
-
-    idx = plan.idx
-    decision = plan.kinds == KIND_DECISION
-    _, z_x, dz = engine.coords(tf.constant(x), tf.constant(u))
-    z_x, dz = z_x.numpy().astype("float64"), dz.numpy().astype("float64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.abs(z_x) / np.abs(dz)
-    t[~np.isfinite(t)] = np.inf
-    rows = np.arange(len(idx))
-    for j in range(MAX_TARGETS):
-        sel = (idx[:, j] >= 0) & ~decision
-        t[rows[sel], idx[sel, j]] = np.inf
-    t[t < 1e-9] = np.inf  # units sitting on their own boundary at x: co-incident, ignore
-    region = t.min(axis=1)
-    cap = config.max_delta * domain.scale
-    delta = np.minimum(config.delta_fraction * region, cap)
-    if decision.any():
-        slope = np.abs((jac[:, 0, :] * u).sum(axis=1)) + 1e-12
-        delta[decision] = np.minimum(config.decision_margin * plan.margin_scale / slope[decision], 4 * cap)
-    bounds = domain.bounds(engine.net.input_shape)
-    if bounds is not None:
-        low, high = (b.reshape(-1) for b in bounds)
-        room = np.minimum(x - low, high - x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            reach = np.where(np.abs(u) > 1e-12, room / np.abs(u), np.inf).min(axis=1)
-        delta = np.minimum(delta, reach)
-    return delta
-
-
 def select(points: BoundaryPoints, keep: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of at most ``n`` kept points, each kind in proportion to what was asked."""
     keep = np.flatnonzero(keep)

@@ -1,0 +1,293 @@
+"""TAFA on real keras.applications CNNs: one row per model, each in its own process.
+
+Every row builds a backbone (weights=None: nothing is downloaded) nested under a new
+head, as transfer learning does: ``backbone(include_top=False) + GlobalAveragePooling2D
++ Dense(10, softmax)``; "trained" rows fit it for a few epochs on scikit-learn's digits
+upsampled to the input size. Then it fingerprints the owner, times the same number of
+single-input forward+backward passes as the reference, and verifies pirated copies
+(float16, int8, 30% pruned, 2% weight noise, fine-tuned) against independently
+initialised (or trained) models of the same architecture.
+
+Each row runs in a fresh subprocess, so its peak resident memory (ru_maxrss) is that
+row's alone. Columns: parameters, input size, points found of wanted, fingerprint
+seconds, ratio to single-input forward+backward passes, peak RSS, seconds per
+verification, lowest pirated score, highest innocent score.
+
+    python benchmarks/bench_architectures.py --quick                 # the 32x32 rows
+    python benchmarks/bench_architectures.py --rows mnv2_035_32_trained,resnet50_224_random
+    python benchmarks/bench_architectures.py --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tafa_tf, not an installed one
+
+RESULTS = Path(__file__).resolve().parent / "results" / "architectures.json"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    arch: str  # keras.applications class name
+    size: int  # input height = width
+    alpha: float = 1.0  # MobileNetV2 only
+    trained: bool = False
+    head: str = "functional"  # "functional" or "sequential" transfer model
+    rescaling: bool = False  # a Rescaling(1/255) layer in front: the domain is Box(0, 255)
+    n: int = 128
+    epochs: int = 3
+    n_train: int = 1257  # digits training images (fewer at large sizes: CPU time)
+
+
+def _rows() -> list[Row]:
+    rows = []
+    for arch, tag, alpha in (("MobileNetV2", "mnv2_035", 0.35), ("MobileNetV2", "mnv2_100", 1.0),
+                             ("ResNet50", "resnet50", 1.0), ("VGG16", "vgg16", 1.0),
+                             ("DenseNet121", "densenet121", 1.0)):
+        for size in (32, 96):
+            for trained in (False, True):
+                rows.append(Row(f"{tag}_{size}_{'trained' if trained else 'random'}", arch, size, alpha, trained,
+                                n_train=1257 if size == 32 else 384))
+    for arch, tag in (("ResNet50", "resnet50"), ("MobileNetV2", "mnv2_100")):
+        for trained in (False, True):
+            rows.append(Row(f"{tag}_224_{'trained' if trained else 'random'}", arch, 224, 1.0, trained,
+                            epochs=1, n_train=128))
+    rows.append(Row("mnv2_035_32_trained_sequential_rescaling", "MobileNetV2", 32, 0.35, True,
+                    head="sequential", rescaling=True))
+    return rows
+
+
+ROWS = {r.name: r for r in _rows()}
+QUICK = [r.name for r in _rows() if r.size == 32]
+
+
+# ----------------------------------------------------------------------------- models and data
+
+
+def digits_images(size: int, n: int, *, scale: float = 1.0, seed: int = 0):
+    """scikit-learn digits, upsampled to size x size x 3, pixels in [0, scale]."""
+    import numpy as np
+    import tensorflow as tf
+    from sklearn.datasets import load_digits
+
+    ds = load_digits()
+    order = np.random.default_rng(seed).permutation(len(ds.target))[:n]
+    x = (ds.data[order] / 16.0).reshape(-1, 8, 8, 1).astype("float32")
+    x = tf.image.resize(x, (size, size), method="bilinear").numpy()
+    x = np.repeat(np.clip(x, 0.0, 1.0), 3, axis=-1) * scale
+    return x.astype("float32"), ds.target[order].astype("int64")
+
+
+def build(row: Row, seed: int):
+    """The transfer model of ``row``, initialised from ``seed``."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    shape = (row.size, row.size, 3)
+    kwargs = {"alpha": row.alpha} if row.arch == "MobileNetV2" else {}
+    backbone = getattr(keras.applications, row.arch)(input_shape=shape, include_top=False, weights=None, **kwargs)
+    front = [keras.layers.Rescaling(1.0 / 255.0)] if row.rescaling else []
+    head = [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")]
+    if row.head == "sequential":
+        return keras.Sequential([keras.Input(shape), *front, backbone, *head], name=f"{row.arch}_{seed}")
+    inp = keras.Input(shape)
+    x = inp
+    for layer in [*front, backbone, *head]:
+        x = layer(x)
+    return keras.Model(inp, x, name=f"{row.arch}_{seed}")
+
+
+def make_model(row: Row, seed: int, data):
+    model = build(row, seed)
+    if row.trained:
+        import keras
+
+        # keras.applications use BatchNormalization momentum 0.99-0.999: after a few CPU
+        # epochs the moving statistics are still the initial ones and the model is nearly
+        # constant in inference mode (nothing like a pretrained backbone). Faster moving
+        # averages give a model that works in inference, as a real fine-tuned one does.
+        for layer in _leaves(model):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.9
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(data[0], data[1], epochs=row.epochs, batch_size=32, verbose=0)
+    return model
+
+
+def _leaves(model):
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaves(layer)
+        else:
+            yield layer
+
+
+def pirates(owner, data) -> dict:
+    from tafa_tf import piracy
+
+    n_tune = min(len(data[0]), 256)
+    return {
+        "float16": piracy.quantize(owner, "float16"),
+        "int8": piracy.quantize(owner, "int8"),
+        "prune 30%": piracy.prune(owner, 0.3),
+        "noise 2%": piracy.add_noise(owner, 0.02, seed=3),
+        "fine-tune": piracy.fine_tune(owner, data[0][:n_tune], data[1][:n_tune], epochs=1, learning_rate=1e-4,
+                                      seed=1, batch_size=32),
+    }
+
+
+# ----------------------------------------------------------------------------- one row
+
+
+def single_pass_seconds(model, shape, repeats: int) -> float:
+    """Median seconds of one single-input forward+backward pass (traced once)."""
+    import numpy as np
+    import tensorflow as tf
+
+    @tf.function
+    def fwd_bwd(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(model(x, training=False))
+        return tape.gradient(y, x)
+
+    xs = [tf.constant(np.random.default_rng(i).random((1, *shape), dtype="float32")) for i in range(repeats)]
+    fwd_bwd(xs[0]).numpy()
+    times = []
+    for x in xs:
+        t = time.perf_counter()
+        fwd_bwd(x).numpy()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def run_row(row: Row, n_innocent: int = 2) -> dict:
+    import resource
+
+    import numpy as np
+
+    import tafa_tf as tafa
+
+    scale = 255.0 if row.rescaling else 1.0
+    data = digits_images(row.size, row.n_train, scale=scale)
+    t = time.perf_counter()
+    owner = make_model(row, 0, data)
+    build_s = time.perf_counter() - t
+    domain = tafa.domains.Box(0.0, scale)
+    t = time.perf_counter()
+    fp = tafa.fingerprint(owner, task="classification", n=row.n, domain=domain, seed=0)
+    fp_s = time.perf_counter() - t
+    t_single = single_pass_seconds(owner, owner.inputs[0].shape[1:], repeats=8 if row.size < 224 else 4)
+    pirated, innocent, verify_s = {}, {}, []
+    for name, model in pirates(owner, data).items():
+        t = time.perf_counter()
+        pirated[name] = float(tafa.verify(fp, model).score)
+        verify_s.append(time.perf_counter() - t)
+    for seed in range(1, n_innocent + 1):
+        innocent[f"seed {seed}"] = float(tafa.verify(fp, make_model(row, seed, data)).score)
+    accuracy = float(np.mean(np.asarray(owner(data[0][:256], training=False)).argmax(1) == data[1][:256]))
+    return {
+        **asdict(row),
+        "params": int(owner.count_params()),
+        "input": f"{row.size}x{row.size}x3",
+        "points": int(fp.n_points),
+        "wanted": row.n,
+        "fingerprint_s": fp_s,
+        "single_fwd_bwd_s": t_single,
+        "ratio_vs_single_passes": fp_s / (row.n * t_single),
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "verify_s": float(np.median(verify_s)),
+        "pirated": pirated,
+        "innocent": innocent,
+        "lowest_pirated": min(pirated.values()),
+        "highest_innocent": max(innocent.values()),
+        "default_threshold_flags": {k: bool(v >= _threshold(fp)) for k, v in pirated.items()},
+        "owner_accuracy_train": accuracy,
+        "build_s": build_s,
+        "synthesis": fp.synthesis.get("stats", {}),
+    }
+
+
+def _threshold(fp) -> float:
+    from tafa_tf import verification
+
+    cal = getattr(fp, "calibration", None)
+    return float(cal.threshold_) if cal is not None else float(verification.DEFAULT_THRESHOLD)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def _spawn(name: str, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", name]
+    t = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"name": name, "error": f"timed out after {timeout:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
+        return {"name": name, "error": f"exit {proc.returncode}: " + " | ".join(tail),
+                "wall_s": time.perf_counter() - t}
+    return json.loads(lines[-1])
+
+
+def _print_row(r: dict) -> None:
+    if "error" in r:
+        print(f"{r['name']:<44} ERROR {r['error']}", flush=True)
+        return
+    print(f"{r['name']:<44} {r['params']:>10,} {r['input']:>11} {r['points']:>4}/{r['wanted']:<4} "
+          f"{r['fingerprint_s']:>8.1f} {r['ratio_vs_single_passes']:>6.1f}x {r['peak_rss_gib']:>6.2f} "
+          f"{r['verify_s']:>7.2f} {r['lowest_pirated']:>7.3f} {r['highest_innocent']:>7.3f}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", help="comma-separated row names (see --list)")
+    parser.add_argument("--quick", action="store_true", help="only the 32x32 rows")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per row")
+    parser.add_argument("--json", default=str(RESULTS), help="results file (rows are merged in by name)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(ROWS))
+        return 0
+    if args.child:
+        print(json.dumps(run_row(ROWS[args.child])), flush=True)
+        return 0
+    names = args.rows.split(",") if args.rows else (QUICK if args.quick else list(ROWS))
+    unknown = [n for n in names if n not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {unknown}; see --list")
+    out = Path(args.json)
+    old = json.loads(out.read_text()) if out.exists() else {"rows": []}
+    by_name = {r["name"]: r for r in old.get("rows", [])}
+    print(f"{'row':<44} {'params':>10} {'input':>11} {'pts':>9} {'fp s':>8} {'ratio':>7} {'GiB':>6} "
+          f"{'verif s':>7} {'lo pir':>7} {'hi inn':>7}")
+    for name in names:
+        r = _spawn(name, args.timeout)
+        _print_row(r)
+        by_name[name] = r
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps({"rows": [by_name[k] for k in ROWS if k in by_name]}, indent=2))
+        os.replace(tmp, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Real model shapes: a Rescaling front end, a keras.applications backbone under a new head.
+
+The fast tests use a small Keras CNN with Rescaling(1/255) in front, trained on
+scikit-learn digits in raw 0..255 pixels; the slow test trains MobileNetV2 (alpha 0.35,
+32x32) nested under a GlobalAveragePooling + Dense head, as transfer learning does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tafa_tf as tafa
+from tafa_tf import piracy, zoo
+from tafa_tf.domains import Box, default_domain
+
+
+def _rescaling_cnn(seed: int, epochs: int = 12):
+    import keras
+
+    data = zoo.digits_data(image=True)
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Rescaling(1.0 / 255.0),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(10),
+    ])
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(data.x_train * 255.0, data.y_train, epochs=epochs, batch_size=64, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def rescaling_owner():
+    return _rescaling_cnn(0)
+
+
+def test_default_domain_of_a_rescaling_model_is_the_raw_pixel_range(rescaling_owner):
+    dom = default_domain("classification", (8, 8, 1), rescaling_owner)
+    assert isinstance(dom, Box) and float(dom.low) == 0.0 and float(dom.high) == pytest.approx(255.0)
+    fp = tafa.fingerprint(rescaling_owner, n=32, seed=0)  # no domain: the default says Box(0, 255)
+    assert isinstance(fp.domain, Box) and float(fp.domain.high) == pytest.approx(255.0)
+    assert fp.n_points == 32 and fp.x.max() <= 255.0 and fp.x.max() > 1.0
+
+
+def test_rescaling_model_copies_outscore_an_independent_model(rescaling_owner):
+    fp = tafa.fingerprint(rescaling_owner, n=64, seed=0)
+    pirated = [tafa.verify(fp, piracy.quantize(rescaling_owner, d)).score for d in ("float16", "int8")]
+    innocent = tafa.verify(fp, _rescaling_cnn(1)).score
+    assert min(pirated) > innocent, (pirated, innocent)
+
+
+def test_the_traced_engine_is_kept_with_the_model_and_reused(rescaling_owner):
+    from tafa_tf.introspection import ReluNetwork
+    from tafa_tf.synthesis import engine_for
+
+    tafa.fingerprint(rescaling_owner, n=16, seed=0)
+    engine = engine_for(ReluNetwork(rescaling_owner))
+    traces = {k: f.experimental_get_tracing_count() for k, f in engine._traced.items()}
+    tafa.fingerprint(rescaling_owner, n=16, seed=1)
+    assert engine_for(ReluNetwork(rescaling_owner)) is engine
+    assert {k: f.experimental_get_tracing_count() for k, f in engine._traced.items()} == traces
+
+
+def test_a_tiny_memory_budget_still_fingerprints(rescaling_owner):
+    fp = tafa.fingerprint(rescaling_owner, n=16, seed=0, memory_budget_gib=1e-4, pool=64)
+    assert fp.n_points == 16
+
+
+def _bench():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_architectures.py"
+    spec = importlib.util.spec_from_file_location("bench_architectures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models():
+    bench = _bench()
+    row = bench.ROWS["mnv2_035_32_trained"]
+    data = bench.digits_images(row.size, 768)
+    owner, other = bench.make_model(row, 0, data), bench.make_model(row, 1, data)
+    fp = tafa.fingerprint(owner, task="classification", n=48, domain=Box(0.0, 1.0), seed=0)
+    assert fp.n_points == 48
+    pirated = {d: tafa.verify(fp, piracy.quantize(owner, d)).score for d in ("float16", "int8")}
+    pirated["noise 2%"] = tafa.verify(fp, piracy.add_noise(owner, 0.02, seed=3)).score
+    innocent = tafa.verify(fp, other).score
+    assert min(pirated.values()) > innocent, (pirated, innocent)
