@@ -174,14 +174,17 @@ def format_table(result: DemoResult) -> str:
     lines = [head, "-" * len(head)]
     for r in result.rows:
         verdict = verdict_word(r.pirated, uncertain=not result.calibrated and r.status == "ok")
-        mark = "" if r.correct else "  <- wrong"
+        # no verdict is not a wrong verdict: the uncalibrated rule leaves the middle band open
+        mark = "" if r.correct else "  <- no verdict" if r.pirated is None else "  <- wrong"
         score = f"{r.score:6.3f}" if math.isfinite(r.score) else "   nan"
         lines.append(f"{r.name:<12} {r.truth:<9} {score}  {verdict:<12} {r.how}{mark}")
     threshold = "calibrated" if result.calibrated else "uncalibrated: pirated from this score, see `tafa calibrate`"
     lines.append("")
+    undecided = sum(r.pirated is None for r in result.rows)
     lines.append(
         f"caught {result.caught}/{result.n_pirated} pirated copies, cleared {result.cleared}/{result.n_innocent} "
-        f"innocent models (threshold {result.threshold:.3f}, {threshold}; {result.points} points, "
+        f"innocent models, {undecided} without a verdict "
+        f"(threshold {result.threshold:.3f}, {threshold}; {result.points} points, "
         f"{result.queries} queries per suspect, {result.seconds:.0f} s)"
     )
     return "\n".join(lines)
