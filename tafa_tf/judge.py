@@ -139,7 +139,8 @@ def uncalibrated_verdict(score: float, clear: float, accuse: float) -> bool | No
 
 
 def decide(fp: Any, score: float, *, calibration: Any = None,
-           score_of: Callable[[np.ndarray], float] | None = None, mode: str = "outputs") -> dict[str, Any]:
+           score_of: Callable[[np.ndarray], float] | None = None, mode: str = "outputs",
+           references: dict[str, float] | None = None) -> dict[str, Any]:
     """The verdict on ``score``: calibrated when ``calibration`` is given, else the uncalibrated rule.
 
     Args:
@@ -148,6 +149,8 @@ def decide(fp: Any, score: float, *, calibration: Any = None,
         calibration: the Calibration that made ``score``, or None.
         score_of: the uncalibrated score of raw answers to ``fp.queries()``; needed without a calibration.
         mode: "labels" for a label-only suspect: the references answer with labels too.
+        references: the data-free references' scores when the caller already has them
+            (:func:`reference_scores_for`); then ``score_of`` is not needed.
 
     Returns:
         The Report fields it decides: ``pirated`` (True, False or None: uncertain),
@@ -160,16 +163,21 @@ def decide(fp: Any, score: float, *, calibration: Any = None,
         pirated = bool(score >= threshold) if math.isfinite(score) else None
         return {"pirated": pirated, "threshold": threshold, "clear_threshold": None, "references": {},
                 **calibrated_stats(calibration, score), "warnings": ()}
-    if score_of is None:
-        raise ValueError("decide() without a calibration needs score_of to score the data-free references.")
-    if mode == "labels":
-        score_of = _on_labels(score_of, fp.output_kind)
-    refs = reference_scores(fp, score_of)
+    if references is None:
+        if score_of is None:
+            raise ValueError("decide() without a calibration needs score_of to score the data-free references.")
+        references = reference_scores_for(fp, score_of, mode)
+    refs = dict(references)
     clear, accuse = uncalibrated_thresholds(refs)
     pirated = uncalibrated_verdict(score, clear, accuse)
     return {"pirated": pirated, "threshold": accuse, "clear_threshold": clear, "references": refs,
             "fpr": None, "fpr_upper": None, "p_value": None, "n_positives": None, "n_negatives": None,
             "warnings": (UNCERTAIN_HINT,) if pirated is None and math.isfinite(score) else ()}
+
+
+def reference_scores_for(fp: Any, score_of: Callable[[np.ndarray], float], mode: str) -> dict[str, float]:
+    """:func:`reference_scores` for a suspect that answers in ``mode`` (label-only: the references answer with labels)."""
+    return reference_scores(fp, _on_labels(score_of, fp.output_kind) if mode == "labels" else score_of)
 
 
 def _on_labels(score_of: Callable[[np.ndarray], float], kind: str) -> Callable[[np.ndarray], float]:

@@ -115,3 +115,21 @@ def test_uncalibrated_references_leave_room_to_accuse_a_float16_copy(trained, ki
     report = tafa.verify(fp, piracy.quantize(owner, "float16"))
     assert max(report.references.values()) < 0.6
     assert report.pirated is True and report.verdict == "PIRATED"
+
+
+def test_data_free_references_are_scored_once_per_fingerprint_and_freed_with_it(fp, owner):
+    import dataclasses
+    import functools
+    import gc
+
+    from tafa_tf import judge, verification
+
+    copy = dataclasses.replace(fp)  # a fingerprint of its own, so that it can be freed here
+    first, second = tafa.verify(copy, owner), tafa.verify(copy, owner)
+    fresh = judge.reference_scores(copy, functools.partial(verification.reference_score, copy))
+    assert first.references == second.references == fresh
+    key = (id(copy), "outputs")
+    assert key in verification._REFERENCES
+    del copy, first, second
+    gc.collect()
+    assert key not in verification._REFERENCES
