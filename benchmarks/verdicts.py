@@ -72,7 +72,9 @@ def _calibrated(fp: Any, z: Any, owner: Any, with_base: bool, suspects: list, ar
     refs = references.build(owner, _owner_data(z), base=z.base if refs_base else None, n_innocent=args.n_refs,
                             n_pirated=args.n_refs, seed=z.zs, cache_dir=args.refs_cache, progress=not args.no_progress)
     t_refs = time.time() - t0
-    cal = tafa.calibrate(fp, refs.positives, refs.negatives, target_fpr=TARGET_FPR)
+    if refs_base and fp.yb is None:  # as `tafa calibrate --base` does
+        fp = fp.with_base(z.base)
+    cal = tafa.calibrate(fp, refs.positives, refs.negatives, target_fpr=TARGET_FPR, combine=args.combine)
     fpc = fp.with_calibration(cal)
     rows = []
     for label, fam, name, model in suspects:
@@ -129,6 +131,19 @@ def format_row(res: dict[str, Any]) -> str:
     return line
 
 
+# DESIGN.md's evaluation protocol: the pirated families the verdicts goal (issue 11) was set on;
+# the zoos also hold the removal attacks of the literature (issue 14), counted apart as well.
+PROTOCOL_FAMILIES = ("fine-tune", "pruning", "quantization", "noise", "permute/rescale", "distillation")
+
+
+def _protocol_counts(results: list[dict[str, Any]], regime: str) -> dict[str, int]:
+    """Pirated copies of the protocol's families (distilled classifiers apart), and how many were flagged."""
+    rows = [row for r in results if regime in r for row in r[regime]["rows"]
+            if row["label"] == 1 and row["family"] in PROTOCOL_FAMILIES
+            and not (row["family"] == "distillation" and r["task"] == "classification")]
+    return {"protocol_pirated": len(rows), "protocol_flagged": sum(row["pirated"] is True for row in rows)}
+
+
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Totals over every seed, task and base setting, and the per-seed spread."""
     total: dict[str, Any] = {}
@@ -141,6 +156,8 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         t = {k: int(sum(r[k] for r in rows)) for k in keys}
         t["fpr"] = t["innocent_flagged"] / max(t["innocent"], 1)
         t["tpr_excluding_distilled"] = t["pirated_flagged"] / max(t["pirated"], 1)
+        t.update(_protocol_counts(results, regime))
+        t["tpr_protocol"] = t["protocol_flagged"] / max(t["protocol_pirated"], 1)
         seeds = sorted({r["zoo_seed"] for r in results})
         per_seed = []
         for s in seeds:
@@ -176,6 +193,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="always: the references use the public base whenever the owner fine-tuned one (the "
                              "owner has it even when the fingerprint is made without it); same: only when the "
                              "fingerprint uses it (default: always)")
+    parser.add_argument("--combine", choices=("score", "features"), default="score",
+                        help="tafa.calibrate's combine: the uncalibrated score alone (default) or every feature")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -190,11 +209,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{t['per_seed_fpr']}), pirated flagged {t['pirated_flagged']}/{t['pirated']} (TPR "
               f"{t['tpr_excluding_distilled']:.3f}, per seed {t['per_seed_tpr']}), distilled "
               f"{t['distilled_flagged']}/{t['distilled']}, uncertain: {t['innocent_uncertain']} innocent, "
-              f"{t['pirated_uncertain']} pirated")
+              f"{t['pirated_uncertain']} pirated; protocol families (distilled classifiers apart) "
+              f"{t['protocol_flagged']}/{t['protocol_pirated']} (TPR {t['tpr_protocol']:.3f})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"summary": summary, "results": results, "seconds": time.time() - t0, "target_fpr": TARGET_FPR,
-               "zoo_seeds": args.zoo_seeds, "n": args.n, "n_refs": args.n_refs}
+               "zoo_seeds": args.zoo_seeds, "n": args.n, "n_refs": args.n_refs, "combine": args.combine,
+               "refs_base": args.refs_base}
     tmp = out / ".verdicts.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1, default=float))
     os.replace(tmp, out / "verdicts.json")

@@ -113,10 +113,15 @@ def scores_plot(report: Any, calibration: Any) -> str:
 
 
 def features_plot(report: Any, calibration: Any) -> str:
-    names = sorted(report.features)
+    from tafa_tf.verification import DEFAULT_SCORE_FEATURE, default_score
+
+    ref_names = list(getattr(calibration, "feature_names_", []) or [])
+    features = dict(report.features)
+    if DEFAULT_SCORE_FEATURE in ref_names and features:  # a calibration on the uncalibrated score
+        features[DEFAULT_SCORE_FEATURE] = default_score(features)
+    names = sorted(features)
     fig = _figure(7.0, 0.45 * max(len(names), 2) + 1.2)
     ax = fig.add_subplot()
-    ref_names = list(getattr(calibration, "feature_names_", []) or [])
     matrix = getattr(calibration, "cv_features_", None) if calibration is not None else None
     matrix = matrix if matrix is not None and len(matrix) else None
     labels = getattr(calibration, "cv_labels_", None) if calibration is not None else None
@@ -128,7 +133,7 @@ def features_plot(report: Any, calibration: Any) -> str:
                 v = col[labels == lab]
                 ax.scatter(v, i + rng.uniform(-0.15, 0.15, len(v)), s=14, color=color, alpha=0.6,
                            label=text if i == 0 else None)
-        ax.scatter([report.features[name]], [i], marker="D", s=50, color="black", label="suspect" if i == 0 else None)
+        ax.scatter([features[name]], [i], marker="D", s=50, color="black", label="suspect" if i == 0 else None)
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("feature value")
     ax.set_title("the suspect's verification features" + (" against the references'" if matrix is not None else ""),

@@ -19,7 +19,7 @@ from tafa_tf.archive import bad_file, read_archive, write_archive
 from tafa_tf.calibration import Calibration
 from tafa_tf.domains import Domain
 from tafa_tf.errors import FingerprintFileError
-from tafa_tf.outputs import TASKS
+from tafa_tf.outputs import TASKS, model_outputs
 from tafa_tf.probes import probe_inputs, query_budget
 
 ARRAY_NAMES = ("x", "u", "delta", "kind", "targets", "y0", "yp", "ym", "kink")
@@ -88,6 +88,39 @@ class Fingerprint:
     def with_calibration(self, calibration: Calibration | None) -> Fingerprint:
         """A copy whose verdicts use ``calibration``'s combiner and threshold."""
         return replace(self, calibration=calibration)
+
+    def with_base(self, base: Any) -> Fingerprint:
+        """A copy that also holds the public ``base`` model's answers to ``queries()``.
+
+        For a fingerprint made without ``base=`` by an owner who did fine-tune a public
+        model: verification then also measures whether a suspect departs from the base
+        the way the owner did (``owner_side``), which tells the owner's copies from
+        other fine-tunes of the same base. The points stay as they were chosen (not
+        re-chosen where the owner departs most, as ``tafa.fingerprint(base=...)`` does).
+        Any stored calibration is dropped: the features it was fitted on change.
+        ``tafa calibrate --base`` does this before calibrating.
+
+        Raises:
+            ValueError: ``base`` takes other inputs or gives other outputs than the
+                fingerprinted model.
+        """
+        q = self.queries()
+        try:
+            yb = np.asarray(model_outputs(base, q), dtype="float64").reshape(len(q), -1)
+        except Exception as e:  # a wrong input shape surfaces as any of Keras's errors
+            raise ValueError(
+                f"The base model cannot answer this fingerprint's queries (input shape {self.input_shape}): "
+                f"{type(e).__name__}: {e}. Give the public model the fingerprinted one was fine-tuned from."
+            ) from e
+        width = self.y0.reshape(self.n_points, -1).shape[1]
+        if yb.shape[1] != width:
+            raise ValueError(
+                f"The base model gives {yb.shape[1]} output values per input, the fingerprinted model {width}. "
+                "Give the public model the fingerprinted one was fine-tuned from (same outputs)."
+            )
+        if not np.all(np.isfinite(yb)):
+            raise ValueError("The base model answered NaN or inf to this fingerprint's queries.")
+        return replace(self, yb=yb.astype("float32"), calibration=None)
 
     def __repr__(self) -> str:
         cal = "calibrated" if self.calibration is not None else "uncalibrated"

@@ -383,6 +383,24 @@ def default_score(features: dict[str, float]) -> float:
     return max(score, float(presence)) if math.isfinite(presence) and math.isfinite(score) else score
 
 
+DEFAULT_SCORE_FEATURE = "default_score"
+COMBINERS = ("score", "features")
+
+
+def calibration_row(features: dict[str, float], combine: str) -> dict[str, float]:
+    """What a calibration is fitted on, for one reference model with these features.
+
+    ``combine="score"`` (the default of ``tafa.calibrate``): the uncalibrated score
+    alone, under the name ``default_score``; the calibration then places the threshold
+    on it (a logistic map of one variable keeps its order). ``"features"``: every
+    feature, for a combiner learned from the references; with the dozen or two
+    references ``tafa.references.build`` makes it overfits (docs/results.md).
+    """
+    if combine not in COMBINERS:
+        raise ValueError(f"combine must be one of {COMBINERS}. Received: combine={combine!r}")
+    return {DEFAULT_SCORE_FEATURE: default_score(features)} if combine == "score" else dict(features)
+
+
 def reference_score(fp: Fingerprint, answers: np.ndarray) -> float:
     """The default score of a data-free reference's answers, without ``bend_presence``.
 
@@ -512,7 +530,8 @@ def _score(fp: Fingerprint, features: dict[str, float], mode: str, warnings: lis
     """The score, and whether the stored calibration made it."""
     calibration = fp.calibration
     if calibration is not None and mode == "outputs":
-        return float(calibration.score(features)), True
+        # a stored calibration reads the features it was fitted on (see calibration_row)
+        return float(calibration.score({**features, DEFAULT_SCORE_FEATURE: default_score(features)})), True
     if calibration is not None:
         # the combiner was fitted on output features a label-only suspect cannot give
         warnings.append("The stored calibration needs full outputs; the uncalibrated rule was used.")

@@ -254,7 +254,7 @@ def reports(n_pos, n_neg, **kw):
 
 def test_calibrate_reports_fits_on_the_features():
     pos, neg = reports(12, 30)
-    cal = calibrate_reports(pos, neg, target_fpr=0.1)
+    cal = calibrate_reports(pos, neg, target_fpr=0.1, combine="features")
     assert isinstance(cal, Calibration) and cal.n_positives_ == 12 and cal.n_negatives_ == 30
     assert cal.target_fpr == 0.1
     assert list(cal.cv_labels_) == [1] * 12 + [0] * 30 and cal.cv_scores_.shape == (42,)
@@ -264,7 +264,7 @@ def test_calibrate_reports_skips_unusable_reports_with_a_warning():
     pos, neg = reports(6, 8)
     neg[2] = FakeReport({}, status="non_finite")
     with pytest.warns(UserWarning, match=r"Skipping negatives\[2\].*non_finite"):
-        cal = calibrate_reports(pos, neg, target_fpr=0.1)
+        cal = calibrate_reports(pos, neg, target_fpr=0.1, combine="features")
     assert cal.n_negatives_ == 7
 
 
@@ -272,8 +272,42 @@ def test_calibrate_reports_drops_features_not_finite_everywhere():
     pos, neg = reports(6, 6)
     pos[0].features["kink"] = float("nan")
     with pytest.warns(UserWarning, match=r"without the feature\(s\) \['kink'\]"):
-        cal = calibrate_reports(pos, neg, target_fpr=0.1)
+        cal = calibrate_reports(pos, neg, target_fpr=0.1, combine="features")
     assert "kink" not in cal.feature_names_
+
+
+def scored_reports(n_pos, n_neg, seed=0):
+    """Reports with the features the default score reads; pirated ones agree more with the owner."""
+    rng = np.random.default_rng(seed)
+
+    def row(label):
+        level = 0.6 + 0.3 * label + 0.1 * rng.standard_normal()
+        return FakeReport({"output_similarity": level, "diff_similarity": level + 0.05 * rng.standard_normal(),
+                           "kink_similarity": float(rng.uniform(0.3, 0.7))})
+
+    return [row(1) for _ in range(n_pos)], [row(0) for _ in range(n_neg)]
+
+
+def test_calibrate_reports_by_default_places_the_threshold_on_the_default_score():
+    from tafa_tf.verification import default_score
+
+    pos, neg = scored_reports(12, 24)
+    cal = calibrate_reports(pos, neg, target_fpr=0.05)
+    assert cal.feature_names_ == ["default_score"]
+    # one variable: the calibrated score keeps the default score's order
+    plain = [default_score(r.features) for r in pos + neg]
+    calibrated = [cal.score({"default_score": s}) for s in plain]
+    assert np.array_equal(np.argsort(plain, kind="stable"), np.argsort(calibrated, kind="stable"))
+    # the threshold sits above every innocent reference (24 innocents cannot show 5%)
+    assert max(cal.score({"default_score": default_score(r.features)}) for r in neg) < cal.threshold
+    learned = calibrate_reports(pos, neg, target_fpr=0.05, combine="features")
+    assert learned.feature_names_ == ["diff_similarity", "kink_similarity", "output_similarity"]
+
+
+def test_calibrate_reports_refuses_an_unknown_combiner():
+    pos, neg = scored_reports(6, 6)
+    with pytest.raises(ValueError, match=r"combine must be one of \('score', 'features'\). Received: combine='mean'"):
+        calibrate_reports(pos, neg, combine="mean")
 
 
 def test_calibrate_checks_counts_before_verifying(fp):
@@ -383,7 +417,8 @@ def test_calibrating_with_distilled_students_catches_held_out_students(trained):
     same_base = [piracy.fine_tune(base, *other_half(s), epochs=8, learning_rate=2e-3, seed=20 + s) for s in range(7)]
     independent = [trained("digits_mlp", s) for s in range(1, 7)]
 
-    cal = tafa.calibrate(fp, students[:5] + copies, same_base[:5] + independent[:4], target_fpr=0.1, cv=3)
+    cal = tafa.calibrate(fp, students[:5] + copies, same_base[:5] + independent[:4], target_fpr=0.1, cv=3,
+                         combine="features")
     calibrated = fp.with_calibration(cal)
     held_students, held_innocents = students[5:], same_base[5:] + independent[4:]
     default = [tafa.verify(fp, m).score for m in held_students]

@@ -220,6 +220,16 @@ def test_calibrate_stores_the_calibration_and_draws_the_roc(models, fingerprint_
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     fp = tafa.Fingerprint.load(out)
     assert fp.calibration is not None and fp.calibration.threshold == pytest.approx(summary["threshold"])
+    assert summary["combine"] == "score" and fp.calibration.feature_names_ == ["default_score"]
+    assert summary["base_answers"] is False and fp.yb is None
+    # --base: a fingerprint made without a base gets the base's answers (the innocent stands for the base)
+    with_base = tafa_cli("calibrate", str(fingerprint_file), "--positives", str(models["pirated"].parent),
+                         "--negatives", str(models["innocent"].parent), "--base", str(models["innocent"]),
+                         "--combine", "features", "--cv", "2", "--no-plot", "-o", str(out), "--json")
+    assert with_base.returncode == 0, with_base.stderr
+    assert json.loads(with_base.stdout)["base_answers"] is True
+    fp = tafa.Fingerprint.load(out)
+    assert fp.yb is not None and "owner_side" in fp.calibration.feature_names_
     too_few = tafa_cli("calibrate", str(fingerprint_file), "--positives", str(models["pirated"]),
                        "--negatives", str(models["innocent"]), "--cv", "2", "--no-plot", "--out", str(out))
     assert_one_line_error(too_few, "calibrate", c.EXIT_INPUT, "Cannot calibrate")

@@ -133,3 +133,38 @@ def test_data_free_references_are_scored_once_per_fingerprint_and_freed_with_it(
     del copy, first, second
     gc.collect()
     assert key not in verification._REFERENCES
+
+
+def test_with_base_adds_the_base_answers_to_a_fingerprint_made_without_it(owner, fp, trained, tmp_path):
+    import tafa_tf as tafa
+    from tafa_tf import piracy
+
+    base = trained("digits_mlp", 3)  # stands for the public model the owner fine-tuned
+    assert fp.yb is None and "owner_side" not in tafa.verify(fp, owner).features
+    calibrated = fp.with_calibration(tafa.Calibration(target_fpr=0.1))
+    with_base = calibrated.with_base(base)
+    assert with_base.yb.shape == (3 * fp.n_points, 10) and with_base.calibration is None  # its features change
+    np.testing.assert_array_equal(with_base.x, fp.x)  # same points, same queries
+    # the owner departs from the base as the owner does; the base not at all
+    assert tafa.verify(with_base, owner).features["owner_side"] == 1.0
+    assert tafa.verify(with_base, base).features["owner_side"] == 0.0
+    assert tafa.verify(with_base, piracy.quantize(owner, "float16")).features["owner_side"] > 0.9
+    with_base.save(tmp_path / "owner.tafa")
+    np.testing.assert_allclose(tafa.Fingerprint.load(tmp_path / "owner.tafa").yb, with_base.yb)
+
+
+def test_with_base_refuses_a_model_that_cannot_be_the_base(fp, trained):
+    with pytest.raises(ValueError, match=r"base model gives 1 output values per input, the fingerprinted model 10"):
+        fp.with_base(_head_swapped(trained("digits_mlp", 3), 1))
+    with pytest.raises(ValueError, match=r"cannot answer this fingerprint's queries \(input shape \(64,\)\)"):
+        fp.with_base(trained("diabetes_mlp"))
+
+
+def _head_swapped(model, width):
+    import keras
+
+    x = keras.Input(model.input_shape[1:])
+    h = x
+    for layer in model.layers[:-1]:
+        h = layer(h)
+    return keras.Model(x, keras.layers.Dense(width)(h))

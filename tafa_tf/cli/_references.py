@@ -24,7 +24,10 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", default=None,
                    help="your training data: a .npz with arrays x and y (x_train/y_train also read); "
                         "a generator's images alone as x")
-    g.add_argument("--base", default=None, help="the public model yours was fine-tuned from, if any")
+    g.add_argument("--base", default=None,
+                   help="the public model yours was fine-tuned from, if any: the innocent references include "
+                        "fine-tunes of it, and a fingerprint made without base= gets its answers (also with "
+                        "--positives/--negatives)")
     g.add_argument("--n-innocent", type=c.positive_int, default=12, help="innocent references (default: 12)")
     g.add_argument("--n-pirated", type=c.positive_int, default=12, help="pirated references (default: 12)")
     g.add_argument("--epochs", type=c.positive_int, default=30,
@@ -69,12 +72,11 @@ def check_args(args: argparse.Namespace) -> bool:
     return True
 
 
-def build(args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
+def build(args: argparse.Namespace, base: Any, progress: bool) -> tuple[Any, dict[str, Any]]:
     """Build (or load from the cache) the references the flags describe; and a summary."""
     from tafa_tf import references
 
     model = c.load_owner_model(args.model)
-    base = c.load_owner_model(args.base) if args.base else None
     data = load_data(args.data)
     fp_path = Path(args.fingerprint).expanduser()
     cache = Path(args.refs_cache).expanduser() if args.refs_cache else fp_path.with_name(fp_path.stem + ".refs")

@@ -13,6 +13,7 @@ from tafa_tf.batch import calibrate_reports
 from tafa_tf.cli import _references as refs_cli
 from tafa_tf.judge import calibrated_stats
 from tafa_tf.progress import progress_bar
+from tafa_tf.verification import COMBINERS
 
 EPILOG = """\
 examples:
@@ -37,6 +38,13 @@ architecture re-initialised and trained on them (with half-way checkpoints); the
 pirated ones are fine-tuned, pruned, quantized, noised, permuted/rescaled and
 distilled copies of your model. They are kept in <fingerprint>.refs/ (--refs-cache):
 a rerun loads them, an interrupted build resumes. Your model is never changed.
+
+With --base, a fingerprint made without base= also gets the base's answers to its
+queries, so that verification measures whether a suspect departs from the base the
+way your model did (it tells your copies from other fine-tunes of the same base).
+
+The default --combine score places the threshold on the uncalibrated score; with a
+hundred or more references, --combine features learns a combiner of every feature.
 
 The calibration is stored in the .tafa file (replaced atomically, in place unless
 --out is given); `tafa verify` then uses its score and threshold.
@@ -64,6 +72,9 @@ def register(sub: Any) -> None:
     p.add_argument("--target-fpr", type=c.fraction, default=0.01,
                    help="largest acceptable false-positive rate (default: 0.01)")
     p.add_argument("--cv", type=c.int_between(2), default=5, help="cross-validation folds, at least 2 (default: 5)")
+    p.add_argument("--combine", choices=COMBINERS, default="score",
+                   help="score: place the threshold on the uncalibrated score (default); features: learn a "
+                        "combiner of every feature (needs many more references than the default dozen)")
     p.add_argument("-o", "--out", default=None, help="write the calibrated .tafa here (default: replace FINGERPRINT)")
     p.add_argument("--plot", default=None, help="ROC plot PNG (default: <out>.roc.png beside the .tafa)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the ROC plot")
@@ -107,9 +118,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser() if args.out else Path(args.fingerprint)
     plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_name(out.stem + ".roc.png")
     progress = c.show_progress(args)
+    base = c.load_owner_model(args.base) if args.base else None
+    if base is not None and fp.yb is None:
+        with c.failing_as(c.EXIT_INPUT, f"Cannot use {args.base} as the base"):
+            fp = fp.with_base(base)
+        if not args.json:
+            print(f"the fingerprint now also holds the answers of the base {args.base} (owner_side)")
     built = None
     if build:
-        refs, built = refs_cli.build(args, progress)
+        refs, built = refs_cli.build(args, base, progress)
         models = [(f"reference {n}", 1, m) for n, m in zip(refs.positive_names, refs.positives)]
         models += [(f"reference {n}", 0, m) for n, m in zip(refs.negative_names, refs.negatives)]
     else:
@@ -124,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     pos = [r for _, label, r in usable if label == 1]
     neg = [r for _, label, r in usable if label == 0]
     with c.failing_as(c.EXIT_INPUT, "Cannot calibrate"):
-        cal = calibrate_reports(pos, neg, target_fpr=args.target_fpr, cv=args.cv)
+        cal = calibrate_reports(pos, neg, target_fpr=args.target_fpr, cv=args.cv, combine=args.combine)
         fp.with_calibration(cal).save(out)
     if plot is not None:
         with c.failing_as(c.EXIT_INPUT, f"Cannot write the plot {plot}"):
@@ -136,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         "out": str(out), "plot": str(plot) if plot is not None else None, "auc": cal.auc, "references": built,
         "fpr": stated["fpr"], "fpr_upper": stated["fpr_upper"],
         "threshold": cal.threshold, "tpr_at_fpr": cal.tpr_at_fpr, "target_fpr": args.target_fpr,
-        "fpr_at_threshold": cal.fpr_at_threshold_,
+        "fpr_at_threshold": cal.fpr_at_threshold_, "combine": args.combine, "base_answers": fp.yb is not None,
         "positives": len(pos), "negatives": len(neg), "skipped": [ref for ref, _, _ in skipped],
         "calibration": cal.to_dict(),
     }
