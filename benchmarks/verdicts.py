@@ -10,8 +10,10 @@ public base at fingerprinting:
 - auto-calibrated: reference models built from the owner's own assets only
   (tafa.references.build on the owner's training half of the data, with the public
   base the owner fine-tuned: the owner has it even when the fingerprint is made
-  without it; --refs-base same leaves it out then), tafa.calibrate at a target FPR
-  of 5%, then the zoo's held-out innocent
+  without it; --refs-base same leaves it out then; a fingerprint made without the base
+  then gets the base's answers, as `tafa calibrate --base` does), tafa.calibrate at a
+  target FPR of 5% (on the uncalibrated score; --combine features: every feature), then
+  the zoo's held-out innocent
   and pirated models (none of them a reference) verified against the calibrated
   fingerprint. Counts of innocents flagged and of pirated copies caught, distilled
   students apart (the issue's goal excludes distilled classifiers).

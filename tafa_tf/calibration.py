@@ -9,7 +9,10 @@ same public base, training checkpoints of an innocent model as a cheap extra poo
 
 A :class:`Calibration` standardizes the features, combines them with a logistic
 regression into a score in [0, 1], and picks the decision threshold at a target
-false-positive rate. Its AUC and its true-positive rate at that threshold are
+false-positive rate. ``tafa.calibrate`` gives it one feature by default, the
+uncalibrated score (``default_score``), which it then only maps and thresholds: with
+the couple of dozen references an owner can build, a combiner of every feature
+overfits (docs/results.md); ``combine="features"`` gives it every feature. Its AUC and its true-positive rate at that threshold are
 estimated by cross-validation over models (each row is one suspect model), so they
 describe models the combiner has not seen.
 
