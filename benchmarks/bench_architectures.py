@@ -190,13 +190,15 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
     fp = tafa.fingerprint(owner, task="classification", n=row.n, domain=domain, seed=0)
     fp_s = time.perf_counter() - t
     t_single = single_pass_seconds(owner, owner.inputs[0].shape[1:], repeats=8 if row.size < 224 else 4)
-    pirated, innocent, verify_s = {}, {}, []
+    pirated, innocent, verdicts, verify_s = {}, {}, {}, []
     for name, model in pirates(owner, data).items():
         t = time.perf_counter()
-        pirated[name] = float(tafa.verify(fp, model).score)
+        report = tafa.verify(fp, model)
         verify_s.append(time.perf_counter() - t)
+        pirated[name], verdicts[name] = float(report.score), report.pirated
     for seed in range(1, n_innocent + 1):
-        innocent[f"seed {seed}"] = float(tafa.verify(fp, make_model(row, seed, data)).score)
+        report = tafa.verify(fp, make_model(row, seed, data))
+        innocent[f"seed {seed}"], verdicts[f"seed {seed}"] = float(report.score), report.pirated
     accuracy = float(np.mean(np.asarray(owner(data[0][:256], training=False)).argmax(1) == data[1][:256]))
     return {
         **asdict(row),
@@ -213,18 +215,14 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
         "innocent": innocent,
         "lowest_pirated": min(pirated.values()),
         "highest_innocent": max(innocent.values()),
-        "default_threshold_flags": {k: bool(v >= _threshold(fp)) for k, v in pirated.items()},
+        # the uncalibrated verdict a user gets (True pirated, False cleared, None uncertain) and its band
+        "verdicts": verdicts,
+        "accuse_from": report.threshold,
+        "clear_under": report.clear_threshold,
         "owner_accuracy_train": accuracy,
         "build_s": build_s,
         "synthesis": fp.synthesis.get("stats", {}),
     }
-
-
-def _threshold(fp) -> float:
-    from tafa_tf import verification
-
-    cal = getattr(fp, "calibration", None)
-    return float(cal.threshold_) if cal is not None else float(verification.DEFAULT_THRESHOLD)
 
 
 # ----------------------------------------------------------------------------- driver

@@ -474,33 +474,67 @@ def sweep_attacks(z: Zoo, owner) -> dict[str, tuple[str, tuple[float, ...], Call
     }
 
 
-def run_sweep(task: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Score every sweep model (tafa with and without the base) against its quality.
+def _calibrated_sweep_fp(z: Zoo, owner, fp, args: argparse.Namespace):
+    """``fp`` calibrated as an owner would: references from the owner's half of the data and the base."""
+    import tafa_tf as tafa
+    from tafa_tf import references
 
-    An attack "breaks the verdict" at the strongest-kept quality among its models that
-    tafa's default verdict clears; the cost is the owner's quality minus that.
+    data = z.own_xy[0] if z.task == "generation" else z.own_xy
+    refs = references.build(owner, data, base=z.base, n_innocent=12, n_pirated=12, seed=z.zs,
+                            cache_dir=Path(args.cache) / "references", progress=not args.no_progress)
+    return fp.with_calibration(tafa.calibrate(fp, refs.positives, refs.negatives, target_fpr=0.05))
+
+
+def _on_score_scale(cal) -> float:
+    """The default score at which a calibration on it (combine="score") starts to accuse."""
+    import math
+
+    t = min(max(float(cal.threshold_), 1e-12), 1 - 1e-12)
+    return float(cal.mean_[0] + cal.scale_[0] * (math.log(t / (1 - t)) - cal.intercept_) / cal.coef_[0])
+
+
+def run_sweep(task: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Score and judge every sweep model against its quality, as a user gets the verdicts.
+
+    ``tafa`` (with the base) and ``no base``: the uncalibrated verdict (accused from
+    ``threshold``, cleared under ``clear``, uncertain between); ``calibrated``: the base
+    fingerprint calibrated on references built from the owner's assets (5% FPR target).
+    An attack "breaks the verdict" at the best quality among its models that the
+    verdict does not accuse; the cost is the owner's quality minus that.
     """
     import tafa_tf as tafa
-    from tafa_tf.verification import DEFAULT_THRESHOLD
 
     z = Zoo(KIND_OF_TASK[task], Path(args.cache), args.quick, args.zoo_seed[0])
     owner, _, neg = z.build()
     fps = {"tafa": tafa.fingerprint(owner, task=task, n=args.n, domain=z._domain(), seed=args.seed, base=z.base),
            "no base": tafa.fingerprint(owner, task=task, n=args.n, domain=z._domain(), seed=args.seed)}
-    innocent = {m: max(tafa.verify(fp, model).score for items in neg.values() for _, model in items) for m, fp in fps.items()}
+    fps["calibrated"] = _calibrated_sweep_fp(z, owner, fps["tafa"], args)
+    innocents = [model for items in neg.values() for _, model in items]
+    innocent = {m: max(tafa.verify(fp, model).score for model in innocents) for m, fp in fps.items()}
+    owner_report = tafa.verify(fps["tafa"], owner)
     q_owner = z.quality(owner, owner)
     out: dict[str, Any] = {"task": task, "owner_quality": q_owner, "innocent_max": innocent,
-                           "threshold": DEFAULT_THRESHOLD, "attacks": {}}
+                           "threshold": owner_report.threshold, "clear": owner_report.clear_threshold,
+                           "calibrated_on_score_scale": _on_score_scale(fps["calibrated"].calibration),
+                           "attacks": {}}
     for attack, (param, values, build) in sweep_attacks(z, owner).items():
         points = []
         for v in values:
             model = z._cached(f"sweep-{attack.replace(' ', '_')}-{v:g}", lambda v=v: build(v))
+            reports = {m: tafa.verify(fp, model) for m, fp in fps.items()}
             points.append({"value": v, "quality": z.quality(owner, model),
-                           **{m: float(tafa.verify(fp, model).score) for m, fp in fps.items()}})
-        cleared = [p["quality"] for p in points if p["tafa"] < DEFAULT_THRESHOLD]
+                           **{m: float(r.score) for m, r in reports.items()},
+                           "verdicts": {m: r.pirated for m, r in reports.items()}})
         out["attacks"][attack] = {"parameter": param, "points": points,
-                                  "breaks_at_cost": (q_owner - max(cleared)) if cleared else None}
+                                  **{f"breaks_at_cost{'' if m == 'tafa' else '_' + m.replace(' ', '_')}":
+                                     _break_cost(points, m, q_owner) for m in fps}}
     return out
+
+
+def _break_cost(points: list[dict[str, Any]], method: str, q_owner: float) -> float | None:
+    """The owner's quality minus the best quality among the copies ``method`` does not accuse."""
+    kept = [p["quality"] for p in points if p["verdicts"][method] is not True]
+    return (q_owner - max(kept)) if kept else None
 
 
 def plot_sweep(res: dict[str, Any], path: Path) -> None:
@@ -520,14 +554,19 @@ def plot_sweep(res: dict[str, Any], path: Path) -> None:
         for p in a["points"]:
             ax.annotate(f"{p['value']:g}", (p["quality"], p["tafa"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.axhline(res["threshold"], color="red", lw=0.8)
+        if res.get("clear") is not None:
+            ax.axhline(res["clear"], color="red", lw=0.6, ls="--")
+        if res.get("calibrated_on_score_scale") is not None:
+            ax.axhline(res["calibrated_on_score_scale"], color="green", lw=0.8)
         ax.axvline(res["owner_quality"], color="grey", lw=0.6, ls="--")
         ax.set_title(f"{name} ({a['parameter']})", fontsize=9)
         ax.set_xlabel(metric, fontsize=8)
         ax.set_ylabel("score", fontsize=8)
         ax.set_ylim(0, 1.05)
     axes.ravel()[0].legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"{res['task']}: score vs what the attacker kept (red: default threshold; dotted: "
-                 "highest innocent; dashed: owner)", fontsize=9)
+    fig.suptitle(f"{res['task']}: score vs what the attacker kept (red: uncalibrated, accused above, cleared under "
+                 "the dashed line; green: calibrated on references, 5% FPR; dotted: highest innocent; grey: owner)",
+                 fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -598,9 +637,11 @@ def main_sweep(args: argparse.Namespace) -> int:
         results.append(res)
         plot_sweep(res, Path(args.sweep_out) / f"sweep_{task}.png")
         for name, a in res["attacks"].items():
-            cost = "not within the sweep" if a["breaks_at_cost"] is None else f"at a quality cost of {a['breaks_at_cost']:.3f}"
+            costs = ", ".join(f"{label} {'never' if c is None else f'{c:+.3f}'}" for label, c in
+                              (("uncalibrated", a["breaks_at_cost"]), ("calibrated", a["breaks_at_cost_calibrated"])))
             pts = ", ".join(f"{p['value']:g}: {p['quality']:.2f}/{p['tafa']:.2f}/{p['no base']:.2f}" for p in a["points"])
-            print(f"{task:<15} {name:<20} breaks the verdict {cost}; (value: quality/tafa/no base) {pts}")
+            print(f"{task:<15} {name:<20} breaks the verdict at a quality cost of: {costs}; "
+                  f"(value: quality/tafa/no base) {pts}")
         print(f"{task:<15} owner quality {res['owner_quality']:.3f}; highest innocent score "
               f"{res['innocent_max']['tafa']:.2f} (tafa), {res['innocent_max']['no base']:.2f} (no base)")
     tmp = out / ".sweep.json.tmp"
