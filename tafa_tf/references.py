@@ -6,9 +6,9 @@ them at hand, but the owner has what it takes to build them: their model, their
 training data and, if they fine-tuned one, the public base model.
 
 - Innocent references (negatives): fine-tunes of ``base`` on random subsets of the
-  owner's data with other seeds (when a base is given), and the owner's architecture
-  re-initialised and trained on such subsets; each training run also keeps a
-  checkpoint from half-way (a cheap extra innocent).
+  owner's data with other seeds (when a base is given: every training run but one),
+  and the owner's architecture re-initialised and trained on such subsets; each
+  training run also keeps a checkpoint from half-way (a cheap extra innocent).
 - Pirated references (positives): ``tafa_tf.piracy`` transforms of the owner:
   fine-tunes at small and large learning rates, pruning with and without re-tuning,
   float16 and int8 quantization, weight noise, neuron permutation and rescaling, and
@@ -238,8 +238,13 @@ class _Recipe:
 
     def innocent_jobs(self, n: int) -> list[_Job]:
         runs, s = [], 1000 * self.seed
-        for i in range(math.ceil(n / 2)):
-            if self.base is not None and i % 2 == 0:  # same-base fine-tunes first: the hard case
+        n_runs = math.ceil(n / 2)
+        for i in range(n_runs):
+            # With a base, every run but the last fine-tunes it: other fine-tunes of the
+            # base are the innocents most like the owner, and the threshold must clear the
+            # highest of them; the last run re-initialises the architecture, so that
+            # independently trained models are represented too.
+            if self.base is not None and (i < n_runs - 1 or n_runs == 1):
                 start, epochs = lambda: piracy.copy_model(self.base), max(1, self.epochs // 2)
                 name = f"base-ft-{i}-{self.base_key}"
             else:
@@ -369,8 +374,9 @@ def build(
         data: the owner's training pairs ``(x, y)``: integer labels for a classifier,
             targets otherwise; for a generator, ``(latents, outputs)`` pairs, or its
             training images alone (then it is trained as an autoencoder's decoder).
-        base: the public model the owner fine-tuned, if any: half of the innocent
-            references are then independent fine-tunes of it (the hardest innocents).
+        base: the public model the owner fine-tuned, if any: the innocent references
+            are then independent fine-tunes of it (the hardest innocents), but for
+            one re-initialised run (5 of 6 runs at the default 12).
         n_innocent, n_pirated: how many references of each kind. 20+ innocents are
             needed before a 5% false-positive rate means anything (see
             ``tafa_tf.calibration``); 12 give a threshold above every innocent reference.

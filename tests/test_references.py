@@ -39,6 +39,16 @@ def test_build_makes_references_from_the_owner_and_never_changes_it(owner, tmp_p
         assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
 
 
+def test_with_a_base_most_innocent_runs_fine_tune_it(owner):
+    base = zoo.train("digits_mlp", seed=5, epochs=1)
+    recipe = references._Recipe(owner, (np.zeros((4, 64)), np.zeros(4)), base, None, 0, 30, 2e-3, None)
+    names = [job.names[0].rsplit("-", 1)[0] if job.names[0].startswith("base-ft") else job.names[0]
+             for job in recipe.innocent_jobs(12)]
+    assert names == ["base-ft-0", "base-ft-1", "base-ft-2", "base-ft-3", "base-ft-4", "reinit-5"]
+    alone = references._Recipe(owner, (np.zeros((4, 64)), np.zeros(4)), None, None, 0, 30, 2e-3, None)
+    assert [job.names[0] for job in alone.innocent_jobs(4)] == ["reinit-0", "reinit-1"]
+
+
 def test_build_trains_a_generator_from_images_alone(trained, tmp_path):
     decoder = trained("digits_decoder", epochs=2)
     images = zoo.digits_data().x_train[:200]
