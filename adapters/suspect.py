@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from tafa_tf.outputs import inference_batch_size
+
 DEFAULT_BATCH_SIZE = 1024
 
 
@@ -99,12 +101,10 @@ class Suspect:
                 f"{', '.join('None' if d is None else str(d) for d in self.input_shape)}). "
                 f"Received: x.shape={x.shape}"
             )
-        if len(x) <= self.batch_size:
+        size = inference_batch_size(x.shape[1:], cap=self.batch_size)  # large images: smaller batches
+        if len(x) <= size:
             return _to_numpy(self.predict(x))
-        parts = [
-            _to_numpy(self.predict(x[i : i + self.batch_size]))
-            for i in range(0, len(x), self.batch_size)
-        ]
+        parts = [_to_numpy(self.predict(x[i : i + size])) for i in range(0, len(x), size)]
         return np.concatenate(parts, axis=0)
 
     def to_dict(self) -> dict[str, Any]:

@@ -187,7 +187,7 @@ def _expected_input_shape(suspect: Any) -> tuple[int, ...] | None:
     return tuple(int(d) for d in shape)
 
 
-def _as_callable(suspect: Any, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+def _as_callable(suspect: Any, batch_size: int | None) -> Callable[[np.ndarray], np.ndarray]:
     import keras
 
     if isinstance(suspect, keras.Model):
@@ -200,7 +200,8 @@ def _as_callable(suspect: Any, batch_size: int) -> Callable[[np.ndarray], np.nda
     )
 
 
-def query(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int = 256, timeout: float | None = None) -> np.ndarray:
+def query(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | None = None,
+          timeout: float | None = None) -> np.ndarray:
     """Ask ``suspect`` about ``x``; return its answers as a float array, one row per input.
 
     Raises:
@@ -439,7 +440,7 @@ def verify(
     fp: Fingerprint,
     suspect: keras.Model | SuspectLike,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     timeout: float | None = None,
 ) -> Report:
     """Verify whether ``suspect`` is a copy of the model that ``fp`` fingerprints.
@@ -449,7 +450,9 @@ def verify(
         suspect: a keras.Model, or any callable mapping a numpy batch of inputs to a
             numpy batch of outputs (scores, probabilities, or labels only), such as
             ``adapters.load_suspect(...)``.
-        batch_size: queries per call to a keras.Model suspect.
+        batch_size: queries per call to a keras.Model suspect; None: as many as keep
+            the inputs of one call under 2^22 values, at most 512
+            (``tafa_tf.outputs.inference_batch_size``).
         timeout: seconds the suspect may take to answer all queries; None waits.
 
     Returns:
@@ -514,8 +517,8 @@ def verify(
 def _check_verify_arguments(fp: Any, batch_size: Any, timeout: Any) -> None:
     if not isinstance(fp, Fingerprint):
         raise TypeError(f"verify() needs a tafa.Fingerprint first. Received: {type(fp).__name__}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None. Received: batch_size={batch_size!r}")
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds or None. Received: timeout={timeout!r}")
 

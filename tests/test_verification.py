@@ -168,3 +168,11 @@ def _head_swapped(model, width):
     for layer in model.layers[:-1]:
         h = layer(h)
     return keras.Model(x, keras.layers.Dense(width)(h))
+
+
+def test_inference_batches_shrink_as_inputs_grow():
+    from tafa_tf.outputs import inference_batch_size
+
+    assert inference_batch_size((64,)) == 512 and inference_batch_size((32, 32, 3)) == 512
+    assert inference_batch_size((96, 96, 3)) == 151 and inference_batch_size((224, 224, 3)) == 27
+    assert inference_batch_size((4096, 4096, 3)) == 1 and inference_batch_size((32, 32, 3), cap=100) == 100
