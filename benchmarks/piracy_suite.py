@@ -100,6 +100,11 @@ class Zoo:
         return zoo.fine_tune(model, self.kind, zoo.Data(xy[0], xy[1], xy[0], xy[1]), epochs=epochs,
                              learning_rate=lr, seed=seed)
 
+    def owner_data(self):
+        """What the owner trained on, as tafa.references.build takes it: its half of the
+        training split (images alone for the decoder)."""
+        return self.own_xy[0] if self.task == "generation" else self.own_xy
+
     def _pirate_xy(self, owner):
         if self.kind == "digits_decoder":
             z = np.random.default_rng(11).standard_normal((1024, 8)).astype("float32")
@@ -479,8 +484,7 @@ def _calibrated_sweep_fp(z: Zoo, owner, fp, args: argparse.Namespace):
     import tafa_tf as tafa
     from tafa_tf import references
 
-    data = z.own_xy[0] if z.task == "generation" else z.own_xy
-    refs = references.build(owner, data, base=z.base, n_innocent=12, n_pirated=12, seed=z.zs,
+    refs = references.build(owner, z.owner_data(), base=z.base, n_innocent=12, n_pirated=12, seed=z.zs,
                             cache_dir=Path(args.cache) / "references", progress=not args.no_progress)
     return fp.with_calibration(tafa.calibrate(fp, refs.positives, refs.negatives, target_fpr=0.05))
 

@@ -43,11 +43,6 @@ sys.path.insert(0, str(HERE))
 TARGET_FPR = 0.05
 
 
-def _owner_data(z: Any) -> Any:
-    """What the owner trained on: its half of the training split (images alone for the decoder)."""
-    return z.own_xy[0] if z.task == "generation" else z.own_xy
-
-
 def _suspects(pos: dict[str, list], neg: dict[str, list]) -> list[tuple[int, str, str, Any]]:
     return [(1, f, n, m) for f, items in pos.items() for n, m in items] + [
         (0, f, n, m) for f, items in neg.items() for n, m in items
@@ -71,7 +66,7 @@ def _calibrated(fp: Any, z: Any, owner: Any, with_base: bool, suspects: list, ar
 
     t0 = time.time()
     refs_base = with_base or args.refs_base == "always"
-    refs = references.build(owner, _owner_data(z), base=z.base if refs_base else None, n_innocent=args.n_refs,
+    refs = references.build(owner, z.owner_data(), base=z.base if refs_base else None, n_innocent=args.n_refs,
                             n_pirated=args.n_refs, seed=z.zs, cache_dir=args.refs_cache, progress=not args.no_progress)
     t_refs = time.time() - t0
     if refs_base and fp.yb is None:  # as `tafa calibrate --base` does

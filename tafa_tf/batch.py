@@ -18,7 +18,7 @@ from tafa_tf.calibration import Calibration, check_counts, check_fraction
 from tafa_tf.errors import CalibrationError
 from tafa_tf.progress import progress_bar
 from tafa_tf.record import Fingerprint
-from tafa_tf.verification import Report, calibration_row, verify
+from tafa_tf.verification import Report, calibration_row, check_combine, verify
 
 
 def verify_many(
@@ -95,7 +95,7 @@ def calibrate_reports(
     Reports whose status is not "ok" are skipped with a warning.
     """
     check_fraction(target_fpr, "target_fpr")
-    calibration_row({}, combine)  # checks the name before any work
+    check_combine(combine)  # before any work
     rows, labels = [], []
     for label, reports, name in ((1, positives, "positives"), (0, negatives, "negatives")):
         for i, report in enumerate(reports):

@@ -12,9 +12,10 @@ regression into a score in [0, 1], and picks the decision threshold at a target
 false-positive rate. ``tafa.calibrate`` gives it one feature by default, the
 uncalibrated score (``default_score``), which it then only maps and thresholds: with
 the couple of dozen references an owner can build, a combiner of every feature
-overfits (docs/results.md); ``combine="features"`` gives it every feature. Its AUC and its true-positive rate at that threshold are
-estimated by cross-validation over models (each row is one suspect model), so they
-describe models the combiner has not seen.
+overfits (docs/results.md); ``combine="features"`` gives it every feature. Its AUC
+and its true-positive rate at that threshold are estimated by cross-validation over
+models (each row is one suspect model), so they describe models the combiner has not
+seen.
 
 How many models are needed. Cross-validation needs at least ``cv`` models of each
 class (5 by default). A false-positive rate is only as fine as one innocent model in

@@ -388,6 +388,12 @@ DEFAULT_SCORE_FEATURE = "default_score"
 COMBINERS = ("score", "features")
 
 
+def check_combine(combine: Any) -> None:
+    """Raise ValueError unless ``combine`` names one of :data:`COMBINERS`."""
+    if combine not in COMBINERS:
+        raise ValueError(f"combine must be one of {COMBINERS}. Received: combine={combine!r}")
+
+
 def calibration_row(features: dict[str, float], combine: str) -> dict[str, float]:
     """What a calibration is fitted on, for one reference model with these features.
 
@@ -397,8 +403,7 @@ def calibration_row(features: dict[str, float], combine: str) -> dict[str, float
     feature, for a combiner learned from the references; with the dozen or two
     references ``tafa.references.build`` makes it overfits (docs/results.md).
     """
-    if combine not in COMBINERS:
-        raise ValueError(f"combine must be one of {COMBINERS}. Received: combine={combine!r}")
+    check_combine(combine)
     return {DEFAULT_SCORE_FEATURE: default_score(features)} if combine == "score" else dict(features)
 
 
