@@ -200,7 +200,8 @@ def _ask_owner(model: Any, base: Any, points: Any, out_kind: str) -> _Answers:
     kink_norm = np.linalg.norm(kink, axis=1)
     # A bend that the rest of the network silences leaves no trace in the output: drop it.
     audible = (kink_norm > 1e-3 * np.maximum(slope, 1e-12)) & (kink_norm > 1e-7)
-    audible |= points.kind == KIND_DECISION  # decision points are kept for their label flips
+    # decision points are kept for their label flips, when the owner's label does flip across the probe
+    audible |= (points.kind == KIND_DECISION) & (yp.argmax(axis=1) != ym.argmax(axis=1))
     base_canon = None if raw_base is None else canonical(raw_base, out_kind)
     return _Answers(y0, yp, ym, kink, audible, np.concatenate(canon), raw_base, base_canon)
 
@@ -218,9 +219,13 @@ def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: 
             logger.warning("The base answers exactly as the owner at every candidate point, so owner_side will "
                            "carry no evidence. Check that base= is the public model you fine-tuned, not the owner.")
     if len(keep) < max(8, n // 4):
+        constant = np.ptp(answers.canon, axis=0).max(initial=0.0) <= 1e-6
+        why = (" The model answers the same at every query (its outputs do not change in this domain to float32 "
+               "precision: a randomly initialised network in inference mode often does), so there is nothing "
+               "to fingerprint." if constant else "")
         raise UnsupportedModelError(
             f"Only {len(keep)} usable boundary points of {n} wanted were found in {domain!r} "
-            f"(synthesis: {points.stats}). Check that the domain is where the model works, or lower n."
+            f"(synthesis: {points.stats}).{why} Check that the domain is where the model works, or lower n."
         )
     if len(keep) < n:
         logger.warning("Only %d of the %d points asked for are usable; the fingerprint has %d.", len(keep), n, len(keep))

@@ -123,6 +123,8 @@ def uncalibrated_thresholds(references: dict[str, float]) -> tuple[float, float]
     finite = [v for v in references.values() if math.isfinite(v)]
     ref = min(max(finite), 1.0) if finite else 0.0
     accuse = max(UNCALIBRATED_FLOOR, ref + UNCALIBRATED_ACCUSE * (1.0 - ref))
+    if ref >= 1.0:  # a reference answers as well as the owner: no score can tell a copy, none may accuse
+        accuse = math.nextafter(1.0, 2.0)
     clear = min(ref + UNCALIBRATED_CLEAR * (1.0 - ref), accuse)
     return clear, accuse
 

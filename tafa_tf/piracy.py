@@ -463,16 +463,20 @@ def add_noise(model, scale: float, *, seed: int = 0):
     _check_model(model)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale) or scale < 0:
         raise ValueError(f"scale must be a non-negative number. Received: scale={scale!r}")
-    rng = np.random.default_rng(seed)
-    weights = []
-    for w in model.get_weights():
+    return _with_weights(model, noisy_weights(model.get_weights(), scale, np.random.default_rng(seed)))
+
+
+def noisy_weights(weights: Sequence[Any], scale: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """``weights`` with relative Gaussian noise (see :func:`add_noise`); non-float and empty arrays unchanged."""
+    out = []
+    for w in weights:
         w = np.asarray(w)
         if not np.issubdtype(w.dtype, np.floating) or w.size == 0:
-            weights.append(w)
+            out.append(w)
             continue
         rms = float(np.sqrt(np.mean(np.square(w, dtype="float64"))))
-        weights.append((w + scale * rms * rng.standard_normal(w.shape)).astype(w.dtype))
-    return _with_weights(model, weights)
+        out.append((w + scale * rms * rng.standard_normal(w.shape)).astype(w.dtype))
+    return out
 
 
 # --------------------------------------------------------------------------- equivalent reparametrizations

@@ -114,6 +114,13 @@ def test_uncalibrated_rule_is_relative_to_the_references_with_an_uncertain_band(
     assert judge.uncalibrated_verdict(float("nan"), clear, accuse) is None
 
 
+def test_no_accusation_when_a_reference_scores_as_high_as_the_owner():
+    # e.g. a model that answers the same everywhere: its shuffled answers are its answers
+    clear, accuse = judge.uncalibrated_thresholds({"shuffled-0": 1.0})
+    assert judge.uncalibrated_verdict(1.0, clear, accuse) is None
+    assert judge.uncalibrated_verdict(0.4, clear, accuse) is False
+
+
 def test_reference_scores_come_from_the_fingerprint_alone(fp):
     from tafa_tf.verification import compute_features, default_score, reference_score
 

@@ -86,6 +86,15 @@ def test_all_units_always_on_is_refused():
     refused("every ReLU unit always on (a linear model)", model, "dead or always on")
 
 
+def test_a_model_that_answers_the_same_everywhere_is_refused_and_told_why():
+    # live hidden units, but a zero output kernel: every answer is the output bias
+    model = mlp("relu", "relu", out_activation="softmax")
+    kernel, bias = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([np.zeros_like(kernel), bias])
+    err = refused("constant outputs (live units, zero output layer)", model, "usable boundary points")
+    assert "answers the same at every query" in str(err)
+
+
 def _two_live_units():
     """One hidden ReLU layer of 16 units of which only 2 can ever switch on [0, 1]^8."""
     model = mlp("relu")
