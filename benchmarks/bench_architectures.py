@@ -186,6 +186,7 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
     import numpy as np
 
     import tafa_tf as tafa
+    from tafa_tf.errors import UnsupportedModelError
     from tafa_tf.outputs import model_outputs
 
     scale = 255.0 if row.rescaling else 1.0
@@ -195,7 +196,12 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
     build_s = time.perf_counter() - t
     domain = tafa.domains.Box(0.0, scale)
     t = time.perf_counter()
-    fp = tafa.fingerprint(owner, task="classification", n=row.n, domain=domain, seed=0)
+    try:
+        fp = tafa.fingerprint(owner, task="classification", n=row.n, domain=domain, seed=0)
+    except UnsupportedModelError as e:  # the library's refusal is this row's result, not a crash
+        return {**asdict(row), "params": int(owner.count_params()), "input": f"{row.size}x{row.size}x3",
+                "refused": str(e), "error": f"refused: {e}", "build_s": build_s,
+                "owner_accuracy_train": float(np.mean(model_outputs(owner, data[0][:256]).argmax(1) == data[1][:256]))}
     fp_s = time.perf_counter() - t
     fp_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # the owner's training and fingerprint
     t_single = single_pass_seconds(owner, owner.inputs[0].shape[1:], repeats=8 if row.size < 224 else 4)
@@ -255,6 +261,9 @@ def _spawn(name: str, timeout: float) -> dict:
 
 
 def _print_row(r: dict) -> None:
+    if "refused" in r:
+        print(f"{r['name']:<44} {r['params']:>10,} {r['input']:>11} REFUSED {r['refused'][:90]}...", flush=True)
+        return
     if "error" in r:
         print(f"{r['name']:<44} ERROR {r['error']}", flush=True)
         return

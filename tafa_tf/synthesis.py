@@ -70,7 +70,7 @@ class SynthesisConfig:
     pool_unit_budget: float = 2e9  # at most pool x units coordinates evaluated: fewer seeds for huge models
     oversample: float = 1.6  # candidates per wanted point, the rest absorb failures
     delta_fraction: float = 0.5  # first probe step: this fraction of the distance to the next boundary
-    max_delta: float = 0.05  # probe step cap, in units of the domain's scale
+    max_delta: float = 0.05  # probe step cap, in domain scales (x sqrt(inputs / 64) above 64 inputs)
     decision_margin: float = 0.25  # decision probes reach this share of the median top-2 margin
     sample_fraction: float = 0.5  # with public samples: share of points seeded from them
     sample_noise: float = 0.05  # jitter added to public samples, in units of the domain's scale
@@ -396,7 +396,8 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     of the slope. Decision points reach ``decision_margin`` of the median top-2 margin.
     """
     tf = engine.tf
-    cap = config.max_delta * domain.scale
+    cap = max_step(config, domain, x.shape[1])
+    u, slope = clear_of_faces(domain, engine.net.input_shape, x, u, slope, np.where(decision, 4 * cap, cap))
     unit_idx = np.where(decision[:, None], -1, idx).astype("int32")
     region = np.concatenate([
         engine.region()(tf.constant(x[sl]), tf.constant(u[sl]), tf.constant(unit_idx[sl])).numpy()
@@ -425,12 +426,43 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     loud &= delta > 1e-6 * domain.scale
     if config.stability_noise > 0 and loud.any():
         delta = stable_steps(engine, geo, x, u, delta, loud, decision, np.where(decision, 4 * cap, cap), reach,
-                             config, batch)
-    return delta, loud, region
+                             config, batch, domain.scale)
+    return u, delta, loud, region
+
+
+def max_step(config: SynthesisConfig, domain: Domain, n_inputs: int) -> float:
+    """The probe step cap: ``max_delta`` domain scales for up to 64 input coordinates, growing
+    as sqrt(n_inputs / 64) above, as the box's diameter does (a 224x224x3 image: 48x)."""
+    return config.max_delta * domain.scale * max(1.0, math.sqrt(n_inputs / 64.0))
+
+
+def clear_of_faces(domain: Domain, shape, x: np.ndarray, u: np.ndarray, slope: np.ndarray, want: np.ndarray):
+    """Probe directions that leave out the coordinates sitting within a step of a face of the box.
+
+    In a box of 10^5 pixels some coordinate of any point is always near 0 or 1 (and
+    Newton steps freeze coordinates at a bound), so a probe along the boundary normal
+    could step only ~1e-3 before leaving the box: too short for a kink to be heard or
+    to survive a copy's rounding (ResNet50 at 224x224: 37% of the candidates audible).
+    Those coordinates are dropped from u (renormalized) where they would stop a step of
+    ``want``, as long as u keeps at least half its alignment with the normal; the slope
+    along u is scaled by that alignment. Returns (u, slope).
+    """
+    bounds = domain.bounds(shape)
+    if bounds is None or not len(x):
+        return u, slope
+    low, high = (b.reshape(1, -1) for b in bounds)
+    room = np.minimum(x - low, high - x)
+    blocked = room < want[:, None] * np.abs(u)
+    kept = np.where(blocked, 0.0, u)
+    align = np.linalg.norm(kept, axis=1)  # cosine between u (unit) and the kept part
+    fix = blocked.any(axis=1) & (align >= 0.5)
+    u = u.copy()
+    u[fix] = (kept[fix] / align[fix, None]).astype(u.dtype)
+    return u, np.where(fix, slope * align, slope)
 
 
 def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, cap, reach, config: SynthesisConfig,
-                 batch: int) -> np.ndarray:
+                 batch: int, domain_scale: float) -> np.ndarray:
     """Probe steps grown (x ``stability_growth``, up to the caps) until the owner's bend
     at each point survives a small perturbation of the owner's own weights.
 
@@ -442,8 +474,11 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
     noise of ``stability_noise`` (data-free, seeded; the weights are restored after),
     and each audible point's step grows until the perturbed owner's second difference
     is within ``stability_error`` of the owner's (unit and intersection points) or its
-    labels on both sides of a decision point are the owner's. Points that never get
-    there keep the largest step the caps allow.
+    labels on both sides of a decision point are the owner's. Steps grow up to
+    ``max_delta`` domain scales (not the dimension-scaled cap of :func:`max_step`, which
+    is for hearing a kink at all: windows that wide hold so many of an innocent model's
+    own bends that ``bend_presence`` stops telling it apart, measured on MobileNetV2)
+    and never shrink; points that never get there keep the largest step allowed.
     """
     from tafa_tf.piracy import noisy_weights
 
@@ -452,7 +487,7 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
     noisy = noisy_weights(original, config.stability_noise, np.random.default_rng(config.seed + 7919))
     delta = delta.copy()
     todo = np.flatnonzero(loud)
-    limit = np.minimum(cap, reach)
+    limit = np.minimum(np.minimum(cap, reach), np.maximum(delta, config.max_delta * domain_scale))
 
     def answers(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         owner = _canonical_outputs(engine, points, geo, batch)
@@ -630,9 +665,9 @@ def _one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, count
     x, residual, u, slope = newton(engine, geo, cand.seeds, idx, decision, cand.scales, config.newton_steps, batch)
     converged = residual < 1e-4
     rows = np.flatnonzero(converged)
-    delta, loud, _ = probe_steps(engine, geo, domain, x[rows], u[rows], idx[rows], decision[rows], slope[rows],
-                                 st.margin_scale, config, batch)
-    return {"x": x[rows], "u": u[rows], "delta": delta, "loud": loud, "kind": cand.kinds[rows],
+    u_rows, delta, loud, _ = probe_steps(engine, geo, domain, x[rows], u[rows], idx[rows], decision[rows],
+                                         slope[rows], st.margin_scale, config, batch)
+    return {"x": x[rows], "u": u_rows, "delta": delta, "loud": loud, "kind": cand.kinds[rows],
             "targets": cand.idx[rows], "residual": residual[rows], "near": near[rows],
             "candidates": len(x), "converged": int(converged.sum())}
 
