@@ -119,7 +119,10 @@ def make_model(row: Row, seed: int, data):
         for layer in _leaves(model):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = 0.9
-        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        # VGG16 has no batch normalization: from scratch at Adam 1e-3 its ReLUs die in the first
+        # epoch (accuracy 0.11, constant outputs, refused by the fingerprint as such)
+        lr = 1e-4 if row.arch == "VGG16" else 1e-3
+        model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
         model.fit(data[0], data[1], epochs=row.epochs, batch_size=_train_batch(row), verbose=0)
     return model
 

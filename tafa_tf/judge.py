@@ -35,8 +35,14 @@ UNCALIBRATED_ACCUSE = 0.85
 """Accuse only this far (or further) from the data-free reference score towards a perfect copy (1.0)."""
 UNCALIBRATED_FLOOR = 0.85
 """Never accuse an uncalibrated suspect under this score, whatever the references."""
-UNCALIBRATED_CLEAR = 0.5
-"""Clear a suspect that scores less than half-way from the reference score to a perfect copy."""
+UNCALIBRATED_CLEAR = 0.3
+"""Clear a suspect that scores less than 30% of the way from the reference score to a perfect copy.
+
+Half-way (0.5, before) cleared 138 of 910 pirated copies of the verdicts benchmark
+(zoos 1-5, every task, with and without the base) and, on the CNNs of
+bench_architectures, pruned and fine-tuned copies at 0.54-0.57; 0.3 clears 36 of 910
+(mostly distilled classifiers and RTAL) and still clears 241 of 360 innocents
+(300 at 0.5). A wrong "not pirated" is a verdict; "uncertain" points to calibration."""
 N_SHUFFLES = 5
 CONFIDENCE = 0.95
 

@@ -169,9 +169,11 @@ def test_verify_exit_codes_tell_pirated_from_innocent(models, fingerprint_file):
     pirated = tafa_cli("verify", str(fingerprint_file), str(models["pirated"]), "--json")
     innocent = tafa_cli("verify", str(fingerprint_file), str(models["innocent"]), "--json")
     assert pirated.returncode == c.EXIT_PIRATED, pirated.stderr
-    assert innocent.returncode == c.EXIT_OK, innocent.stderr
+    # an independently trained model is never accused; uncalibrated it is cleared or left uncertain
+    assert innocent.returncode in (c.EXIT_OK, c.EXIT_NO_VERDICT), innocent.stderr
     p, i = json.loads(pirated.stdout), json.loads(innocent.stdout)
-    assert p["verdict"] == "PIRATED" and i["verdict"] == "not pirated"
+    assert p["verdict"] == "PIRATED"
+    assert i["verdict"] == ("not pirated" if innocent.returncode == c.EXIT_OK else "uncertain")
     assert p["report"]["score"] > i["report"]["score"]
     assert p["report"]["source"]["format"] == "keras" and p["report"]["queries"] > 0
     human = tafa_cli("verify", str(fingerprint_file), str(models["pirated"]))
@@ -199,7 +201,7 @@ def test_scan_ranks_a_folder_and_flags_the_copy(models, fingerprint_file, tmp_pa
     assert entries[-1]["ref"].endswith("nope.keras") and entries[-1]["status"] == "error"
     scores = [e["score"] for e in entries[:3]]
     assert scores == sorted(scores, reverse=True)
-    assert entries[2]["ref"].endswith("seed1.keras") and entries[2]["pirated"] is False
+    assert entries[2]["ref"].endswith("seed1.keras") and entries[2]["pirated"] is not True  # cleared or uncertain
     table = tafa_cli("scan", str(fingerprint_file), str(models["pirated"]), str(models["innocent"]))
     assert table.returncode == c.EXIT_PIRATED and "judged pirated" in table.stdout.splitlines()[-1]
     (tmp_path / "empty").mkdir()

@@ -105,7 +105,7 @@ def test_empirical_p_value_counts_the_suspect_as_one_more_innocent():
 
 def test_uncalibrated_rule_is_relative_to_the_references_with_an_uncertain_band():
     clear, accuse = judge.uncalibrated_thresholds({"shuffled-0": 0.2, "base": 0.4})
-    assert clear == pytest.approx(0.7) and accuse == pytest.approx(0.4 + 0.85 * 0.6)
+    assert clear == pytest.approx(0.4 + 0.3 * 0.6) and accuse == pytest.approx(0.4 + 0.85 * 0.6)
     low_clear, low_accuse = judge.uncalibrated_thresholds({"shuffled-0": 0.0})
     assert low_accuse == judge.UNCALIBRATED_FLOOR  # the floor holds whatever the references
     assert judge.uncalibrated_verdict(0.95, clear, accuse) is True
