@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from tafa_tf.bends import audible
 from tafa_tf.domains import Domain, Gaussian
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork
@@ -54,7 +55,6 @@ ACTIVATION_BYTES_PER_UNIT = 48
 Measured: keras.applications backbones keep about 3 float32 tensors per ReLU unit
 (convolution, batch norm and activation outputs) plus their gradients and the stacked
 coordinates; 48 bytes covers that with margin (see benchmarks/bench_architectures.py)."""
-_EPS32 = float(np.finfo(np.float32).eps)
 
 
 @dataclass(frozen=True)
@@ -415,9 +415,8 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
         yp = _canonical_outputs(engine, x[todo] + step, geo, batch)
         ym = _canonical_outputs(engine, x[todo] - step, geo, batch)
         s2 = np.linalg.norm(yp + ym - 2 * y0, axis=1)
-        noise = 16 * _EPS32 * (np.linalg.norm(yp, axis=1) + np.linalg.norm(ym, axis=1) + 2 * np.linalg.norm(y0, axis=1))
         slope_t = np.linalg.norm(yp - ym, axis=1) / 2
-        ok = (s2 > config.noise_ratio * noise + 1e-12) & (s2 > 2e-3 * slope_t)
+        ok = audible(y0, yp, ym, config.noise_ratio) & (s2 > 2e-3 * slope_t)
         loud[todo[ok]] = True
         larger = np.minimum(np.minimum(delta[todo] * 10, cap), reach[todo])
         grow = ~ok & (larger > delta[todo] * (1 + 1e-6))

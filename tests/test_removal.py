@@ -112,4 +112,18 @@ def test_relative_curvature_is_zero_on_a_line_and_one_on_a_sharp_bend():
     assert bend_presence(owner, (y0, yp, -yp)) == 0.0  # a straight line where the owner bends
     assert bend_presence(owner, (y0, yp, ym)) == 0.5  # bends at one of the two points
     # curving more than the owner does is no sign of a copy: random answers curve everywhere
-    assert bend_presence((y0, yp, ym), owner) == 0.5
+    mild = (y0, np.array([[2.0], [2.0]]), np.array([[-1.0], [-1.0]]))  # curvature 1/3 at both points
+    assert bend_presence(mild, owner) == pytest.approx(1 / 3)
+
+
+def test_bend_presence_counts_only_bends_that_stand_above_float32_rounding():
+    # a nearly constant owner: its "bends" are rounding noise, and so are any suspect's
+    y0 = np.full((4, 3), 0.1)
+    noisy = y0 + np.array([1e-9, -1e-9, 0.0])
+    assert np.isnan(bend_presence((y0, noisy, y0), (y0, noisy, y0)))
+    loud = y0 + np.array([1e-2, 0.0, 0.0])
+    owner = (np.concatenate([y0, y0]), np.concatenate([noisy, loud]), np.concatenate([y0, y0]))
+    step = np.array([1e-3, 0.0, 0.0])
+    suspect = (owner[0], np.concatenate([y0 + step, loud]), np.concatenate([y0 - step, y0]))  # straight where owner is noise
+    # only the four audible points count: the suspect bends there as the owner does
+    assert bend_presence(owner, suspect) == 1.0
