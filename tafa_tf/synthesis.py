@@ -397,7 +397,8 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     """
     tf = engine.tf
     cap = max_step(config, domain, x.shape[1])
-    u, slope = clear_of_faces(domain, engine.net.input_shape, x, u, slope, np.where(decision, 4 * cap, cap))
+    caps = np.where(decision, 4 * cap, cap)
+    u, slope = clear_of_faces(domain, engine.net.input_shape, x, u, slope, caps)
     unit_idx = np.where(decision[:, None], -1, idx).astype("int32")
     region = np.concatenate([
         engine.region()(tf.constant(x[sl]), tf.constant(u[sl]), tf.constant(unit_idx[sl])).numpy()
@@ -424,8 +425,7 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
         todo, y0 = todo[grow], y0[grow]
     loud &= delta > 1e-6 * domain.scale
     if config.stability_noise > 0 and loud.any():
-        delta = stable_steps(engine, geo, x, u, delta, loud, decision, np.where(decision, 4 * cap, cap), reach,
-                             config, batch, domain.scale)
+        delta = stable_steps(engine, geo, x, u, delta, loud, decision, caps, reach, config, batch, domain.scale)
     return u, delta, loud, region
 
 
@@ -446,11 +446,9 @@ def clear_of_faces(domain: Domain, shape, x: np.ndarray, u: np.ndarray, slope: n
     ``want``, as long as u keeps at least half its alignment with the normal; the slope
     along u is scaled by that alignment. Returns (u, slope).
     """
-    bounds = domain.bounds(shape)
-    if bounds is None or not len(x):
+    room = _room(domain, shape, x)
+    if room is None or not len(x):
         return u, slope
-    low, high = (b.reshape(1, -1) for b in bounds)
-    room = np.minimum(x - low, high - x)
     blocked = room < want[:, None] * np.abs(u)
     kept = np.where(blocked, 0.0, u)
     align = np.linalg.norm(kept, axis=1)  # cosine between u (unit) and the kept part
@@ -499,7 +497,8 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
     o0, n0 = answers(x[todo])
     while len(todo):
         step = (delta[todo, None] * u[todo]).astype("float32")
-        (op, np_), (om, nm) = answers(x[todo] + step), answers(x[todo] - step)
+        (o_pm, n_pm) = answers(np.concatenate([x[todo] + step, x[todo] - step]))  # one weight swap for both sides
+        (op, om), (np_, nm) = np.split(o_pm, 2), np.split(n_pm, 2)
         dec = decision[todo]
         k_o, k_n = op + om - 2 * o0, np_ + nm - 2 * n0
         kink_ok = np.linalg.norm(k_n - k_o, axis=1) <= config.stability_error * np.linalg.norm(k_o, axis=1)
@@ -518,13 +517,20 @@ def _canonical_outputs(engine: _Engine, x: np.ndarray, geo: _Geometry, batch: in
     return canonical(raw, "probabilities" if geo.probs else "values")
 
 
-def _reach(domain: Domain, shape, x: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """How far each point may step along +-u and stay in the domain's box."""
+def _room(domain: Domain, shape, x: np.ndarray) -> np.ndarray | None:
+    """Per point and coordinate, the distance to the nearer face of the domain's box (None: no box)."""
     bounds = domain.bounds(shape)
     if bounds is None:
+        return None
+    low, high = (b.reshape(1, -1) for b in bounds)
+    return np.minimum(x - low, high - x)
+
+
+def _reach(domain: Domain, shape, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """How far each point may step along +-u and stay in the domain's box."""
+    room = _room(domain, shape, x)
+    if room is None:
         return np.full(len(x), np.inf)
-    low, high = (b.reshape(-1) for b in bounds)
-    room = np.minimum(x - low, high - x)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(np.abs(u) > 1e-12, room / np.abs(u), np.inf).min(axis=1)
 
