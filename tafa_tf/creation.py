@@ -218,6 +218,16 @@ def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: 
         if np.allclose(answers.canon, answers.base_canon, rtol=0.0, atol=1e-6):
             logger.warning("The base answers exactly as the owner at every candidate point, so owner_side will "
                            "carry no evidence. Check that base= is the public model you fine-tuned, not the owner.")
+    heard = int(points.stats.get("audible", len(keep)))
+    if heard < max(8, n // 4) <= len(keep):
+        raise UnsupportedModelError(
+            f"Only {heard} of the {points.stats.get('candidates')} boundary points found in {domain!r} change the "
+            f"model's output by more than float32 rounding (synthesis: {points.stats}); the other points' bends "
+            "are rounding noise, alike for any model, so a fingerprint of them could not tell a copy from an "
+            "innocent model (measured: MobileNetV2 at 224x224, trained to chance accuracy). The model's output "
+            "hardly changes in this domain: check that the domain is where the model works and that it is "
+            "trained (a model at chance accuracy is nearly constant), or lower n."
+        )
     if len(keep) < max(8, n // 4):
         constant = np.ptp(answers.canon, axis=0).max(initial=0.0) <= 1e-6
         why = (" The model answers the same at every query (its outputs do not change in this domain to float32 "
@@ -239,6 +249,7 @@ def _record(
     """The kept candidates, the owner's answers and the settings, as a Fingerprint."""
     m = len(points.x)
     stats = dict(points.stats, silent_dropped=int((~answers.audible).sum()), kept=int(len(keep)))
+    background = _background(model, points, answers, keep, task, out_kind, domain)
     yb = None if answers.base is None else answers.base[np.concatenate([keep, m + keep, 2 * m + keep])]
     return Fingerprint(
         x=points.x[keep].astype("float32"),
@@ -252,6 +263,7 @@ def _record(
         yb=None if yb is None else yb.astype("float32"),
         seeded=None if points.seeded is None else points.seeded[keep].astype("int8"),
         kink=answers.kink[keep].astype("float32"),
+        background=background.astype("float32"),
         task=task,
         output_kind=out_kind,
         input_shape=net.input_shape,
@@ -263,6 +275,31 @@ def _record(
         coverage=net.coverage.to_dict(),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _background(model: Any, points: Any, answers: _Answers, keep: np.ndarray, task: str, out_kind: str,
+                domain: Domain) -> np.ndarray:
+    """The owner's background curvature at the kept bends (tafa_tf.bends.background_curvature;
+    NaN at decision points): 4 more owner queries per bend, none for the suspect."""
+    from tafa_tf.bends import background_curvature, control_queries
+
+    background = np.full(len(keep), np.nan)
+    bend = np.flatnonzero(points.kind[keep] != KIND_DECISION)
+    if not len(bend):
+        return background
+    idx = keep[bend]
+    x, u, delta = points.x[idx], points.u[idx], points.delta[idx]
+    controls = control_queries(x, u, delta).astype("float32")
+    bounds = domain.bounds(tuple(x.shape[1:]))
+    fits = np.ones(len(controls), dtype=bool)
+    if bounds is not None:
+        axes = tuple(range(1, controls.ndim))
+        fits = np.all((controls >= bounds[0]) & (controls <= bounds[1]), axis=axes)
+    raw = model_outputs(model, controls).reshape(len(controls), -1).astype("float64")
+    probes = tuple(canonical(y[idx], out_kind) for y in (answers.y0, answers.yp, answers.ym))
+    background[bend] = background_curvature(probes, canonical(raw, out_kind), fits,
+                                            sigmoid_head=task == "generation")
+    return background
 
 
 def _check_base(base: Any, net: Any) -> None:

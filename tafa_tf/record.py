@@ -23,7 +23,7 @@ from tafa_tf.outputs import TASKS, model_outputs
 from tafa_tf.probes import probe_inputs, query_budget
 
 ARRAY_NAMES = ("x", "u", "delta", "kind", "targets", "y0", "yp", "ym", "kink")
-OPTIONAL_ARRAYS = ("yb", "seeded")  # present only with a public base model / public samples
+OPTIONAL_ARRAYS = ("yb", "seeded", "background")  # with a public base model / public samples / since 0.2
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,10 @@ class Fingerprint:
     ``y0``/``yp``/``ym`` the owner's raw outputs at x, x+delta*u and x-delta*u, and
     ``kink`` the owner's canonical second difference there. Optional: ``yb`` the
     public base model's raw outputs at the 3N queries (``base=``), and ``seeded``
-    (1 where a point started from a public sample, ``samples=``).
+    (1 where a point started from a public sample, ``samples=``), and ``background``
+    the owner's relative curvature across its probes moved two steps along them (NaN at
+    decision points; tafa_tf.bends.background_curvature), which tells whether its bends
+    stand out at all at the probes' scale (absent from fingerprints made before 0.2).
 
     Create one with ``tafa.fingerprint(model)``; keep the file secret: a pirate who
     knows the points can tune against them.
@@ -63,6 +66,7 @@ class Fingerprint:
     created: str = ""
     yb: np.ndarray | None = None
     seeded: np.ndarray | None = None
+    background: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
@@ -195,6 +199,9 @@ class Fingerprint:
             return f"array 'yb' has shape {self.yb.shape}, expected {(3 * n, out_dim)}"
         if self.seeded is not None and (tuple(self.seeded.shape) != (n,) or not np.isin(self.seeded, (0, 1)).all()):
             return f"array 'seeded' must hold {n} values of 0 or 1, one per point"
+        if self.background is not None and (tuple(self.background.shape) != (n,) or np.any(self.background < 0)
+                                            or np.any(np.isinf(self.background))):
+            return f"array 'background' must hold {n} curvatures, each NaN or a finite value >= 0"
         for name in ("x", "u", "delta", "y0", "yp", "ym", "kink", *(["yb"] if self.yb is not None else [])):
             if not np.all(np.isfinite(getattr(self, name))):
                 return f"array {name!r} holds NaN or inf"

@@ -344,7 +344,8 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
         features["kink_similarity"] = _relative_similarity(k_susp, k_owner, k_owner)
         features["kink_cosine"] = _mean_cosine(k_owner, k_susp)
         presence = bend_presence((o0[bends], op[bends], om[bends]), (s0[bends], sp[bends], sm[bends]),
-                                 sigmoid_head=fp.task == "generation")
+                                 sigmoid_head=fp.task == "generation",
+                                 background=None if fp.background is None else fp.background[bends])
         if math.isfinite(presence):
             features["bend_presence"] = presence
     return features, "outputs"
@@ -369,7 +370,9 @@ def default_score(features: dict[str, float]) -> float:
     copy that kept the owner's hidden layers under a retrained or new output layer),
     and no innocent model of the benchmark came near it (at most 0.3, copies with the
     owner's hidden layers 0.81-1; docs/results.md). Where it is low the score is
-    unchanged, so it never lowers a copy's score.
+    unchanged, so it never lowers a copy's score. It is absent (no lift) where the
+    owner's bends do not stand out from its own curvature at the probes' scale
+    (tafa_tf.bends; VGG16 trained on digits, where innocents reached 0.96 on it).
     """
     vals = [features[k] for k in SCORE_FEATURES if k in features and math.isfinite(features[k])]
     mean = float(np.mean(vals)) if vals else float("nan")

@@ -48,6 +48,21 @@ def test_points_lie_on_owner_boundaries_inside_the_domain(owner, fp):
     assert np.all(np.linalg.norm(fp.kink[bends], axis=1) > 0)
 
 
+def test_background_is_measured_at_bends_where_the_mlps_bends_stand_out(owner, fp):
+    from tafa_tf.bends import STANDOUT, STANDOUT_SHARE, relative_curvature
+    from tafa_tf.outputs import canonical
+
+    bends = fp.kind != KIND_DECISION
+    assert np.isnan(fp.background[~bends]).all()  # decision points have no bend to compare
+    assert np.isfinite(fp.background[bends]).mean() > 0.9  # nearly every bend has room for a control probe
+    curved = relative_curvature(*(canonical(y.astype("float64"), fp.output_kind) for y in (fp.y0, fp.yp, fp.ym)))
+    # a small MLP bends rarely: its bend at x stands far above its curvature two steps away
+    with np.errstate(invalid="ignore"):
+        assert np.mean(curved[bends] > STANDOUT * fp.background[bends]) > max(0.5, STANDOUT_SHARE)
+    # the owner itself shows its bends: bend presence is measured
+    assert tafa.verify(fp, owner).features["bend_presence"] == pytest.approx(1.0)
+
+
 def test_points_spread_over_layers(fp):
     first = fp.targets[fp.kind == KIND_UNIT, 0]
     # the digits MLP has two ReLU layers: units 0-63 and 64-95

@@ -20,6 +20,7 @@ import struct
 import time
 import tracemalloc
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -251,6 +252,18 @@ def test_arrays_unlike_the_manifest_or_each_other_are_refused(good_bytes, tmp_pa
     neg["delta.npy"] = npy(-np.ones(6, "float32"))
     with pytest.raises(FingerprintFileError, match="probe step"):
         tafa.Fingerprint.load(forge(tmp_path / "d.tafa", neg))
+
+
+def test_background_round_trips_with_its_nans_and_bad_values_are_refused(tmp_path):
+    background = np.array([0.1, np.nan, 0.0, 0.5, np.nan, 0.2], "float32")
+    fp = replace(synthetic_fingerprint(), background=background)
+    loaded = tafa.Fingerprint.load(fp.save(tmp_path / "bg.tafa"))
+    np.testing.assert_array_equal(loaded.background, background)  # NaN where no background was measured
+    assert synthetic_fingerprint().background is None  # files from before 0.2 load without one
+    for bad in (np.array([-0.1, 0, 0, 0, 0, 0], "float32"), np.array([np.inf, 0, 0, 0, 0, 0], "float32"),
+                np.zeros(5, "float32")):
+        with pytest.raises(FingerprintFileError, match="background"):
+            tafa.Fingerprint.load(replace(fp, background=bad).save(tmp_path / "bad.tafa"))
 
 
 def huge_header_npy(shape: tuple[int, ...], descr: str = "<f4") -> bytes:

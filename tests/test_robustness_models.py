@@ -95,6 +95,21 @@ def test_a_model_that_answers_the_same_everywhere_is_refused_and_told_why():
     assert "answers the same at every query" in str(err)
 
 
+def test_a_model_whose_bends_drown_in_float32_rounding_is_refused_and_told_why():
+    # its output changes across the box (1e6 + sum(x)), but every bend is far smaller than
+    # the rounding of an output near 1e6: a fingerprint of rounding noise would fit any model
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8,))
+    linear, bent = layers.Dense(1, name="linear"), layers.Dense(1, name="bent")
+    hidden = layers.Dense(16, activation="relu")(inp)
+    model = keras.Model(inp, layers.Add()([linear(inp), bent(hidden)]))
+    linear.set_weights([np.ones((8, 1), "float32"), np.array([1e6], "float32")])
+    kernel, bias = bent.get_weights()
+    bent.set_weights([kernel * 1e-4, bias])
+    err = refused("bends below float32 rounding (outputs near 1e6)", model, "float32 rounding", task="regression")
+    assert "change the model's output by more than float32 rounding" in str(err)
+
+
 def _two_live_units():
     """One hidden ReLU layer of 16 units of which only 2 can ever switch on [0, 1]^8."""
     model = mlp("relu")
