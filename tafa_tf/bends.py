@@ -44,7 +44,7 @@ STANDOUT = 2.0
 STANDOUT_SHARE = 0.25
 """``bend_presence`` is measured only when at least this share of the owner's heard bends stand out."""
 CONTROL_SHIFTS = (2.0, 3.0)
-"""Background probes: the owner's probe moved 2 steps along its direction (points x +- 2, 3 steps)."""
+"""Background probe: the owner's probe moved 2 steps along its direction (centre 2 steps out, ends 1 and 3)."""
 
 
 def rounding_noise(y0: np.ndarray, yp: np.ndarray, ym: np.ndarray) -> np.ndarray:
@@ -79,44 +79,39 @@ def linearize(y: np.ndarray) -> np.ndarray:
     return y
 
 
-def control_queries(x: np.ndarray, u: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """The inputs :func:`background_curvature` needs beside the probes: x + s*delta*u for
-    s in (2, 3, -2, -3), in that order (4N rows)."""
-    step = delta.reshape(-1, *[1] * (x.ndim - 1)) * u
-    return np.concatenate([x + s * step for s in (*CONTROL_SHIFTS, *(-c for c in CONTROL_SHIFTS))])
+def control_queries(x: np.ndarray, u: np.ndarray, delta: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """The inputs :func:`background_curvature` needs beside the probes: x + s*2*delta*u, then
+    x + s*3*delta*u, with s the ``side`` (+1 or -1) of each point (2N rows)."""
+    step = (side * delta).reshape(-1, *[1] * (x.ndim - 1)) * u
+    return np.concatenate([x + c * step for c in CONTROL_SHIFTS])
 
 
 def background_curvature(probes: tuple[np.ndarray, np.ndarray, np.ndarray], controls: np.ndarray,
-                         fits: np.ndarray, *, sigmoid_head: bool = False) -> np.ndarray:
+                         side: np.ndarray, *, sigmoid_head: bool = False) -> np.ndarray:
     """Per point, the owner's relative curvature across its own probe moved two steps along
-    its direction, on either side: how curved the owner is anyway at the probe's scale.
+    its direction, to one side: how curved the owner is anyway at the probe's scale.
 
-    A bend at x leaves those two probes affine, so in a network with few bends at that
-    scale (the MLPs of the benchmark) this is near 0 and the owner's bend at x stands
-    far above it. Where the probe step is wide against the spacing of the network's
+    A bend at x leaves that probe affine, so in a network with few bends at that scale
+    (the MLPs of the benchmark) this is near 0 and the owner's bend at x stands far
+    above it. Where the probe step is wide against the spacing of the network's
     boundaries (VGG16 trained on digits at 32x32: half the points' bends no higher than
     the background) every model curves about as much across any such probe, an
     independent one included, and bend presence says nothing about the owner.
 
     Args:
         probes: the owner's canonical outputs at x, x + delta*u, x - delta*u.
-        controls: its canonical outputs at :func:`control_queries` (4N rows).
-        fits: (4N,) whether each control query lies in the domain; a side counts only
-            when both of its queries do.
+        controls: its canonical outputs at :func:`control_queries` (2N rows).
+        side: (N,) +1 or -1, the side each point's control probe lies on (as given to
+            :func:`control_queries`); 0 where neither side fits in the domain.
         sigmoid_head: as for :func:`bend_presence`.
 
     Returns:
-        (N,) the larger of the two sides' curvature; NaN where neither side fits.
+        (N,) the curvature; NaN where ``side`` is 0.
     """
-    y0, yp, ym = probes
-    n = len(y0)
-    both = np.concatenate([y0, yp, ym, controls])
-    y0, yp, ym, p2, p3, m2, m3 = np.split(linearize(both) if sigmoid_head else both, 7)
-    f2p, f3p, f2m, f3m = np.split(np.asarray(fits, dtype=bool), 4)
-    up = np.where(f2p & f3p, relative_curvature(p2, p3, yp), np.nan)
-    down = np.where(f2m & f3m, relative_curvature(m2, ym, m3), np.nan)
-    with np.errstate(invalid="ignore"):
-        return np.fmax(up, down).reshape(n)
+    both = np.concatenate([*probes, controls])
+    y0, yp, ym, c2, c3 = np.split(linearize(both) if sigmoid_head else both, 5)
+    near = np.where((np.asarray(side) > 0)[:, None], yp, ym)  # the probe one step out on that side
+    return np.where(np.asarray(side) != 0, relative_curvature(c2, c3, near), np.nan)
 
 
 def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],

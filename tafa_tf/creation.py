@@ -131,7 +131,8 @@ def fingerprint(
         out_kind = _owner_output_kind(model, net, task, domain, seed)
         _check_base(base, net)
         # With a base, synthesize more candidates and keep those where the owner departs from it.
-        pool_config = config if base is None else replace(config, oversample=config.oversample * config.base_candidates)
+        pool_config = config if base is None else replace(config, oversample=config.oversample * config.base_candidates,
+                                                          stop_at_n=False)
         points = synthesize(net, domain, task, out_kind, pool_config, samples=_check_samples(samples, net.input_shape))
         bar.update(1)
         answers = _ask_owner(model, base, points, out_kind)
@@ -190,7 +191,7 @@ def _owner_output_kind(model: Any, net: Any, task: str, domain: Domain, seed: in
 def _ask_owner(model: Any, base: Any, points: Any, out_kind: str) -> _Answers:
     """The owner's answers at every candidate's probes, its kinks, and which bends are heard."""
     queries = probe_inputs(points.x, points.u, points.delta)
-    raw = model_outputs(model, queries).reshape(len(queries), -1).astype("float64")
+    raw = _owner_answers(model, points, queries)
     raw_base = None if base is None else model_outputs(base, queries).reshape(len(queries), -1).astype("float64")
     m = len(points.x)
     y0, yp, ym = raw[:m], raw[m : 2 * m], raw[2 * m :]
@@ -204,6 +205,18 @@ def _ask_owner(model: Any, base: Any, points: Any, out_kind: str) -> _Answers:
     audible |= (points.kind == KIND_DECISION) & (yp.argmax(axis=1) != ym.argmax(axis=1))
     base_canon = None if raw_base is None else canonical(raw_base, out_kind)
     return _Answers(y0, yp, ym, kink, audible, np.concatenate(canon), raw_base, base_canon)
+
+
+def _owner_answers(model: Any, points: Any, queries: np.ndarray) -> np.ndarray:
+    """The owner's raw answers at ``queries``: those the synthesis saw, the rest asked now."""
+    seen = getattr(points, "seen", None)
+    if seen is None:
+        return model_outputs(model, queries).reshape(len(queries), -1).astype("float64")
+    raw = np.concatenate([seen[:, 0], seen[:, 1], seen[:, 2]])
+    ask = np.isnan(raw).any(axis=1)
+    if ask.any():
+        raw[ask] = model_outputs(model, queries[ask]).reshape(int(ask.sum()), -1)
+    return raw
 
 
 def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: int, domain: Domain) -> np.ndarray:
@@ -280,25 +293,32 @@ def _record(
 def _background(model: Any, points: Any, answers: _Answers, keep: np.ndarray, task: str, out_kind: str,
                 domain: Domain) -> np.ndarray:
     """The owner's background curvature at the kept bends (tafa_tf.bends.background_curvature;
-    NaN at decision points): 4 more owner queries per bend, none for the suspect."""
-    from tafa_tf.bends import background_curvature, control_queries
+    NaN at decision points and where neither side fits in the domain): 2 more owner
+    queries per bend, none for the suspect."""
+    from tafa_tf.bends import CONTROL_SHIFTS, background_curvature, control_queries
 
     background = np.full(len(keep), np.nan)
-    bend = np.flatnonzero(points.kind[keep] != KIND_DECISION)
-    if not len(bend):
+    idx = keep[points.kind[keep] != KIND_DECISION]
+    if not len(idx):
         return background
-    idx = keep[bend]
     x, u, delta = points.x[idx], points.u[idx], points.delta[idx]
-    controls = control_queries(x, u, delta).astype("float32")
     bounds = domain.bounds(tuple(x.shape[1:]))
-    fits = np.ones(len(controls), dtype=bool)
+    side = np.ones(len(idx))
     if bounds is not None:
-        axes = tuple(range(1, controls.ndim))
-        fits = np.all((controls >= bounds[0]) & (controls <= bounds[1]), axis=axes)
-    raw = model_outputs(model, controls).reshape(len(controls), -1).astype("float64")
-    probes = tuple(canonical(y[idx], out_kind) for y in (answers.y0, answers.yp, answers.ym))
-    background[bend] = background_curvature(probes, canonical(raw, out_kind), fits,
-                                            sigmoid_head=task == "generation")
+        axes = tuple(range(1, x.ndim))
+        far = max(CONTROL_SHIFTS)
+        fits = [np.all((q >= bounds[0]) & (q <= bounds[1]), axis=axes)
+                for q in (x + s * far * delta.reshape(-1, *[1] * (x.ndim - 1)) * u for s in (1.0, -1.0))]
+        side = np.where(fits[0], 1.0, np.where(fits[1], -1.0, 0.0))
+    on = side != 0
+    curvature = np.full(len(idx), np.nan)
+    if on.any():
+        controls = control_queries(x[on], u[on], delta[on], side[on]).astype("float32")
+        raw = model_outputs(model, controls).reshape(len(controls), -1).astype("float64")
+        probes = tuple(canonical(y[idx[on]], out_kind) for y in (answers.y0, answers.yp, answers.ym))
+        curvature[on] = background_curvature(probes, canonical(raw, out_kind), side[on],
+                                             sigmoid_head=task == "generation")
+    background[points.kind[keep] != KIND_DECISION] = curvature
     return background
 
 

@@ -49,6 +49,9 @@ from tafa_tf.introspection import ReluNetwork
 from tafa_tf.outputs import canonical
 from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT
 MAX_TARGETS = 4
+CHUNKS = 8
+"""A round's candidates run in up to this many chunks (never smaller than a batch), so that
+a large model stops once it has its points instead of synthesizing the whole oversample."""
 ACTIVATION_BYTES_PER_UNIT = 48
 """Working memory of one input's forward+backward pass, in bytes per ReLU coordinate.
 
@@ -82,6 +85,7 @@ class SynthesisConfig:
     stability_noise: float = 0.005  # probe steps grow until the bend survives this relative weight noise (0: off)
     stability_error: float = 0.5  # ... i.e. until the noisy owner's kink is within this share of the owner's
     stability_growth: float = 3.0  # step growth factor of that search
+    stop_at_n: bool = True  # large models: stop a round's chunks once n points are audible (False: run them all)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -99,6 +103,7 @@ class BoundaryPoints:
     residual: np.ndarray  # (N,) |c(x)| relative to the constraint's scale
     stats: dict[str, Any]
     seeded: np.ndarray | None = None  # (N,) bool: started from a public sample (None without samples)
+    seen: np.ndarray | None = None  # (N, 3, outputs) the owner's raw answers at x, x+du, x-du where known, else NaN
 
 
 # ----------------------------------------------------------------------------------- engine
@@ -324,6 +329,11 @@ class _Geometry:
     shell: Any
     probs: bool
 
+    @property
+    def kind(self) -> str:
+        """The output kind the step searches compare in (tafa_tf.outputs.canonical)."""
+        return "probabilities" if self.probs else "values"
+
 
 def _geometry(engine: _Engine, domain: Domain, out_kind: str) -> _Geometry:
     tf = engine.tf
@@ -353,7 +363,8 @@ def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps:
     residual = np.full(n, np.inf)
     u = np.zeros_like(x)
     slope = np.zeros(n)
-    # one trace for single constraints, one for intersections (unused columns are -1: zero rows)
+    # one trace for single constraints, one for intersections (unused columns are -1: zero rows;
+    # a trace per size was measured: its tracing cost what the padding did, ResNet50 at 224)
     m_of = np.where((idx >= 0).sum(axis=1) > 1, MAX_TARGETS, 1)
     m_of[decision] = 1
     for m in np.unique(m_of):
@@ -409,24 +420,65 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     delta[decision] = np.minimum(np.minimum(config.decision_margin * margin_scale / (slope[decision] + 1e-12), 4 * cap),
                                  reach[decision])
     loud = decision.copy()
+    seen = _Seen(len(x), int(np.prod(engine.net.output_shape)))
     todo = np.flatnonzero(~decision & (delta > 0))
-    y0 = _canonical_outputs(engine, x[todo], geo, batch) if len(todo) else None
+    y0 = seen.at_x(todo, _raw_outputs(engine, x[todo], batch)) if len(todo) else None
     while len(todo):
-        step = (delta[todo, None] * u[todo]).astype("float32")
-        yp = _canonical_outputs(engine, x[todo] + step, geo, batch)
-        ym = _canonical_outputs(engine, x[todo] - step, geo, batch)
-        s2 = np.linalg.norm(yp + ym - 2 * y0, axis=1)
-        slope_t = np.linalg.norm(yp - ym, axis=1) / 2
-        ok = audible(y0, yp, ym, config.noise_ratio) & (s2 > 2e-3 * slope_t)
+        step = _step_of(delta[todo], u[todo])
+        yp, ym = seen.at_probes(todo, _raw_outputs(engine, np.concatenate([x[todo] + step, x[todo] - step]), batch))
+        y0c, ypc, ymc = (canonical(y, geo.kind) for y in (y0, yp, ym))
+        s2 = np.linalg.norm(ypc + ymc - 2 * y0c, axis=1)
+        slope_t = np.linalg.norm(ypc - ymc, axis=1) / 2
+        ok = audible(y0c, ypc, ymc, config.noise_ratio) & (s2 > 2e-3 * slope_t)
         loud[todo[ok]] = True
         larger = np.minimum(np.minimum(delta[todo] * 10, cap), reach[todo])
         grow = ~ok & (larger > delta[todo] * (1 + 1e-6))
         delta[todo[grow]] = larger[grow]
+        seen.moved(todo[grow])
         todo, y0 = todo[grow], y0[grow]
     loud &= delta > 1e-6 * domain.scale
     if config.stability_noise > 0 and loud.any():
-        delta = stable_steps(engine, geo, x, u, delta, loud, decision, caps, reach, config, batch, domain.scale)
-    return u, delta, loud, region
+        delta = stable_steps(engine, geo, x, u, delta, loud, decision, caps, reach, config, batch, domain.scale, seen)
+    return u, delta, loud, region, seen.answers()
+
+
+@dataclass
+class _Seen:
+    """The owner's raw answers at each point and at its probes at the current step, as the
+    step searches compute them, so the owner is not asked again about the same inputs
+    (ResNet50 at 224x224: a tenth of the fingerprint's time). NaN: not asked."""
+
+    n: int
+    width: int
+
+    def __post_init__(self):
+        self.y = np.full((3, self.n, self.width), np.nan)
+
+    def at_x(self, rows: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        self.y[0, rows] = raw
+        return raw
+
+    def at_probes(self, rows: np.ndarray, raw_pm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        yp, ym = np.split(raw_pm, 2)
+        self.y[1, rows], self.y[2, rows] = yp, ym
+        return yp, ym
+
+    def moved(self, rows: np.ndarray) -> None:
+        """These points' steps changed: their probe answers are stale."""
+        self.y[1:, rows] = np.nan
+
+    def known(self, rows: np.ndarray, which: int) -> np.ndarray:
+        return ~np.isnan(self.y[which, rows]).any(axis=1)
+
+    def answers(self) -> np.ndarray:
+        """(N, 3, outputs): per point, at x, x + delta*u and x - delta*u."""
+        return self.y.transpose(1, 0, 2)
+
+
+def _step_of(delta: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The probe step as ``probes.probe_inputs`` computes it (float32), so answers seen here
+    are answers at the fingerprint's very queries."""
+    return delta.astype("float32").reshape(-1, *[1] * (u.ndim - 1)) * u.astype("float32")
 
 
 def max_step(config: SynthesisConfig, domain: Domain, n_inputs: int) -> float:
@@ -459,7 +511,7 @@ def clear_of_faces(domain: Domain, shape, x: np.ndarray, u: np.ndarray, slope: n
 
 
 def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, cap, reach, config: SynthesisConfig,
-                 batch: int, domain_scale: float) -> np.ndarray:
+                 batch: int, domain_scale: float, seen: _Seen) -> np.ndarray:
     """Probe steps grown (x ``stability_growth``, up to the caps) until the owner's bend
     at each point survives a small perturbation of the owner's own weights.
 
@@ -475,7 +527,8 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
     ``max_delta`` domain scales (not the dimension-scaled cap of :func:`max_step`, which
     is for hearing a kink at all: windows that wide hold so many of an innocent model's
     own bends that ``bend_presence`` stops telling it apart, measured on MobileNetV2)
-    and never shrink; points that never get there keep the largest step allowed.
+    and never shrink; points that never get there keep the largest step allowed. The
+    owner's answers go to (and come from) ``seen``.
     """
     from tafa_tf.piracy import noisy_weights
 
@@ -486,19 +539,25 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
     todo = np.flatnonzero(loud)
     limit = np.minimum(np.minimum(cap, reach), np.maximum(delta, config.max_delta * domain_scale))
 
-    def answers(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        owner = _canonical_outputs(engine, points, geo, batch)
+    def noisy_answers(points: np.ndarray) -> np.ndarray:
         model.set_weights(noisy)
         try:
-            return owner, _canonical_outputs(engine, points, geo, batch)
+            return canonical(_raw_outputs(engine, points, batch), geo.kind)
         finally:
             model.set_weights(original)
 
-    o0, n0 = answers(x[todo])
+    ask = todo[~seen.known(todo, 0)]
+    if len(ask):
+        seen.at_x(ask, _raw_outputs(engine, x[ask], batch))
+    o0, n0 = canonical(seen.y[0, todo], geo.kind), noisy_answers(x[todo])
     while len(todo):
-        step = (delta[todo, None] * u[todo]).astype("float32")
-        (o_pm, n_pm) = answers(np.concatenate([x[todo] + step, x[todo] - step]))  # one weight swap for both sides
-        (op, om), (np_, nm) = np.split(o_pm, 2), np.split(n_pm, 2)
+        step = _step_of(delta[todo], u[todo])
+        plus, minus = x[todo] + step, x[todo] - step
+        fresh = ~seen.known(todo, 1) | ~seen.known(todo, 2)  # the owner's answers at this step, unless seen
+        if fresh.any():
+            seen.at_probes(todo[fresh], _raw_outputs(engine, np.concatenate([plus[fresh], minus[fresh]]), batch))
+        op, om = (canonical(seen.y[k, todo], geo.kind) for k in (1, 2))
+        np_, nm = np.split(noisy_answers(np.concatenate([plus, minus])), 2)  # one weight swap for both sides
         dec = decision[todo]
         k_o, k_n = op + om - 2 * o0, np_ + nm - 2 * n0
         kink_ok = np.linalg.norm(k_n - k_o, axis=1) <= config.stability_error * np.linalg.norm(k_o, axis=1)
@@ -507,14 +566,18 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
         larger = np.minimum(delta[todo] * config.stability_growth, limit[todo])
         grow = ~ok & (larger > delta[todo] * (1 + 1e-6))
         delta[todo[grow]] = larger[grow]
+        seen.moved(todo[grow])
         todo, o0, n0 = todo[grow], o0[grow], n0[grow]
     return delta
 
 
-def _canonical_outputs(engine: _Engine, x: np.ndarray, geo: _Geometry, batch: int) -> np.ndarray:
+def _raw_outputs(engine: _Engine, x: np.ndarray, batch: int) -> np.ndarray:
+    """The owner's raw outputs at ``x``, flattened per input, in float64."""
     tf = engine.tf
-    raw = np.concatenate([engine.outputs()(tf.constant(x[sl])).numpy() for sl in _batches(len(x), 4 * batch)])
-    return canonical(raw, "probabilities" if geo.probs else "values")
+    if not len(x):
+        return np.zeros((0, int(np.prod(engine.net.output_shape))))
+    return np.concatenate([engine.outputs()(tf.constant(x[sl])).numpy()
+                           for sl in _batches(len(x), 4 * batch)]).astype("float64")
 
 
 def _room(domain: Domain, shape, x: np.ndarray) -> np.ndarray | None:
@@ -662,19 +725,36 @@ def _round_counts(n_cand: int, task: str, config: SynthesisConfig, round_no: int
     return n_cand - n_dec - n_multi, n_multi, n_dec
 
 
-def _one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, counts, config, batch, rng):
+def _one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, counts, config, batch, rng, enough):
+    """One round of candidates, in chunks when the model allows only small batches: the
+    round stops after the chunk that brings the audible points to ``enough`` (None: never).
+
+    A large model's batch holds a few inputs (ResNet50 at 224x224: 7), so its candidates
+    run as several chunks anyway; in a random order, so that stopping early keeps each
+    kind's share. A model whose candidates fit one batch (the MLPs) runs them all at once.
+    """
     near = near_all(sum(counts))
     cand = _candidates(rng, engine, pool, n_random, near, st, by_site, counts, batch)
     decision = cand.kinds == KIND_DECISION
-    idx = cand.idx  # decision rows: the class pair in columns 0 and 1, one constraint (their margin)
-    x, residual, u, slope = newton(engine, geo, cand.seeds, idx, decision, cand.scales, config.newton_steps, batch)
-    converged = residual < 1e-4
-    rows = np.flatnonzero(converged)
-    u_rows, delta, loud, _ = probe_steps(engine, geo, domain, x[rows], u[rows], idx[rows], decision[rows],
-                                         slope[rows], st.margin_scale, config, batch)
-    return {"x": x[rows], "u": u_rows, "delta": delta, "loud": loud, "kind": cand.kinds[rows],
-            "targets": cand.idx[rows], "residual": residual[rows], "near": near[rows],
-            "candidates": len(x), "converged": int(converged.sum())}
+    n_cand = len(cand.seeds)
+    chunk = max(batch, int(math.ceil(n_cand / CHUNKS)))
+    order = np.arange(n_cand) if chunk >= n_cand else rng.permutation(n_cand)
+    parts, heard = [], 0
+    for start in range(0, n_cand, chunk):
+        rows = order[start : start + chunk]
+        x, residual, u, slope = newton(engine, geo, cand.seeds[rows], cand.idx[rows], decision[rows],
+                                       cand.scales[rows], config.newton_steps, batch)
+        ok = residual < 1e-4
+        done = rows[ok]  # decision rows: the class pair in columns 0 and 1, one constraint (their margin)
+        u_ok, delta, loud, _, seen = probe_steps(engine, geo, domain, x[ok], u[ok], cand.idx[done], decision[done],
+                                                 slope[ok], st.margin_scale, config, batch)
+        parts.append({"x": x[ok], "u": u_ok, "delta": delta, "loud": loud, "kind": cand.kinds[done], "seen": seen,
+                      "targets": cand.idx[done], "residual": residual[ok], "near": near[done], "tried": len(rows)})
+        heard += int(loud.sum())
+        if enough is not None and heard >= enough:
+            break
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "tried"}
+    return {**out, "candidates": sum(p["tried"] for p in parts), "converged": len(out["x"])}
 
 
 def synthesize(
@@ -722,11 +802,14 @@ def synthesize(
     def near_all(k: int) -> np.ndarray:
         return (rng.random(k) < config.sample_fraction) if samples is not None else np.zeros(k, bool)
 
-    rounds = []
+    rounds: list[dict[str, Any]] = []
+    wanted = config.n if config.stop_at_n else None
     for r in range(max(1, config.rounds)):
         counts = _round_counts(n_cand, task, config, r)
-        rounds.append(_one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, counts, config, batch, rng))
-        if sum(int(rd["loud"].sum()) for rd in rounds) >= config.n:
+        heard = sum(int(rd["loud"].sum()) for rd in rounds)
+        rounds.append(_one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, counts, config, batch, rng,
+                                 None if wanted is None else wanted - heard))
+        if heard + int(rounds[-1]["loud"].sum()) >= config.n:
             break
     return _assemble(rounds, net, st, eligible, config, samples is not None)
 
@@ -734,7 +817,7 @@ def synthesize(
 def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints:
     """Audible points of every round; quiet ones only to make up for missing ones."""
     cat = {k: np.concatenate([rd[k] for rd in rounds]) for k in ("x", "u", "delta", "loud", "kind", "targets",
-                                                                   "residual", "near")}
+                                                                   "residual", "near", "seen")}
     loud = np.flatnonzero(cat["loud"])
     quiet = np.flatnonzero(~cat["loud"] & (cat["delta"] > 0))
     quiet = quiet[np.argsort(-cat["delta"][quiet], kind="stable")][: max(0, config.n - len(loud))]
@@ -762,6 +845,7 @@ def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints
         residual=cat["residual"][keep].astype("float32"),
         stats=stats,
         seeded=cat["near"][keep] if with_samples else None,
+        seen=cat["seen"][keep],
     )
 def select(points: BoundaryPoints, keep: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of at most ``n`` kept points, each kind in proportion to what was asked."""

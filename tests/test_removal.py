@@ -129,32 +129,32 @@ def test_bend_presence_counts_only_bends_that_stand_above_float32_rounding():
     assert bend_presence(owner, suspect) == 1.0
 
 
-def _along(f, x, u, delta):
-    """f's answers at a probe triple and at its background probes, x and u of shape (N, 1)."""
+def _along(f, x, u, delta, side):
+    """f's answers at a probe triple and at its background probe, x and u of shape (N, 1)."""
     probes = tuple(f(q) for q in (x, x + delta[:, None] * u, x - delta[:, None] * u))
-    return probes, f(control_queries(x, u, delta))
+    return probes, f(control_queries(x, u, delta, side))
 
 
 def test_background_is_zero_for_a_lone_bend_and_high_where_bends_are_dense():
     x, u, delta = np.zeros((2, 1)), np.ones((2, 1)), np.array([0.5, 0.5])
-    fits = np.ones(8, dtype=bool)
+    side = np.array([1.0, -1.0])  # one point looks up the line, the other down
     lone = lambda t: np.abs(t)  # noqa: E731  one bend, at 0
-    probes, controls = _along(lone, x, u, delta)
-    np.testing.assert_allclose(background_curvature(probes, controls, fits), [0.0, 0.0], atol=1e-12)
+    probes, controls = _along(lone, x, u, delta, side)
+    np.testing.assert_allclose(background_curvature(probes, controls, side), [0.0, 0.0], atol=1e-12)
     zigzag = lambda t: np.abs(((t + 0.5) % 1.0) - 0.5)  # noqa: E731  a bend every half unit: at every probe
-    probes, controls = _along(zigzag, x, u, delta)
-    assert np.all(background_curvature(probes, controls, fits) > 0.9)
-    # a side whose queries leave the domain does not count; with neither side, NaN
-    assert np.isnan(background_curvature(probes, controls, np.zeros(8, dtype=bool))).all()
+    probes, controls = _along(zigzag, x, u, delta, side)
+    assert np.all(background_curvature(probes, controls, side) > 0.9)
+    # a point whose control probe fits on neither side of the domain has none
+    assert np.isnan(background_curvature(probes, controls, np.array([0.0, -1.0]))[0])
 
 
 def test_bend_presence_is_not_measured_where_the_owners_bends_do_not_stand_out():
     x, u, delta = np.zeros((8, 1)), np.ones((8, 1)), np.full(8, 0.5)
-    fits = np.ones(32, dtype=bool)
+    side = np.where(np.arange(8) % 2, 1.0, -1.0)
     lone, zigzag = (lambda t: np.abs(t)), (lambda t: np.abs(((t + 0.5) % 1.0) - 0.5))  # noqa: E731
     for owner_f, measured in ((lone, True), (zigzag, False)):
-        probes, controls = _along(owner_f, x, u, delta)
-        background = background_curvature(probes, controls, fits)
+        probes, controls = _along(owner_f, x, u, delta, side)
+        background = background_curvature(probes, controls, side)
         innocent = tuple(owner_f(q + 0.25) for q in (x, x + 0.5, x - 0.5))  # the same shape, bending elsewhere
         presence = bend_presence(probes, innocent, background=background)
         # dense bends: any model curves across these probes, and presence would call an innocent a copy
@@ -162,7 +162,7 @@ def test_bend_presence_is_not_measured_where_the_owners_bends_do_not_stand_out()
         itself = bend_presence(probes, probes, background=background)
         assert itself == 1.0 if measured else np.isnan(itself)
     # the share of standing-out bends decides: just under it, nothing is measured
-    probes, _ = _along(lone, x, u, delta)
+    probes, _ = _along(lone, x, u, delta, side)
     k = int(np.ceil(STANDOUT_SHARE * 8))
     background = np.where(np.arange(8) < k - 1, 0.0, np.nan)
     assert np.isnan(bend_presence(probes, probes, background=background))
