@@ -116,8 +116,11 @@ def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models():
     fp = tafa.fingerprint(owner, task="classification", n=48, domain=Box(0.0, 1.0), seed=0)
     assert fp.n_points == 48
     reports = {d: tafa.verify(fp, piracy.quantize(owner, d)) for d in ("float16", "int8")}
-    # the default (uncalibrated) verdict accuses the quantized copies: their bends survive (stable probe steps)
-    assert all(r.pirated is True for r in reports.values()), {d: (r.score, r.threshold) for d, r in reports.items()}
+    # the default (uncalibrated) verdict accuses the float16 copy and never clears the int8 one.
+    # (It accused int8 too while bend_presence lifted every score to the owner's roughness; that
+    # lift also accused an innocent VGG16 and is now refused where bends do not stand out.)
+    assert reports["float16"].pirated is True, (reports["float16"].score, reports["float16"].threshold)
+    assert reports["int8"].pirated is not False, (reports["int8"].score, reports["int8"].clear_threshold)
     pirated = {d: r.score for d, r in reports.items()}
     pirated["noise 2%"] = tafa.verify(fp, piracy.add_noise(owner, 0.02, seed=3)).score
     innocent = tafa.verify(fp, other)
