@@ -149,11 +149,10 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
             stands = curved > STANDOUT * np.asarray(background, dtype="float64")  # NaN background: False
         if np.count_nonzero(stands & heard) < STANDOUT_SHARE * np.count_nonzero(heard):
             return float("nan")
-    o0, op, om, s0, sp, sm = (y[heard] for y in (o0, op, om, s0, sp, sm))
-    ref = float(np.mean(relative_curvature(o0, op, om)))
+    ref = float(np.mean(curved[heard]))
     if not ref > 0.0:
         return float("nan")
-    mine = float(np.mean(relative_curvature(s0, sp, sm)))
+    mine = float(np.mean(relative_curvature(s0[heard], sp[heard], sm[heard])))
     return min(mine, ref) / max(mine, ref)
 
 

@@ -295,7 +295,7 @@ def _background(model: Any, points: Any, answers: _Answers, keep: np.ndarray, ta
     """The owner's background curvature at the kept bends (tafa_tf.bends.background_curvature;
     NaN at decision points and where neither side fits in the domain): 2 more owner
     queries per bend, none for the suspect."""
-    from tafa_tf.bends import CONTROL_SHIFTS, background_curvature, control_queries
+    from tafa_tf.bends import background_curvature, control_queries
 
     background = np.full(len(keep), np.nan)
     idx = keep[points.kind[keep] != KIND_DECISION]
@@ -304,11 +304,9 @@ def _background(model: Any, points: Any, answers: _Answers, keep: np.ndarray, ta
     x, u, delta = points.x[idx], points.u[idx], points.delta[idx]
     bounds = domain.bounds(tuple(x.shape[1:]))
     side = np.ones(len(idx))
-    if bounds is not None:
-        axes = tuple(range(1, x.ndim))
-        far = max(CONTROL_SHIFTS)
-        fits = [np.all((q >= bounds[0]) & (q <= bounds[1]), axis=axes)
-                for q in (x + s * far * delta.reshape(-1, *[1] * (x.ndim - 1)) * u for s in (1.0, -1.0))]
+    if bounds is not None:  # the side whose control queries (the farther lies past the nearer) stay in the box
+        fits = [np.all((q >= bounds[0]) & (q <= bounds[1]), axis=tuple(range(1, x.ndim)))
+                for q in (control_queries(x, u, delta, np.full(len(idx), s))[len(idx):] for s in (1.0, -1.0))]
         side = np.where(fits[0], 1.0, np.where(fits[1], -1.0, 0.0))
     on = side != 0
     curvature = np.full(len(idx), np.nan)

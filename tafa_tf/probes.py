@@ -18,9 +18,15 @@ REPEATS = 8
 """Points asked twice, to notice a suspect that answers at random (dropout left on)."""
 
 
+def probe_step(delta: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """delta*u per point, in float32: the step of every query, so that answers computed
+    while synthesizing are answers at the fingerprint's very queries."""
+    return np.asarray(delta, dtype="float32").reshape(-1, *([1] * (np.ndim(u) - 1))) * np.asarray(u, dtype="float32")
+
+
 def probe_inputs(x: np.ndarray, u: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """The 3N queries of a fingerprint: x, x + delta*u and x - delta*u, stacked."""
-    step = delta.reshape(-1, *([1] * (x.ndim - 1))) * u
+    step = probe_step(delta, u)
     return np.concatenate([x, x + step, x - step]).astype("float32")
 
 
@@ -41,5 +47,5 @@ def query_budget(n_points: int) -> int:
 
 __all__ = [
     "KIND_UNIT", "KIND_MULTI", "KIND_DECISION", "KIND_NAMES", "REPEATS",
-    "probe_inputs", "kinks", "n_repeats", "query_budget",
+    "probe_step", "probe_inputs", "kinks", "n_repeats", "query_budget",
 ]

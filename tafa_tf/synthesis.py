@@ -47,7 +47,7 @@ from tafa_tf.domains import Domain, Gaussian
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork
 from tafa_tf.outputs import canonical
-from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT
+from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, probe_step
 MAX_TARGETS = 4
 CHUNKS = 8
 """A round's candidates run in up to this many chunks (never smaller than a batch), so that
@@ -405,6 +405,7 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     ``max_delta`` until the second difference |f(x+du) + f(x-du) - 2f(x)| exceeds
     ``noise_ratio`` times float32 rounding of the outputs, and the kink exceeds 2e-3
     of the slope. Decision points reach ``decision_margin`` of the median top-2 margin.
+    Returns (u, delta, loud, the owner's raw answers seen at each point's queries).
     """
     tf = engine.tf
     cap = max_step(config, domain, x.shape[1])
@@ -424,7 +425,7 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     todo = np.flatnonzero(~decision & (delta > 0))
     y0 = seen.at_x(todo, _raw_outputs(engine, x[todo], batch)) if len(todo) else None
     while len(todo):
-        step = _step_of(delta[todo], u[todo])
+        step = probe_step(delta[todo], u[todo])
         yp, ym = seen.at_probes(todo, _raw_outputs(engine, np.concatenate([x[todo] + step, x[todo] - step]), batch))
         y0c, ypc, ymc = (canonical(y, geo.kind) for y in (y0, yp, ym))
         s2 = np.linalg.norm(ypc + ymc - 2 * y0c, axis=1)
@@ -439,7 +440,7 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     loud &= delta > 1e-6 * domain.scale
     if config.stability_noise > 0 and loud.any():
         delta = stable_steps(engine, geo, x, u, delta, loud, decision, caps, reach, config, batch, domain.scale, seen)
-    return u, delta, loud, region, seen.answers()
+    return u, delta, loud, seen.answers()
 
 
 @dataclass
@@ -473,12 +474,6 @@ class _Seen:
     def answers(self) -> np.ndarray:
         """(N, 3, outputs): per point, at x, x + delta*u and x - delta*u."""
         return self.y.transpose(1, 0, 2)
-
-
-def _step_of(delta: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """The probe step as ``probes.probe_inputs`` computes it (float32), so answers seen here
-    are answers at the fingerprint's very queries."""
-    return delta.astype("float32").reshape(-1, *[1] * (u.ndim - 1)) * u.astype("float32")
 
 
 def max_step(config: SynthesisConfig, domain: Domain, n_inputs: int) -> float:
@@ -551,7 +546,7 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
         seen.at_x(ask, _raw_outputs(engine, x[ask], batch))
     o0, n0 = canonical(seen.y[0, todo], geo.kind), noisy_answers(x[todo])
     while len(todo):
-        step = _step_of(delta[todo], u[todo])
+        step = probe_step(delta[todo], u[todo])
         plus, minus = x[todo] + step, x[todo] - step
         fresh = ~seen.known(todo, 1) | ~seen.known(todo, 2)  # the owner's answers at this step, unless seen
         if fresh.any():
@@ -746,8 +741,8 @@ def _one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, count
                                        cand.scales[rows], config.newton_steps, batch)
         ok = residual < 1e-4
         done = rows[ok]  # decision rows: the class pair in columns 0 and 1, one constraint (their margin)
-        u_ok, delta, loud, _, seen = probe_steps(engine, geo, domain, x[ok], u[ok], cand.idx[done], decision[done],
-                                                 slope[ok], st.margin_scale, config, batch)
+        u_ok, delta, loud, seen = probe_steps(engine, geo, domain, x[ok], u[ok], cand.idx[done], decision[done],
+                                              slope[ok], st.margin_scale, config, batch)
         parts.append({"x": x[ok], "u": u_ok, "delta": delta, "loud": loud, "kind": cand.kinds[done], "seen": seen,
                       "targets": cand.idx[done], "residual": residual[ok], "near": near[done], "tried": len(rows)})
         heard += int(loud.sum())
