@@ -260,12 +260,13 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
     fp_s = time.perf_counter() - t
     fp_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # loading the owner, and the fingerprint
     t_single = single_pass_seconds(owner, owner.inputs[0].shape[1:], repeats=8 if row.size < 224 else 4)
-    pirated, innocent, verdicts, verify_s = {}, {}, {}, []
+    pirated, innocent, verdicts, verify_s, copy_accuracy = {}, {}, {}, [], {}
     for name, model in pirates(owner, row):
         t = time.perf_counter()
         report = tafa.verify(fp, model)
         verify_s.append(time.perf_counter() - t)
         pirated[name], verdicts[name] = float(report.score), report.pirated
+        copy_accuracy[name] = _accuracy(model, data)  # a copy that lost the owner's accuracy is no prize
         del model
         gc.collect()
     for seed in range(1, n_innocent + 1):
@@ -294,6 +295,7 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
         "accuse_from": report.threshold,
         "clear_under": report.clear_threshold,
         "owner_accuracy_train": accuracy,
+        "pirated_accuracy_train": copy_accuracy,
         "build_s": build_s,
         "synthesis": fp.synthesis.get("stats", {}),
     }
