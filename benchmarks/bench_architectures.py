@@ -10,9 +10,10 @@ initialised (or trained) models of the same architecture.
 
 Each row runs in a fresh subprocess, so its peak resident memory (ru_maxrss) is that
 row's alone; trained models are trained in a process of their own and cached in
-benchmarks/.cache/architectures (training is the benchmark's cost, not the library's). Columns: parameters, input size, points found of wanted, fingerprint
-seconds, ratio to single-input forward+backward passes, peak RSS, seconds per
-verification, lowest pirated score, highest innocent score.
+benchmarks/.cache/architectures (training is the benchmark's cost, not the library's).
+Columns: parameters, input size, points found of wanted, fingerprint seconds, ratio to
+single-input forward+backward passes, peak RSS, seconds per verification, lowest
+pirated score, highest innocent score.
 
     python benchmarks/bench_architectures.py --quick                 # the 32x32 rows
     python benchmarks/bench_architectures.py --rows mnv2_035_32_trained,resnet50_224_random
@@ -147,7 +148,7 @@ def row_model(row: Row, seed: int, fine_tuned: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, __file__, "--train", row.name, "--seed", str(seed), "--out", str(path),
                         *(["--fine-tune"] if fine_tuned else [])], check=True)
-    return keras.saving.load_model(path)
+    return keras.saving.load_model(path, safe_mode=True)
 
 
 def _train_to(name: str, seed: int, out: Path, fine_tune: bool) -> None:

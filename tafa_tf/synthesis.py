@@ -406,7 +406,8 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     next boundary along u (so the probe crosses only the targets) and grow by factors of
     10 up to ``max_delta`` (bisecting on the exponent) until the second difference
     |f(x+du) + f(x-du) - 2f(x)| exceeds ``noise_ratio`` times float32 rounding of the
-    outputs, and the kink exceeds 2e-3 of the slope. Decision points reach ``decision_margin`` of the median top-2 margin.
+    outputs, and the kink exceeds 2e-3 of the slope. Decision points reach
+    ``decision_margin`` of the median top-2 margin.
     Returns (u, delta, loud, the owner's raw answers seen at each point's queries).
     """
     tf = engine.tf
@@ -430,15 +431,16 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     seen.at_x(todo, _raw_outputs(engine, x[todo], batch))
     limit = np.minimum(cap, reach)
 
-    def hear(rows: np.ndarray, steps: np.ndarray, keep) -> np.ndarray:
+    def hear(rows: np.ndarray, steps: np.ndarray, keep=None) -> np.ndarray:
         """Whether each row's bend is audible at ``steps``. The owner's answers are kept for
-        the rows whose step this will be (``keep(heard)``), so it is not asked about them again."""
+        the rows whose step this will be (``keep(heard)``; all rows without ``keep``), so it
+        is not asked about them again."""
         step = probe_step(steps, u[rows])
         yp, ym = np.split(_raw_outputs(engine, np.concatenate([x[rows] + step, x[rows] - step]), batch), 2)
         y0c, ypc, ymc = (canonical(y, geo.kind) for y in (seen.y[0, rows], yp, ym))
         s2 = np.linalg.norm(ypc + ymc - 2 * y0c, axis=1)
         heard = audible(y0c, ypc, ymc, config.noise_ratio) & (s2 > 2e-3 * np.linalg.norm(ypc - ymc, axis=1) / 2)
-        k = keep(heard)
+        k = np.ones(len(rows), bool) if keep is None else keep(heard)
         seen.at_probes(rows[k], np.concatenate([yp[k], ym[k]]))
         return heard
 
@@ -446,7 +448,7 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     # the step is the smallest audible d0 * 10^k, k = 1..top (the last one capped), found by
     # bisection on k (the bend grows with the step, float32 rounding does not): ResNet50 at
     # 224x224 needs k = 4-5, 3 passes instead of 5-6 growing x10.
-    heard = hear(todo, delta[todo], lambda h: np.ones(len(h), bool))
+    heard = hear(todo, delta[todo])
     loud[todo[heard]] = True
     todo = todo[~heard]
     d0, room = delta[todo], limit[todo]
