@@ -48,6 +48,21 @@ OUTPUT_ACTIVATIONS = frozenset({"softmax", "sigmoid", "log_softmax", "tanh"})
 _ACTIVATION_SWAP_LOCK = threading.RLock()
 
 
+def leaf_layers(model: Any) -> list[Any]:
+    """``model``'s layers in order, those of nested models in their place."""
+    import keras
+
+    out = []
+    for layer in model.layers:
+        out.extend(leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return out
+
+
+def kernel_layers(model: Any) -> list[Any]:
+    """The leaf layers with a ``kernel`` (Dense, Conv...), in order: the last is the output layer."""
+    return [layer for layer in leaf_layers(model) if getattr(layer, "kernel", None) is not None]
+
+
 def activation_name(fn: Any) -> str:
     """The lower-case name of an activation function ("linear" for None)."""
     if fn is None:
@@ -359,4 +374,4 @@ def inspect_model(model: Any) -> Coverage:
     return ReluNetwork(model).coverage
 
 
-__all__ = ["ReluNetwork", "ReluSite", "Coverage", "inspect_model", "relu_breakpoints"]
+__all__ = ["ReluNetwork", "ReluSite", "Coverage", "inspect_model", "relu_breakpoints", "leaf_layers", "kernel_layers"]

@@ -33,6 +33,8 @@ import numpy as np
 from tafa_tf.domains import Domain, as_domain
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import activation_name
+from tafa_tf.introspection import kernel_layers as _kernel_layers
+from tafa_tf.introspection import leaf_layers as _leaf_layers
 from tafa_tf.outputs import model_outputs
 
 Transform = Callable[[Any], Any]
@@ -154,22 +156,6 @@ def _resolve_inputs(model, x: Any, domain: Any, n: int, seed: int, fn: str) -> n
     if len(arr) == 0:
         raise ValueError(f"x must hold at least one input. Received: x.shape={arr.shape}")
     return arr
-
-
-def _kernel_layers(model) -> list[Any]:
-    """Layers whose ``kernel`` is the weight that pruning and int8 quantization touch."""
-    return [layer for layer in _leaf_layers(model) if getattr(layer, "kernel", None) is not None]
-
-
-def _leaf_layers(model) -> list[Any]:
-    keras = _keras()
-    out = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            out.extend(_leaf_layers(layer))
-        else:
-            out.append(layer)
-    return out
 
 
 # --------------------------------------------------------------------------- fine-tuning
