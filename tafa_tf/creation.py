@@ -19,6 +19,7 @@ import numpy as np
 
 from tafa_tf.domains import Domain, as_domain, default_domain
 from tafa_tf.errors import UnsupportedModelError
+from tafa_tf.heads import compress, outputs_and_features
 from tafa_tf.outputs import TASKS, canonical, model_outputs, output_kind
 from tafa_tf.probes import KIND_DECISION, kinks, probe_inputs
 from tafa_tf.progress import progress_bar
@@ -66,6 +67,8 @@ class _Answers:
     canon: np.ndarray  # the owner's canonical answers at all 3m queries
     base: np.ndarray | None  # the base's raw answers at all 3m queries
     base_canon: np.ndarray | None  # and canonical
+    features: np.ndarray | None = None  # the owner's penultimate features at all 3m queries (tafa_tf.heads)
+    base_features: np.ndarray | None = None  # and the base's
 
 
 def fingerprint(
@@ -191,8 +194,8 @@ def _owner_output_kind(model: Any, net: Any, task: str, domain: Domain, seed: in
 def _ask_owner(model: Any, base: Any, points: Any, out_kind: str) -> _Answers:
     """The owner's answers at every candidate's probes, its kinks, and which bends are heard."""
     queries = probe_inputs(points.x, points.u, points.delta)
-    raw = _owner_answers(model, points, queries)
-    raw_base = None if base is None else model_outputs(base, queries).reshape(len(queries), -1).astype("float64")
+    raw, features = _owner_answers(model, points, queries)
+    raw_base, base_features = (None, None) if base is None else outputs_and_features(base, queries)
     m = len(points.x)
     y0, yp, ym = raw[:m], raw[m : 2 * m], raw[2 * m :]
     canon = [canonical(y, out_kind) for y in (y0, yp, ym)]
@@ -204,19 +207,26 @@ def _ask_owner(model: Any, base: Any, points: Any, out_kind: str) -> _Answers:
     # decision points are kept for their label flips, when the owner's label does flip across the probe
     audible |= (points.kind == KIND_DECISION) & (yp.argmax(axis=1) != ym.argmax(axis=1))
     base_canon = None if raw_base is None else canonical(raw_base, out_kind)
-    return _Answers(y0, yp, ym, kink, audible, np.concatenate(canon), raw_base, base_canon)
+    return _Answers(y0, yp, ym, kink, audible, np.concatenate(canon), raw_base, base_canon, features, base_features)
 
 
-def _owner_answers(model: Any, points: Any, queries: np.ndarray) -> np.ndarray:
-    """The owner's raw answers at ``queries``: those the synthesis saw, the rest asked now."""
+def _owner_answers(model: Any, points: Any, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The owner's raw answers at ``queries`` and its penultimate features there (None where
+    the model does not expose them): those the synthesis saw, the rest asked now."""
     seen = getattr(points, "seen", None)
     if seen is None:
-        return model_outputs(model, queries).reshape(len(queries), -1).astype("float64")
-    raw = np.concatenate([seen[:, 0], seen[:, 1], seen[:, 2]])
-    ask = np.isnan(raw).any(axis=1)
+        return outputs_and_features(model, queries)
+    by_query = lambda a: np.concatenate([a[:, 0], a[:, 1], a[:, 2]])  # noqa: E731
+    raw = by_query(seen)
+    h = None if points.seen_features is None else by_query(points.seen_features).astype("float64")
+    no_raw = np.isnan(raw).any(axis=1)
+    ask = no_raw | (np.isnan(h).any(axis=1) if h is not None else False)
     if ask.any():
-        raw[ask] = model_outputs(model, queries[ask]).reshape(int(ask.sum()), -1)
-    return raw
+        raw_ask, h_ask = outputs_and_features(model, queries[ask])
+        raw[no_raw] = raw_ask[no_raw[ask]]  # answers the synthesis saw stay as they were
+        if h is not None and h_ask is not None:
+            h[ask] = h_ask
+    return raw, h
 
 
 def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: int, domain: Domain) -> np.ndarray:
@@ -263,7 +273,8 @@ def _record(
     m = len(points.x)
     stats = dict(points.stats, silent_dropped=int((~answers.audible).sum()), kept=int(len(keep)))
     background = _background(model, points, answers, keep, task, out_kind, domain)
-    yb = None if answers.base is None else answers.base[np.concatenate([keep, m + keep, 2 * m + keep])]
+    rows = np.concatenate([keep, m + keep, 2 * m + keep])
+    yb = None if answers.base is None else answers.base[rows]
     return Fingerprint(
         x=points.x[keep].astype("float32"),
         u=points.u[keep].astype("float32"),
@@ -277,6 +288,8 @@ def _record(
         seeded=None if points.seeded is None else points.seeded[keep].astype("int8"),
         kink=answers.kink[keep].astype("float32"),
         background=background.astype("float32"),
+        features=None if answers.features is None else compress(answers.features[rows]),
+        base_features=None if answers.base_features is None else compress(answers.base_features[rows]),
         task=task,
         output_kind=out_kind,
         input_shape=net.input_shape,

@@ -19,11 +19,13 @@ from tafa_tf.archive import bad_file, read_archive, write_archive
 from tafa_tf.calibration import Calibration
 from tafa_tf.domains import Domain
 from tafa_tf.errors import FingerprintFileError
-from tafa_tf.outputs import TASKS, model_outputs
+from tafa_tf.heads import compress, outputs_and_features
+from tafa_tf.outputs import TASKS
 from tafa_tf.probes import probe_inputs, query_budget
 
 ARRAY_NAMES = ("x", "u", "delta", "kind", "targets", "y0", "yp", "ym", "kink")
-OPTIONAL_ARRAYS = ("yb", "seeded", "background")  # with a public base model / public samples / since 0.2
+OPTIONAL_ARRAYS = ("yb", "seeded", "background", "features", "base_features")
+# with a public base model / public samples / since 0.2 / since 0.3 (tafa_tf.heads) / with a base, since 0.3
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class Fingerprint:
     the owner's relative curvature across its probes moved two steps along them (NaN at
     decision points; tafa_tf.bends.background_curvature), which tells whether its bends
     stand out at all at the probes' scale (absent from fingerprints made before 0.2).
+    ``features`` (3N rows) the owner's penultimate features at the queries, and
+    ``base_features`` the base's (with ``base=``), compressed without loss
+    (tafa_tf.heads; absent before 0.3, or where the model's graph does not expose them).
 
     Create one with ``tafa.fingerprint(model)``; keep the file secret: a pirate who
     knows the points can tune against them.
@@ -67,6 +72,8 @@ class Fingerprint:
     yb: np.ndarray | None = None
     seeded: np.ndarray | None = None
     background: np.ndarray | None = None
+    features: np.ndarray | None = None
+    base_features: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
@@ -101,7 +108,8 @@ class Fingerprint:
         the way the owner did (``owner_side``), which tells the owner's copies from
         other fine-tunes of the same base. The points stay as they were chosen (not
         re-chosen where the owner departs most, as ``tafa.fingerprint(base=...)`` does).
-        Any stored calibration is dropped: the features it was fitted on change.
+        The base's penultimate features are kept too, for ``head_contrast``
+        (tafa_tf.heads). Any stored calibration is dropped: the features it was fitted on change.
         ``tafa calibrate --base`` does this before calibrating.
 
         Raises:
@@ -110,7 +118,7 @@ class Fingerprint:
         """
         q = self.queries()
         try:
-            yb = np.asarray(model_outputs(base, q), dtype="float64").reshape(len(q), -1)
+            yb, hb = outputs_and_features(base, q)
         except Exception as e:  # a wrong input shape surfaces as any of Keras's errors
             raise ValueError(
                 f"The base model cannot answer this fingerprint's queries (input shape {self.input_shape}): "
@@ -124,7 +132,7 @@ class Fingerprint:
             )
         if not np.all(np.isfinite(yb)):
             raise ValueError("The base model answered NaN or inf to this fingerprint's queries.")
-        return replace(self, yb=yb.astype("float32"), calibration=None)
+        return replace(self, yb=yb.astype("float32"), base_features=compress(hb), calibration=None)
 
     def __repr__(self) -> str:
         cal = "calibrated" if self.calibration is not None else "uncalibrated"
@@ -202,8 +210,14 @@ class Fingerprint:
         if self.background is not None and (tuple(self.background.shape) != (n,) or np.any(self.background < 0)
                                             or np.any(np.isinf(self.background))):
             return f"array 'background' must hold {n} curvatures, each NaN or a finite value >= 0"
-        for name in ("x", "u", "delta", "y0", "yp", "ym", "kink", *(["yb"] if self.yb is not None else [])):
-            if not np.all(np.isfinite(getattr(self, name))):
+        for name in ("features", "base_features"):
+            h = getattr(self, name)
+            if h is not None and (h.ndim != 2 or len(h) != 3 * n or h.shape[1] < 1):
+                return f"array {name!r} has shape {h.shape}, expected {3 * n} rows (one per query) and 1 or more columns"
+        finite = ("x", "u", "delta", "y0", "yp", "ym", "kink", "yb", "features", "base_features")
+        for name in finite:
+            a = getattr(self, name)
+            if a is not None and not np.all(np.isfinite(a)):
                 return f"array {name!r} holds NaN or inf"
         if np.any(self.delta <= 0):
             return "a probe step is not positive"

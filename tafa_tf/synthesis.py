@@ -106,6 +106,7 @@ class BoundaryPoints:
     stats: dict[str, Any]
     seeded: np.ndarray | None = None  # (N,) bool: started from a public sample (None without samples)
     seen: np.ndarray | None = None  # (N, 3, outputs) the owner's raw answers at x, x+du, x-du where known, else NaN
+    seen_features: np.ndarray | None = None  # (N, 3, features) its penultimate features there (tafa_tf.heads), or None
 
 
 # ----------------------------------------------------------------------------------- engine
@@ -129,6 +130,9 @@ def engine_for(net: ReluNetwork) -> _Engine:
     return engine
 
 
+_UNSET = object()
+
+
 class _Engine:
     """Traced passes over one network: statistics, Newton steps, probe geometry."""
 
@@ -139,6 +143,7 @@ class _Engine:
         self.net = net
         self.d = int(np.prod(net.input_shape))
         self._traced: dict[Any, Any] = {}
+        self._answering: Any = _UNSET  # the model giving outputs and penultimate features (tafa_tf.heads)
 
     def _function(self, key: Any, fn: Any, *specs: tuple[tuple[int | None, ...], str]) -> Any:
         """``fn`` traced once for any batch size (the signature leaves the batch free), kept."""
@@ -168,6 +173,8 @@ class _Engine:
                               ((None, MAX_TARGETS), "int32"))
 
     def outputs(self) -> Any:
+        """The owner's outputs and its penultimate features (tafa_tf.heads; 0 of them where
+        the model does not expose them), both flattened per input, in one traced pass."""
         return self._function("outputs", self._outputs, ((None, self.d), "float32"))
 
     def batch_size(self, budget_gib: float, cap: int = 512) -> int:
@@ -273,10 +280,27 @@ class _Engine:
         t = tf.tensor_scatter_nd_update(t, hit, tf.fill(tf.shape(hit)[:1], np.inf))
         return tf.reduce_min(t, axis=1)
 
+    def feature_width(self) -> int:
+        """How many penultimate features :meth:`outputs` gives per input (0: none)."""
+        two = self._answering_model()
+        return 0 if two is None else int(np.prod(two.outputs[1].shape[1:]))
+
+    def _answering_model(self) -> Any | None:
+        if self._answering is _UNSET:
+            from tafa_tf.heads import answering_model
+
+            self._answering = answering_model(self.net.model)
+        return self._answering
+
     def _outputs(self, x):
         tf = self.tf
-        out = self.net.model(tf.reshape(x, (-1, *self.net.input_shape)), training=False)
-        return tf.reshape(tf.cast(out, tf.float32), (tf.shape(out)[0], -1))
+        x = tf.reshape(x, (-1, *self.net.input_shape))
+        flat = lambda t: tf.reshape(tf.cast(t, tf.float32), (tf.shape(t)[0], -1))  # noqa: E731
+        two = self._answering_model()
+        if two is None:
+            return flat(self.net.model(x, training=False)), tf.zeros((tf.shape(x)[0], 0))
+        out, h = two(x, training=False)
+        return flat(out), flat(h)
 
 
 # ----------------------------------------------------------------------------------- passes
@@ -408,7 +432,7 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     |f(x+du) + f(x-du) - 2f(x)| exceeds ``noise_ratio`` times float32 rounding of the
     outputs, and the kink exceeds 2e-3 of the slope. Decision points reach
     ``decision_margin`` of the median top-2 margin.
-    Returns (u, delta, loud, the owner's raw answers seen at each point's queries).
+    Returns (u, delta, loud, the owner's answers seen at each point's queries: a ``_Seen``).
     """
     tf = engine.tf
     cap = max_step(config, domain, x.shape[1])
@@ -428,7 +452,7 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     loud = decision.copy()
     seen = _Seen(len(x), int(np.prod(engine.net.output_shape)))
     todo = np.flatnonzero(~decision & (delta > 0))
-    seen.at_x(todo, _raw_outputs(engine, x[todo], batch))
+    seen.at_x(todo, _raw_answers(engine, x[todo], batch))
     limit = np.minimum(cap, reach)
 
     def hear(rows: np.ndarray, steps: np.ndarray, keep=None) -> np.ndarray:
@@ -436,12 +460,13 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
         the rows whose step this will be (``keep(heard)``; all rows without ``keep``), so it
         is not asked about them again."""
         step = probe_step(steps, u[rows])
-        yp, ym = np.split(_raw_outputs(engine, np.concatenate([x[rows] + step, x[rows] - step]), batch), 2)
+        pm = _raw_answers(engine, np.concatenate([x[rows] + step, x[rows] - step]), batch)
+        yp, ym = np.split(pm[0], 2)
         y0c, ypc, ymc = (canonical(y, geo.kind) for y in (seen.y[0, rows], yp, ym))
         s2 = np.linalg.norm(ypc + ymc - 2 * y0c, axis=1)
         heard = audible(y0c, ypc, ymc, config.noise_ratio) & (s2 > 2e-3 * np.linalg.norm(ypc - ymc, axis=1) / 2)
         k = np.ones(len(rows), bool) if keep is None else keep(heard)
-        seen.at_probes(rows[k], np.concatenate([yp[k], ym[k]]))
+        seen.at_probes(rows[k], _pick(pm, k))
         return heard
 
     # The first step (half-way to the next boundary) is heard on most small networks. Else
@@ -465,7 +490,7 @@ def probe_steps(engine: _Engine, geo: _Geometry, domain: Domain, x, u, idx, deci
     loud &= delta > 1e-6 * domain.scale
     if config.stability_noise > 0 and loud.any():
         delta = stable_steps(engine, geo, x, u, delta, loud, decision, caps, reach, config, batch, domain.scale, seen)
-    return u, delta, loud, seen.answers()
+    return u, delta, loud, seen
 
 
 @dataclass
@@ -476,22 +501,32 @@ class _Seen:
 
     n: int
     width: int
+    h: np.ndarray | None = None  # (3, n, features) float32: the penultimate features at the same inputs
 
     def __post_init__(self):
         self.y = np.full((3, self.n, self.width), np.nan)
 
-    def at_x(self, rows: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        self.y[0, rows] = raw
-        return raw
+    def at_x(self, rows: np.ndarray, answers: tuple[np.ndarray, np.ndarray | None]) -> None:
+        self._put(0, rows, *answers)
 
-    def at_probes(self, rows: np.ndarray, raw_pm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        yp, ym = np.split(raw_pm, 2)
-        self.y[1, rows], self.y[2, rows] = yp, ym
-        return yp, ym
+    def at_probes(self, rows: np.ndarray, answers_pm: tuple[np.ndarray, np.ndarray | None]) -> None:
+        """Answers at x + delta*u then x - delta*u (2 * len(rows) rows)."""
+        raw, h = answers_pm
+        for which, part in ((1, slice(0, len(rows))), (2, slice(len(rows), None))):
+            self._put(which, rows, raw[part], None if h is None else h[part])
+
+    def _put(self, which: int, rows: np.ndarray, raw: np.ndarray, h: np.ndarray | None) -> None:
+        self.y[which, rows] = raw
+        if h is not None:
+            if self.h is None:
+                self.h = np.full((3, self.n, h.shape[1]), np.nan, dtype="float32")
+            self.h[which, rows] = h
 
     def moved(self, rows: np.ndarray) -> None:
         """These points' steps changed: their probe answers are stale."""
         self.y[1:, rows] = np.nan
+        if self.h is not None:
+            self.h[1:, rows] = np.nan
 
     def known(self, rows: np.ndarray, which: int) -> np.ndarray:
         return ~np.isnan(self.y[which, rows]).any(axis=1)
@@ -499,6 +534,17 @@ class _Seen:
     def answers(self) -> np.ndarray:
         """(N, 3, outputs): per point, at x, x + delta*u and x - delta*u."""
         return self.y.transpose(1, 0, 2)
+
+    def features(self, d: int) -> np.ndarray:
+        """(N, 3, d): the penultimate features at the same inputs, NaN where not seen."""
+        return np.full((self.n, 3, d), np.nan, dtype="float32") if self.h is None else self.h.transpose(1, 0, 2)
+
+
+def _pick(answers_pm: tuple[np.ndarray, np.ndarray | None], keep: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Of answers at x + delta*u then x - delta*u, those of the points ``keep`` selects, in the same layout."""
+    def both(a):
+        return None if a is None else np.concatenate([half[keep] for half in np.split(a, 2)])
+    return both(answers_pm[0]), both(answers_pm[1])
 
 
 def max_step(config: SynthesisConfig, domain: Domain, n_inputs: int) -> float:
@@ -568,14 +614,14 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
 
     ask = todo[~seen.known(todo, 0)]
     if len(ask):
-        seen.at_x(ask, _raw_outputs(engine, x[ask], batch))
+        seen.at_x(ask, _raw_answers(engine, x[ask], batch))
     o0, n0 = canonical(seen.y[0, todo], geo.kind), noisy_answers(x[todo])
     while len(todo):
         step = probe_step(delta[todo], u[todo])
         plus, minus = x[todo] + step, x[todo] - step
         fresh = ~seen.known(todo, 1) | ~seen.known(todo, 2)  # the owner's answers at this step, unless seen
         if fresh.any():
-            seen.at_probes(todo[fresh], _raw_outputs(engine, np.concatenate([plus[fresh], minus[fresh]]), batch))
+            seen.at_probes(todo[fresh], _raw_answers(engine, np.concatenate([plus[fresh], minus[fresh]]), batch))
         op, om = (canonical(seen.y[k, todo], geo.kind) for k in (1, 2))
         np_, nm = np.split(noisy_answers(np.concatenate([plus, minus])), 2)  # one weight swap for both sides
         dec = decision[todo]
@@ -593,11 +639,18 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
 
 def _raw_outputs(engine: _Engine, x: np.ndarray, batch: int) -> np.ndarray:
     """The owner's raw outputs at ``x``, flattened per input, in float64."""
-    tf = engine.tf
+    return _raw_answers(engine, x, batch)[0]
+
+
+def _raw_answers(engine: _Engine, x: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The owner's raw outputs at ``x`` (flattened per input, float64) and its penultimate
+    features from the same pass (float32; None where the model does not expose them)."""
     if not len(x):
-        return np.zeros((0, int(np.prod(engine.net.output_shape))))
-    return np.concatenate([engine.outputs()(tf.constant(x[sl])).numpy()
-                           for sl in _batches(len(x), 4 * batch)]).astype("float64")
+        return np.zeros((0, int(np.prod(engine.net.output_shape)))), None
+    tf = engine.tf
+    pairs = [engine.outputs()(tf.constant(x[sl])) for sl in _batches(len(x), 4 * batch)]
+    h = np.concatenate([h.numpy() for _, h in pairs])
+    return np.concatenate([y.numpy() for y, _ in pairs]).astype("float64"), h if h.shape[1] else None
 
 
 def _room(domain: Domain, shape, x: np.ndarray) -> np.ndarray | None:
@@ -768,7 +821,8 @@ def _one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, count
         done = rows[ok]  # decision rows: the class pair in columns 0 and 1, one constraint (their margin)
         u_ok, delta, loud, seen = probe_steps(engine, geo, domain, x[ok], u[ok], cand.idx[done], decision[done],
                                               slope[ok], st.margin_scale, config, batch)
-        parts.append({"x": x[ok], "u": u_ok, "delta": delta, "loud": loud, "kind": cand.kinds[done], "seen": seen,
+        parts.append({"x": x[ok], "u": u_ok, "delta": delta, "loud": loud, "kind": cand.kinds[done],
+                      "seen": seen.answers(), "seen_features": seen.features(engine.feature_width()),
                       "targets": cand.idx[done], "residual": residual[ok], "near": near[done], "tried": len(rows)})
         heard += int(loud.sum())
         if enough is not None and heard >= enough:
@@ -837,7 +891,7 @@ def synthesize(
 def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints:
     """Audible points of every round; quiet ones only to make up for missing ones."""
     cat = {k: np.concatenate([rd[k] for rd in rounds]) for k in ("x", "u", "delta", "loud", "kind", "targets",
-                                                                   "residual", "near", "seen")}
+                                                                   "residual", "near", "seen", "seen_features")}
     loud = np.flatnonzero(cat["loud"])
     quiet = np.flatnonzero(~cat["loud"] & (cat["delta"] > 0))
     quiet = quiet[np.argsort(-cat["delta"][quiet], kind="stable")][: max(0, config.n - len(loud))]
@@ -866,6 +920,7 @@ def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints
         stats=stats,
         seeded=cat["near"][keep] if with_samples else None,
         seen=cat["seen"][keep],
+        seen_features=cat["seen_features"][keep] if cat["seen_features"].shape[2] else None,
     )
 def select(points: BoundaryPoints, keep: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of at most ``n`` kept points, each kind in proportion to what was asked."""

@@ -1,0 +1,189 @@
+"""Does the suspect read the owner's features? Evidence that survives a new output layer.
+
+RTLL and RTAL (tafa_tf.piracy) draw the output layer afresh and train it, so every
+output value changes; the layers under it stay the owner's (RTLL) or move about as
+far as another fine-tune of the same public base does (RTAL: measured on the
+benchmark's digits classifiers, their hidden weights sit 0.14-0.18 of their norm from
+the owner's, like the same-base fine-tunes, while their output layer has nothing left
+of the owner's). What survives is that the suspect's outputs are, nearly, an affine
+function of the owner's penultimate features, the inputs of its last kernel layer.
+
+At fingerprinting, those features are kept at the 3N queries (``Fingerprint.features``,
+compressed without loss to at most 3N columns; the synthesis's own passes over the
+owner return them beside the outputs, so they cost no extra pass), and the public
+base's too when the owner gives ``base=`` (``Fingerprint.base_features``). At
+verification:
+
+- ``head_fit``: the cross-validated R^2 of a ridge regression of the suspect's
+  canonical answers on the owner's features (folds split by point). The owner and any
+  copy that kept its hidden layers fit at 1; on the piracy benchmark's digits
+  classifiers (zoos 1-5) RTAL copies 0.87-0.96, independently trained models
+  0.47-0.76, but fine-tunes of the owner's public base 0.94-0.98 too: without the
+  base, it cannot tell a copy from another fine-tune of that base, so it is reported
+  and left out of the default score.
+- ``head_contrast``: with the base's features, how much better the owner's features
+  explain the suspect than the base's do: e_base / (e_owner + e_base) with
+  e = 1 - R^2, in [0, 1]; 1 for a copy that kept the owner's hidden layers, 0 for the
+  base itself, about 0.5 for a model unrelated to both. Same zoos: RTAL 0.52-0.70,
+  prune-and-retune 0.58-0.95, adversarial tuning 0.83-0.92, same-base fine-tunes
+  0.31-0.68, independent models 0.49-0.62.
+- ``head_evidence`` = ``head_fit * head_contrast`` lifts the default score
+  (tafa_tf.verification.default_score): the contrast alone sits at 0.5 for unrelated
+  models, which a regressor's single output makes noisy enough to lift innocents.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Any
+
+import numpy as np
+
+from tafa_tf.outputs import inference_batch_size, model_outputs
+
+FOLDS = 4
+"""Cross-validation folds of :func:`head_fit`, split by point."""
+ALPHAS = tuple(float(a) for a in np.logspace(-6, 3, 19))
+"""Ridge penalties tried (by leave-one-out error within each training fold), for feature
+rows scaled to unit mean square norm."""
+
+
+def answering_model(model: Any) -> Any | None:
+    """A Keras model from ``model``'s inputs to [its output, the inputs of its last kernel
+    layer (the output layer's features)]: one pass gives both. None where the graph does
+    not expose them (a subclassed model, an output layer inside a nested model, several
+    inputs or outputs)."""
+    import keras
+
+    from tafa_tf.introspection import kernel_layers
+
+    layers = kernel_layers(model)
+    if not layers:
+        return None
+    try:
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            return None
+        return keras.Model(model.inputs[0], [model.outputs[0], layers[-1].input])
+    except Exception:  # not a graph network, or the layer is not connected to these inputs
+        return None
+
+
+def outputs_and_features(model: Any, x: np.ndarray, *, batch_size: int | None = None
+                         ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``model``'s raw outputs at ``x`` (flattened per input, float64) and its penultimate
+    features there (None where :func:`answering_model` finds none), in one pass."""
+    two = answering_model(model)
+    if two is None:
+        return model_outputs(model, x, batch_size=batch_size).reshape(len(x), -1).astype("float64"), None
+    size = batch_size if batch_size is not None else inference_batch_size(np.shape(x)[1:])
+    outs, feats = [], []
+    for i in range(0, len(x), size):
+        y, h = two(x[i : i + size], training=False)
+        outs.append(np.asarray(y, dtype="float64").reshape(len(y), -1))
+        feats.append(np.asarray(h, dtype="float64").reshape(len(h), -1))
+    return np.concatenate(outs), np.concatenate(feats)
+
+
+def compress(h: np.ndarray | None) -> np.ndarray | None:
+    """Features as a fingerprint keeps them (float32), compressed without loss: with more
+    features than rows, their coordinates in the row space (U S of the SVD), which a ridge
+    regression treats exactly as the features themselves. None for None, or for features
+    that are not all finite."""
+    if h is None or not np.all(np.isfinite(h)):
+        return None
+    h = np.asarray(h, dtype="float64")
+    if h.shape[1] > h.shape[0]:
+        u, s, _ = np.linalg.svd(h, full_matrices=False)
+        keep = s > s[0] * 1e-7 if s.size and s[0] > 0 else np.zeros(len(s), dtype=bool)
+        h = u[:, keep] * s[keep]
+    return h.astype("float32") if h.shape[1] else None
+
+
+def features_at(model: Any, x: np.ndarray) -> np.ndarray | None:
+    """``model``'s penultimate features at ``x``, compressed (:func:`compress`); None where
+    there are none."""
+    return compress(outputs_and_features(model, x)[1])
+
+
+class _Folds:
+    """The ridge regressions of :func:`head_fit` on one feature matrix, decomposed once.
+
+    Per fold: the SVD of the centred training rows, from which every penalty's fit, its
+    leave-one-out error (the hat matrix's diagonal, the intercept's 1/n included) and its
+    predictions on the held-out rows follow in a few small products. The features are
+    fixed per fingerprint, so a scan decomposes them once, not once per suspect.
+    """
+
+    def __init__(self, features: np.ndarray, n_points: int):
+        h = np.asarray(features, dtype="float64")
+        scale = math.sqrt(float(np.sum(h**2)) / len(h))  # rows of unit mean square norm: unchanged by compress()
+        h = h / scale if scale > 0 else h
+        order = np.random.default_rng(0).permutation(n_points)
+        rows = lambda p: np.concatenate([p + k * n_points for k in range(len(h) // n_points)])  # noqa: E731
+        alphas = np.asarray(ALPHAS)[:, None]
+        self.parts = []
+        for f in range(FOLDS):
+            test = rows(np.sort(order[f::FOLDS]))
+            train = rows(np.setdiff1d(order, order[f::FOLDS]))
+            mean = h[train].mean(axis=0)
+            u, s, vt = np.linalg.svd(h[train] - mean, full_matrices=False)
+            keep = s > (s[0] * 1e-10 if s.size else 0.0)
+            u, s, vt = u[:, keep], s[keep], vt[keep]
+            shrink = s**2 / (s**2 + alphas)  # (penalties, components)
+            hat = (u**2) @ shrink.T + 1.0 / len(train)  # (rows, penalties): leave-one-out leverage
+            self.parts.append((train, test, u, shrink, hat, ((h[test] - mean) @ vt.T) / s))
+
+    def predict(self, y: np.ndarray) -> np.ndarray:
+        """Held-out predictions of ``y`` (one row per query), the penalty chosen per fold by
+        leave-one-out error on its training rows."""
+        pred = np.empty_like(y)
+        for train, test, u, shrink, hat, z in self.parts:
+            mean = y[train].mean(axis=0)
+            uy = u.T @ (y[train] - mean)  # (components, outputs)
+            fitted = u @ (shrink[:, :, None] * uy)  # every penalty's fit: (penalties, rows, outputs)
+            loo = (y[train] - mean - fitted) / np.maximum(1.0 - hat.T, 1e-12)[:, :, None]
+            best = int(np.argmin(np.mean(loo**2, axis=(1, 2))))
+            pred[test] = mean + z @ (shrink[best][:, None] * uy)
+        return pred
+
+
+_FOLDS: dict[int, _Folds] = {}
+
+
+def _folds_of(features: np.ndarray, n_points: int) -> _Folds:
+    """:class:`_Folds` of ``features``, made once per array (the entry goes with the array)."""
+    key = id(features)
+    folds = _FOLDS.get(key)
+    if folds is None:
+        folds = _FOLDS[key] = _Folds(features, n_points)
+        weakref.finalize(features, _FOLDS.pop, key, None)
+    return folds
+
+
+def head_fit(features: np.ndarray, answers: np.ndarray, n_points: int) -> float:
+    """Cross-validated R^2 of ``answers`` from ``features`` (3N rows each: the points, then
+    their probes x + delta*u, then x - delta*u) by ridge regression, the penalty chosen
+    by leave-one-out error within each training fold, the folds split by point (a
+    point's three queries, near copies of each other, are never on both sides); NaN when
+    the answers do not vary or there are fewer than 2 * FOLDS points."""
+    y = np.asarray(answers, dtype="float64").reshape(len(features), -1)
+    total = float(np.sum((y - y.mean(axis=0)) ** 2))
+    if not total > 0 or n_points < 2 * FOLDS:
+        return float("nan")
+    pred = _folds_of(features, n_points).predict(y)
+    return 1.0 - float(np.sum((y - pred) ** 2)) / total
+
+
+def head_contrast(fit_owner: float, fit_base: float) -> float:
+    """e_base / (e_owner + e_base) with e = 1 - R^2 (see the module docstring); NaN when
+    either fit is NaN or both are perfect."""
+    if not (math.isfinite(fit_owner) and math.isfinite(fit_base)):
+        return float("nan")
+    e_o, e_b = max(0.0, 1.0 - fit_owner), max(0.0, 1.0 - fit_base)
+    if e_o + e_b <= 0:
+        return float("nan")
+    return e_b / (e_o + e_b)
+
+
+__all__ = ["answering_model", "outputs_and_features", "compress", "features_at", "head_fit", "head_contrast", "FOLDS", "ALPHAS"]
