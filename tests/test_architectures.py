@@ -126,3 +126,10 @@ def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models():
     innocent = tafa.verify(fp, other)
     assert min(pirated.values()) > innocent.score, (pirated, innocent.score)
     assert innocent.pirated is not True
+    # the head's 1280 inputs at the 3N queries, kept (compressed) for head_fit: a new output
+    # layer retrained on the owner's frozen backbone (RTLL) is explained by them, the
+    # independently trained model less so
+    assert fp.features is not None and fp.features.shape[0] == 3 * fp.n_points
+    rtll = piracy.rtll(owner, data[0][:300], data[1][:300], epochs=10, seed=1)
+    fits = {"rtll": tafa.verify(fp, rtll).features["head_fit"], "innocent": innocent.features["head_fit"]}
+    assert fits["rtll"] > 0.99 and fits["innocent"] < fits["rtll"], fits

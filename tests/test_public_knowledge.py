@@ -121,3 +121,28 @@ def test_a_base_identical_to_the_owner_is_warned_about_and_adds_no_evidence(trai
     report = tafa.verify(fp, trained("digits_mlp", 1))
     assert "owner_side" not in report.features
     assert all(np.isfinite(v) for v in report.features.values())
+
+
+def test_head_features_find_the_owners_hidden_layers_under_a_retrained_output_layer(trained):
+    _data, base, owner, _own, (xb, yb) = owner_of_a_public_base(trained, "digits_mlp")
+    fp = tafa.fingerprint(owner, task="classification", n=64, domain=BOX, seed=0, base=base)
+    assert fp.features.shape == fp.base_features.shape == (3 * fp.n_points, 32)
+    rtll = piracy.rtll(owner, xb[:300], yb[:300], seed=1)  # the owner's hidden layers, a new output layer
+    rtal = piracy.rtal(owner, xb[:300], yb[:300], learning_rate=1e-3, seed=1)
+    independent = trained("digits_mlp", 3)
+    f = {name: tafa.verify(fp, m).features for name, m in
+         (("rtll", rtll), ("rtal", rtal), ("independent", independent), ("base", base))}
+    print("\n" + "\n".join(f"{k}: head_fit {v['head_fit']:.3f}, head_contrast {v['head_contrast']:.3f}"
+                           for k, v in f.items()))
+    assert f["rtll"]["head_fit"] > 0.999 and f["rtll"]["head_contrast"] > 0.95
+    assert f["base"]["head_contrast"] < 0.05  # the base's answers are its own features' affine map
+    assert f["rtal"]["head_fit"] > f["independent"]["head_fit"]
+    assert f["rtal"]["head_evidence"] > f["independent"]["head_evidence"]
+    report = tafa.verify(fp, rtal)
+    assert report.score >= report.features["head_evidence"]  # the evidence lifts the score, never lowers it
+    plain_fp = tafa.fingerprint(owner, task="classification", n=64, domain=BOX, seed=0)
+    plain = tafa.verify(plain_fp, rtal)
+    assert "head_fit" in plain.features and "head_contrast" not in plain.features  # no base: reported, no lift
+    later = plain_fp.with_base(base)  # the base given after fingerprinting: its features come along
+    assert later.base_features.shape == (3 * later.n_points, 32)
+    assert tafa.verify(later, base).features["head_contrast"] < 0.05

@@ -1,0 +1,97 @@
+"""The head features (tafa_tf.heads): how well a new linear head on the owner's penultimate
+features explains a suspect's answers, and how much better than one on the base's."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from sklearn.linear_model import RidgeCV
+
+import tafa_tf as tafa
+from tafa_tf.errors import FingerprintFileError
+from tafa_tf.heads import ALPHAS, FOLDS, compress, head_contrast, head_fit
+
+
+def three_queries(rng, n: int, d: int) -> np.ndarray:
+    """Features at n points and at two probes each (near copies), stacked as a fingerprint's queries."""
+    h = rng.standard_normal((n, d))
+    return np.concatenate([h, h + 0.01 * rng.standard_normal((n, d)), h - 0.01 * rng.standard_normal((n, d))])
+
+
+def ridge_cv_reference(h: np.ndarray, y: np.ndarray, n: int) -> float:
+    """The same cross-validated R^2 computed with scikit-learn's RidgeCV."""
+    h = h / np.sqrt(np.sum(h**2) / len(h))
+    order = np.random.default_rng(0).permutation(n)
+    rows = lambda p: np.concatenate([p, n + p, 2 * n + p])  # noqa: E731
+    pred = np.empty_like(y)
+    for f in range(FOLDS):
+        test = np.sort(order[f::FOLDS])
+        train = np.setdiff1d(order, test)
+        pred[rows(test)] = RidgeCV(alphas=ALPHAS).fit(h[rows(train)], y[rows(train)]).predict(h[rows(test)])
+    return 1.0 - float(np.sum((y - pred) ** 2)) / float(np.sum((y - y.mean(axis=0)) ** 2))
+
+
+@pytest.mark.parametrize("noise", [0.1, 1.0, 5.0])
+def test_head_fit_is_scikit_learns_ridge_cv_with_folds_split_by_point(noise):
+    rng = np.random.default_rng(1)
+    n, d = 60, 12
+    h = three_queries(rng, n, d)
+    y = h @ rng.standard_normal((d, 4)) + noise * rng.standard_normal((3 * n, 4))
+    assert head_fit(h, y, n) == pytest.approx(ridge_cv_reference(h, y, n), abs=1e-9)
+
+
+def test_head_fit_is_one_for_a_new_affine_head_and_near_zero_for_unrelated_answers():
+    rng = np.random.default_rng(2)
+    n, d = 64, 16
+    h = three_queries(rng, n, d)
+    assert head_fit(h, h @ rng.standard_normal((d, 10)) + 3.0, n) > 0.999
+    assert head_fit(h, rng.standard_normal((3 * n, 10)), n) < 0.1
+    assert np.isnan(head_fit(h, np.ones((3 * n, 10)), n))  # answers that do not vary
+    assert np.isnan(head_fit(h[:21], rng.standard_normal((21, 2)), 7))  # fewer than 2 points per fold
+
+
+def test_compressed_features_give_every_fit_exactly():
+    rng = np.random.default_rng(3)
+    n, d = 40, 500  # wider than the 120 queries: kept as their coordinates in the row space
+    h = three_queries(rng, n, d)
+    small = compress(h)
+    assert small.shape[0] == 3 * n and small.shape[1] <= 3 * n and small.dtype == np.float32
+    for y in (h[:, :3] @ rng.standard_normal((3, 2)), rng.standard_normal((3 * n, 2))):
+        assert head_fit(small, y, n) == pytest.approx(head_fit(h, y, n), abs=1e-5)
+    assert compress(np.where(np.eye(3 * n, 4) > 0, np.nan, h[:, :4])) is None
+    assert compress(None) is None
+
+
+def test_head_contrast_is_one_for_the_owners_features_zero_for_the_bases_and_half_between():
+    assert head_contrast(1.0, 0.6) == 1.0
+    assert head_contrast(0.6, 1.0) == 0.0
+    assert head_contrast(0.7, 0.7) == pytest.approx(0.5)
+    assert head_contrast(0.9, 0.6) == pytest.approx(0.4 / 0.5)
+    assert np.isnan(head_contrast(1.0, 1.0))
+    assert np.isnan(head_contrast(float("nan"), 0.5))
+
+
+def test_a_fingerprint_keeps_its_features_and_refuses_malformed_ones(fp, owner, tmp_path):
+    assert fp.features is not None and fp.features.shape == (3 * fp.n_points, 32)  # the digits MLP's last hidden layer
+    assert fp.base_features is None
+    again = tafa.Fingerprint.load(fp.save(tmp_path / "fp.tafa"))
+    np.testing.assert_array_equal(again.features, fp.features)
+    assert tafa.verify(again, owner).features["head_fit"] > 0.999
+
+    bad = dataclasses.replace(fp, features=fp.features[: fp.n_points])
+    with pytest.raises(FingerprintFileError, match=rf"array 'features' has shape \({fp.n_points}, 32\), "
+                                                   rf"expected {3 * fp.n_points} rows"):
+        tafa.Fingerprint.load(bad.save(tmp_path / "bad.tafa"))
+    nan = dataclasses.replace(fp, features=np.full_like(fp.features, np.nan))
+    with pytest.raises(FingerprintFileError, match="array 'features' holds NaN or inf"):
+        tafa.Fingerprint.load(nan.save(tmp_path / "nan.tafa"))
+
+
+def test_a_fingerprint_without_features_verifies_as_before(fp, owner, tmp_path):
+    old = tafa.Fingerprint.load(dataclasses.replace(fp, features=None).save(tmp_path / "old.tafa"))
+    assert old.features is None
+    report = tafa.verify(old, owner)
+    assert "head_fit" not in report.features
+    assert report.score == pytest.approx(tafa.verify(fp, owner).score)
