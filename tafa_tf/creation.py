@@ -218,7 +218,7 @@ def _owner_answers(model: Any, points: Any, queries: np.ndarray) -> tuple[np.nda
         return outputs_and_features(model, queries)
     by_query = lambda a: np.concatenate([a[:, 0], a[:, 1], a[:, 2]])  # noqa: E731
     raw = by_query(seen)
-    h = None if points.seen_features is None else by_query(points.seen_features).astype("float64")
+    h = None if points.seen_features is None else by_query(points.seen_features)
     no_raw = np.isnan(raw).any(axis=1)
     ask = no_raw | (np.isnan(h).any(axis=1) if h is not None else False)
     if ask.any():

@@ -42,6 +42,11 @@ import numpy as np
 
 from tafa_tf.outputs import inference_batch_size, model_outputs
 
+MAX_FEATURES = 16384
+"""Penultimate features kept per query, at most: a wider last kernel layer (a convolution
+over a whole feature map, as in a fully convolutional generator: 224x224x64 values per
+input) gets no head features, since the synthesis would hold them for every candidate
+(about 200 MB at this width for 1000 candidates). Classification heads are 512-4096 wide."""
 FOLDS = 4
 """Cross-validation folds of :func:`head_fit`, split by point."""
 ALPHAS = tuple(float(a) for a in np.logspace(-6, 3, 19))
@@ -53,7 +58,7 @@ def answering_model(model: Any) -> Any | None:
     """A Keras model from ``model``'s inputs to [its output, the inputs of its last kernel
     layer (the output layer's features)]: one pass gives both. None where the graph does
     not expose them (a subclassed model, an output layer inside a nested model, several
-    inputs or outputs)."""
+    inputs or outputs) or they are wider than :data:`MAX_FEATURES`."""
     import keras
 
     from tafa_tf.introspection import kernel_layers
@@ -64,7 +69,11 @@ def answering_model(model: Any) -> Any | None:
     try:
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             return None
-        return keras.Model(model.inputs[0], [model.outputs[0], layers[-1].input])
+        features = layers[-1].input
+        width = np.prod([d if d is not None else MAX_FEATURES + 1 for d in features.shape[1:]])
+        if width > MAX_FEATURES:
+            return None
+        return keras.Model(model.inputs[0], [model.outputs[0], features])
     except Exception:  # not a graph network, or the layer is not connected to these inputs
         return None
 
@@ -72,7 +81,7 @@ def answering_model(model: Any) -> Any | None:
 def outputs_and_features(model: Any, x: np.ndarray, *, batch_size: int | None = None
                          ) -> tuple[np.ndarray, np.ndarray | None]:
     """``model``'s raw outputs at ``x`` (flattened per input, float64) and its penultimate
-    features there (None where :func:`answering_model` finds none), in one pass."""
+    features there (float32; None where :func:`answering_model` finds none), in one pass."""
     two = answering_model(model)
     if two is None:
         return model_outputs(model, x, batch_size=batch_size).reshape(len(x), -1).astype("float64"), None
@@ -81,7 +90,7 @@ def outputs_and_features(model: Any, x: np.ndarray, *, batch_size: int | None = 
     for i in range(0, len(x), size):
         y, h = two(x[i : i + size], training=False)
         outs.append(np.asarray(y, dtype="float64").reshape(len(y), -1))
-        feats.append(np.asarray(h, dtype="float64").reshape(len(h), -1))
+        feats.append(np.asarray(h, dtype="float32").reshape(len(h), -1))
     return np.concatenate(outs), np.concatenate(feats)
 
 
@@ -186,4 +195,4 @@ def head_contrast(fit_owner: float, fit_base: float) -> float:
     return e_b / (e_o + e_b)
 
 
-__all__ = ["answering_model", "outputs_and_features", "compress", "features_at", "head_fit", "head_contrast", "FOLDS", "ALPHAS"]
+__all__ = ["MAX_FEATURES", "answering_model", "outputs_and_features", "compress", "features_at", "head_fit", "head_contrast", "FOLDS", "ALPHAS"]

@@ -95,3 +95,15 @@ def test_a_fingerprint_without_features_verifies_as_before(fp, owner, tmp_path):
     report = tafa.verify(old, owner)
     assert "head_fit" not in report.features
     assert report.score == pytest.approx(tafa.verify(fp, owner).score)
+
+
+def test_no_head_features_for_a_model_whose_output_layer_reads_a_whole_feature_map():
+    import keras
+
+    from tafa_tf.heads import MAX_FEATURES, answering_model
+
+    wide = keras.Sequential([keras.Input((64, 64, 8)), keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+                             keras.layers.Conv2D(1, 1)])  # its output layer reads 64 * 64 * 8 values per input
+    assert 64 * 64 * 8 > MAX_FEATURES and answering_model(wide) is None
+    narrow = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)])
+    assert answering_model(narrow) is not None
