@@ -109,12 +109,6 @@ def compress(h: np.ndarray | None) -> np.ndarray | None:
     return h.astype("float32") if h.shape[1] else None
 
 
-def features_at(model: Any, x: np.ndarray) -> np.ndarray | None:
-    """``model``'s penultimate features at ``x``, compressed (:func:`compress`); None where
-    there are none."""
-    return compress(outputs_and_features(model, x)[1])
-
-
 class _Folds:
     """The ridge regressions of :func:`head_fit` on one feature matrix, decomposed once.
 
@@ -195,4 +189,5 @@ def head_contrast(fit_owner: float, fit_base: float) -> float:
     return e_b / (e_o + e_b)
 
 
-__all__ = ["MAX_FEATURES", "answering_model", "outputs_and_features", "compress", "features_at", "head_fit", "head_contrast", "FOLDS", "ALPHAS"]
+__all__ = ["MAX_FEATURES", "FOLDS", "ALPHAS", "answering_model", "outputs_and_features", "compress", "head_fit",
+           "head_contrast"]
