@@ -21,7 +21,7 @@ from tafa_tf.domains import Domain, as_domain, default_domain
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.heads import compress, outputs_and_features
 from tafa_tf.outputs import TASKS, canonical, model_outputs, output_kind
-from tafa_tf.probes import KIND_DECISION, kinks, probe_inputs
+from tafa_tf.probes import KIND_DECISION, kinks, probe_inputs, query_rows
 from tafa_tf.progress import progress_bar
 from tafa_tf.record import Fingerprint
 
@@ -273,7 +273,7 @@ def _record(
     m = len(points.x)
     stats = dict(points.stats, silent_dropped=int((~answers.audible).sum()), kept=int(len(keep)))
     background = _background(model, points, answers, keep, task, out_kind, domain)
-    rows = np.concatenate([keep, m + keep, 2 * m + keep])
+    rows = query_rows(keep, m)
     yb = None if answers.base is None else answers.base[rows]
     return Fingerprint(
         x=points.x[keep].astype("float32"),

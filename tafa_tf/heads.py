@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from tafa_tf.outputs import inference_batch_size, model_outputs
+from tafa_tf.probes import query_rows
 
 MAX_FEATURES = 16384
 """Penultimate features kept per query, at most: a wider last kernel layer (a convolution
@@ -123,12 +124,11 @@ class _Folds:
         scale = math.sqrt(float(np.sum(h**2)) / len(h))  # rows of unit mean square norm: unchanged by compress()
         h = h / scale if scale > 0 else h
         order = np.random.default_rng(0).permutation(n_points)
-        rows = lambda p: np.concatenate([p + k * n_points for k in range(len(h) // n_points)])  # noqa: E731
         alphas = np.asarray(ALPHAS)[:, None]
         self.parts = []
         for f in range(FOLDS):
-            test = rows(np.sort(order[f::FOLDS]))
-            train = rows(np.setdiff1d(order, order[f::FOLDS]))
+            test = query_rows(np.sort(order[f::FOLDS]), n_points)
+            train = query_rows(np.setdiff1d(order, order[f::FOLDS]), n_points)
             mean = h[train].mean(axis=0)
             u, s, vt = np.linalg.svd(h[train] - mean, full_matrices=False)
             keep = s > (s[0] * 1e-10 if s.size else 0.0)

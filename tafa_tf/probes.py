@@ -30,6 +30,13 @@ def probe_inputs(x: np.ndarray, u: np.ndarray, delta: np.ndarray) -> np.ndarray:
     return np.concatenate([x, x + step, x - step]).astype("float32")
 
 
+def query_rows(points: np.ndarray, n_points: int) -> np.ndarray:
+    """Where the queries of ``points`` (indices among N) stand among the 3N of
+    :func:`probe_inputs`: theirs at x, then at x + delta*u, then at x - delta*u."""
+    points = np.asarray(points)
+    return np.concatenate([points, n_points + points, 2 * n_points + points])
+
+
 def kinks(y0: np.ndarray, yp: np.ndarray, ym: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """Second differences across the probe, per unit of step: non-zero where f bends."""
     return (yp + ym - 2.0 * y0) / delta.reshape(-1, 1)
@@ -47,5 +54,5 @@ def query_budget(n_points: int) -> int:
 
 __all__ = [
     "KIND_UNIT", "KIND_MULTI", "KIND_DECISION", "KIND_NAMES", "REPEATS",
-    "probe_step", "probe_inputs", "kinks", "n_repeats", "query_budget",
+    "probe_step", "probe_inputs", "query_rows", "kinks", "n_repeats", "query_budget",
 ]
