@@ -290,6 +290,7 @@ def _record(
         background=background.astype("float32"),
         features=None if answers.features is None else compress(answers.features[rows]),
         base_features=None if answers.base_features is None else compress(answers.base_features[rows]),
+        perturbed=_perturbed_answers(model, points, keep, config),
         task=task,
         output_kind=out_kind,
         input_shape=net.input_shape,
@@ -301,6 +302,26 @@ def _record(
         coverage=net.coverage.to_dict(),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -> np.ndarray | None:
+    """The perturbed owner's raw answers at the kept points' queries (None without stability
+    noise): those the step search saw at the final steps, the rest asked now, under the
+    same seeded weights (tafa_tf.synthesis.perturbed_weights)."""
+    from tafa_tf.synthesis import perturbed_weights, weights_swapped
+
+    if config.stability_noise <= 0:
+        return None
+    seen = getattr(points, "seen_perturbed", None)
+    k = len(keep)
+    raw = (np.full((3 * k, int(np.prod(model.outputs[0].shape[1:]))), np.nan) if seen is None
+           else np.concatenate([seen[keep, 0], seen[keep, 1], seen[keep, 2]]))
+    ask = np.isnan(raw).any(axis=1)
+    if ask.any():
+        queries = probe_inputs(points.x[keep], points.u[keep], points.delta[keep])[ask]
+        with weights_swapped(model, perturbed_weights(model, config)):
+            raw[ask] = model_outputs(model, queries).reshape(int(ask.sum()), -1)
+    return raw.astype("float32")
 
 
 def _background(model: Any, points: Any, answers: _Answers, keep: np.ndarray, task: str, out_kind: str,

@@ -21,6 +21,15 @@ Two regimes:
   when its score is at least ``max(UNCALIBRATED_FLOOR, ref + ACCUSE * (1 - ref))``,
   cleared when it is below ``ref + CLEAR * (1 - ref)``, and in between it gets no
   verdict ("uncertain": exit code 5 in the CLI) and a pointer to ``tafa calibrate``.
+
+  One reference stands on the other side: the owner itself with its weights under the
+  synthesis's stability noise (``Fingerprint.perturbed``: 0.5% relative Gaussian noise,
+  about what int8 rounding does to a kernel), a copy that changed nothing on purpose.
+  The accusation threshold never asks a suspect to score more than it does (but never
+  drops under the floor): in deep CNNs rounding alone moves a copy's answers at the
+  owner's boundary points, and int8 copies scored 0.86-0.90 where the relative rule
+  asked 0.89-0.91 (docs/results.md); on the MLPs it scores above the rule's line and
+  changes nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ bench_architectures, pruned and fine-tuned copies at 0.54-0.57; 0.3 clears 36 of
 (mostly distilled classifiers and RTAL) and still clears 241 of 360 innocents
 (300 at 0.5). A wrong "not pirated" is a verdict; "uncertain" points to calibration."""
 N_SHUFFLES = 5
+PERTURBED_REFERENCE = "perturbed owner"
+"""The name of the perturbed owner's score among a report's references (a copy, not an innocent)."""
 CONFIDENCE = 0.95
 
 UNCERTAIN_HINT = (
@@ -127,10 +138,18 @@ def reference_scores(fp: Any, score_of: Callable[[np.ndarray], float]) -> dict[s
 
 
 def uncalibrated_thresholds(references: dict[str, float]) -> tuple[float, float]:
-    """(clear, accuse): cleared under ``clear``, pirated at ``accuse`` or more, else uncertain."""
-    finite = [v for v in references.values() if math.isfinite(v)]
+    """(clear, accuse): cleared under ``clear``, pirated at ``accuse`` or more, else uncertain.
+
+    ``references`` are the innocent-side references' scores and, under
+    :data:`PERTURBED_REFERENCE`, the perturbed owner's, which caps ``accuse`` (never under
+    the floor).
+    """
+    finite = [v for k, v in references.items() if k != PERTURBED_REFERENCE and math.isfinite(v)]
     ref = min(max(finite), 1.0) if finite else 0.0
     accuse = max(UNCALIBRATED_FLOOR, ref + UNCALIBRATED_ACCUSE * (1.0 - ref))
+    copy = references.get(PERTURBED_REFERENCE, float("nan"))
+    if math.isfinite(copy):
+        accuse = max(UNCALIBRATED_FLOOR, min(accuse, copy))
     if ref >= 1.0:  # a reference answers as well as the owner: no score can tell a copy, none may accuse
         accuse = math.nextafter(1.0, 2.0)
     clear = min(ref + UNCALIBRATED_CLEAR * (1.0 - ref), accuse)
@@ -185,9 +204,17 @@ def decide(fp: Any, score: float, *, calibration: Any = None,
             "warnings": (UNCERTAIN_HINT,) if pirated is None and math.isfinite(score) else ()}
 
 
-def reference_scores_for(fp: Any, score_of: Callable[[np.ndarray], float], mode: str) -> dict[str, float]:
-    """:func:`reference_scores` for a suspect that answers in ``mode`` (label-only: the references answer with labels)."""
-    return reference_scores(fp, _on_labels(score_of, fp.output_kind) if mode == "labels" else score_of)
+def reference_scores_for(fp: Any, score_of: Callable[[np.ndarray], float], mode: str,
+                         copy_score_of: Callable[[np.ndarray], float] | None = None) -> dict[str, float]:
+    """:func:`reference_scores` for a suspect that answers in ``mode`` (label-only: the references
+    answer with labels); with ``copy_score_of`` (a suspect's score of raw answers) and a
+    fingerprint that keeps them, the perturbed owner's score too, under :data:`PERTURBED_REFERENCE`."""
+    in_mode = (lambda f: _on_labels(f, fp.output_kind)) if mode == "labels" else (lambda f: f)
+    refs = reference_scores(fp, in_mode(score_of))
+    perturbed = getattr(fp, "perturbed", None)
+    if copy_score_of is not None and perturbed is not None:
+        refs[PERTURBED_REFERENCE] = float(in_mode(copy_score_of)(np.asarray(perturbed, dtype="float64")))
+    return refs
 
 
 def _on_labels(score_of: Callable[[np.ndarray], float], kind: str) -> Callable[[np.ndarray], float]:
@@ -199,6 +226,6 @@ def _on_labels(score_of: Callable[[np.ndarray], float], kind: str) -> Callable[[
 __all__ = [
     "decide",
     "UNCALIBRATED_ACCUSE", "UNCALIBRATED_CLEAR", "UNCALIBRATED_FLOOR", "calibrated_stats",
-    "clopper_pearson_upper", "empirical_p_value", "reference_scores", "uncalibrated_thresholds",
+    "PERTURBED_REFERENCE", "clopper_pearson_upper", "empirical_p_value", "reference_scores", "uncalibrated_thresholds",
     "uncalibrated_verdict",
 ]

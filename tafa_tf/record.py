@@ -24,8 +24,9 @@ from tafa_tf.outputs import TASKS
 from tafa_tf.probes import probe_inputs, query_budget
 
 ARRAY_NAMES = ("x", "u", "delta", "kind", "targets", "y0", "yp", "ym", "kink")
-OPTIONAL_ARRAYS = ("yb", "seeded", "background", "features", "base_features")
-# with a public base model / public samples / since 0.2 / since 0.3 (tafa_tf.heads) / with a base, since 0.3
+OPTIONAL_ARRAYS = ("yb", "seeded", "background", "features", "base_features", "perturbed")
+# with a public base model / public samples / since 0.2 / since 0.3 (tafa_tf.heads) / with a base, since 0.3 /
+# since 0.3 (tafa_tf.judge: the perturbed-owner reference)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class Fingerprint:
     ``features`` (3N rows) the owner's penultimate features at the queries, and
     ``base_features`` the base's (with ``base=``), compressed without loss
     (tafa_tf.heads; absent before 0.3, or where the model's graph does not expose them).
+    ``perturbed`` (3N rows) the raw answers of the owner with its weights under the
+    synthesis's stability noise (``stability_noise`` relative Gaussian noise, seeded:
+    tafa_tf.synthesis.perturbed_weights), a copy that changed nothing on purpose; the
+    uncalibrated rule never asks a suspect to score higher than it (tafa_tf.judge;
+    absent before 0.3 or with ``stability_noise=0``).
 
     Create one with ``tafa.fingerprint(model)``; keep the file secret: a pirate who
     knows the points can tune against them.
@@ -74,6 +80,7 @@ class Fingerprint:
     background: np.ndarray | None = None
     features: np.ndarray | None = None
     base_features: np.ndarray | None = None
+    perturbed: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
@@ -203,8 +210,10 @@ class Fingerprint:
                 return f"array {name!r} has shape {getattr(self, name).shape}, expected {shape}"
         if self.targets.ndim != 2 or len(self.targets) != n:
             return "array 'targets' has the wrong shape"
-        if self.yb is not None and tuple(self.yb.shape) != (3 * n, out_dim):
-            return f"array 'yb' has shape {self.yb.shape}, expected {(3 * n, out_dim)}"
+        for name in ("yb", "perturbed"):
+            a = getattr(self, name)
+            if a is not None and tuple(a.shape) != (3 * n, out_dim):
+                return f"array {name!r} has shape {a.shape}, expected {(3 * n, out_dim)}"
         if self.seeded is not None and (tuple(self.seeded.shape) != (n,) or not np.isin(self.seeded, (0, 1)).all()):
             return f"array 'seeded' must hold {n} values of 0 or 1, one per point"
         if self.background is not None and (tuple(self.background.shape) != (n,) or np.any(self.background < 0)
@@ -214,7 +223,7 @@ class Fingerprint:
             h = getattr(self, name)
             if h is not None and (h.ndim != 2 or len(h) != 3 * n or h.shape[1] < 1):
                 return f"array {name!r} has shape {h.shape}, expected {3 * n} rows (one per query) and 1 or more columns"
-        finite = ("x", "u", "delta", "y0", "yp", "ym", "kink", "yb", "features", "base_features")
+        finite = ("x", "u", "delta", "y0", "yp", "ym", "kink", "yb", "features", "base_features", "perturbed")
         for name in finite:
             a = getattr(self, name)
             if a is not None and not np.all(np.isfinite(a)):

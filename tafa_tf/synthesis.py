@@ -36,6 +36,7 @@ Built for networks of 10^2 to 10^7 units in bounded memory and time:
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,7 @@ class BoundaryPoints:
     seeded: np.ndarray | None = None  # (N,) bool: started from a public sample (None without samples)
     seen: np.ndarray | None = None  # (N, 3, outputs) the owner's raw answers at x, x+du, x-du where known, else NaN
     seen_features: np.ndarray | None = None  # (N, 3, features) its penultimate features there (tafa_tf.heads), or None
+    seen_perturbed: np.ndarray | None = None  # (N, 3, outputs) the perturbed owner's (stable_steps) raw answers, or NaN
 
 
 # ----------------------------------------------------------------------------------- engine
@@ -505,6 +507,7 @@ class _Seen:
 
     def __post_init__(self):
         self.y = np.full((3, self.n, self.width), np.nan)
+        self.perturbed = np.full((3, self.n, self.width), np.nan)  # the owner under stability noise (stable_steps)
 
     def at_x(self, rows: np.ndarray, answers: tuple[np.ndarray, np.ndarray | None]) -> None:
         self._put(0, rows, *answers)
@@ -525,6 +528,7 @@ class _Seen:
     def moved(self, rows: np.ndarray) -> None:
         """These points' steps changed: their probe answers are stale."""
         self.y[1:, rows] = np.nan
+        self.perturbed[1:, rows] = np.nan
         if self.h is not None:
             self.h[1:, rows] = np.nan
 
@@ -534,6 +538,10 @@ class _Seen:
     def answers(self) -> np.ndarray:
         """(N, 3, outputs): per point, at x, x + delta*u and x - delta*u."""
         return self.y.transpose(1, 0, 2)
+
+    def perturbed_answers(self) -> np.ndarray:
+        """(N, 3, outputs): the perturbed owner's answers at the same inputs, NaN where not asked."""
+        return self.perturbed.transpose(1, 0, 2)
 
     def features(self, d: int) -> np.ndarray:
         """(N, 3, d): the penultimate features at the same inputs, NaN where not seen."""
@@ -596,26 +604,22 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
     and never shrink; points that never get there keep the largest step allowed. The
     owner's answers go to (and come from) ``seen``.
     """
-    from tafa_tf.piracy import noisy_weights
-
     model = engine.net.model
     original = model.get_weights()
-    noisy = noisy_weights(original, config.stability_noise, np.random.default_rng(config.seed + 7919))
+    noisy = perturbed_weights(model, config)
     delta = delta.copy()
     todo = np.flatnonzero(loud)
     limit = np.minimum(np.minimum(cap, reach), np.maximum(delta, config.max_delta * domain_scale))
 
     def noisy_answers(points: np.ndarray) -> np.ndarray:
-        model.set_weights(noisy)
-        try:
-            return canonical(_raw_outputs(engine, points, batch), geo.kind)
-        finally:
-            model.set_weights(original)
+        with weights_swapped(model, noisy, original):
+            return _raw_outputs(engine, points, batch)
 
     ask = todo[~seen.known(todo, 0)]
     if len(ask):
         seen.at_x(ask, _raw_answers(engine, x[ask], batch))
-    o0, n0 = canonical(seen.y[0, todo], geo.kind), noisy_answers(x[todo])
+    seen.perturbed[0, todo] = noisy_answers(x[todo])  # kept: the fingerprint's perturbed-owner reference
+    o0, n0 = canonical(seen.y[0, todo], geo.kind), canonical(seen.perturbed[0, todo], geo.kind)
     while len(todo):
         step = probe_step(delta[todo], u[todo])
         plus, minus = x[todo] + step, x[todo] - step
@@ -623,7 +627,9 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
         if fresh.any():
             seen.at_probes(todo[fresh], _raw_answers(engine, np.concatenate([plus[fresh], minus[fresh]]), batch))
         op, om = (canonical(seen.y[k, todo], geo.kind) for k in (1, 2))
-        np_, nm = np.split(noisy_answers(np.concatenate([plus, minus])), 2)  # one weight swap for both sides
+        raw_p, raw_m = np.split(noisy_answers(np.concatenate([plus, minus])), 2)  # one weight swap for both sides
+        seen.perturbed[1, todo], seen.perturbed[2, todo] = raw_p, raw_m
+        np_, nm = canonical(raw_p, geo.kind), canonical(raw_m, geo.kind)
         dec = decision[todo]
         k_o, k_n = op + om - 2 * o0, np_ + nm - 2 * n0
         kink_ok = np.linalg.norm(k_n - k_o, axis=1) <= config.stability_error * np.linalg.norm(k_o, axis=1)
@@ -635,6 +641,32 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
         seen.moved(todo[grow])
         todo, o0, n0 = todo[grow], o0[grow], n0[grow]
     return delta
+
+
+PERTURBATION_SEED = 7919
+"""Offset of the stability noise's seed from the synthesis seed (``seed + 7919``)."""
+
+
+def perturbed_weights(model, config: SynthesisConfig) -> list[np.ndarray]:
+    """The owner's weights with the synthesis's relative Gaussian stability noise
+    (``stability_noise``, seeded by ``seed + PERTURBATION_SEED``): the same every time for
+    the same model and config, so the fingerprint's perturbed-owner answers can be asked again."""
+    from tafa_tf.piracy import noisy_weights
+
+    return noisy_weights(model.get_weights(), config.stability_noise,
+                         np.random.default_rng(config.seed + PERTURBATION_SEED))
+
+
+@contextlib.contextmanager
+def weights_swapped(model, weights: list[np.ndarray], original: list[np.ndarray] | None = None):
+    """``model`` with ``weights`` inside the block, its own weights (``original``, read now
+    if not given) restored after, even on error."""
+    original = model.get_weights() if original is None else original
+    model.set_weights(weights)
+    try:
+        yield model
+    finally:
+        model.set_weights(original)
 
 
 def _raw_outputs(engine: _Engine, x: np.ndarray, batch: int) -> np.ndarray:
@@ -823,6 +855,7 @@ def _one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, count
                                               slope[ok], st.margin_scale, config, batch)
         parts.append({"x": x[ok], "u": u_ok, "delta": delta, "loud": loud, "kind": cand.kinds[done],
                       "seen": seen.answers(), "seen_features": seen.features(engine.feature_width()),
+                      "seen_perturbed": seen.perturbed_answers(),
                       "targets": cand.idx[done], "residual": residual[ok], "near": near[done], "tried": len(rows)})
         heard += int(loud.sum())
         if enough is not None and heard >= enough:
@@ -891,7 +924,8 @@ def synthesize(
 def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints:
     """Audible points of every round; quiet ones only to make up for missing ones."""
     cat = {k: np.concatenate([rd[k] for rd in rounds]) for k in ("x", "u", "delta", "loud", "kind", "targets",
-                                                                   "residual", "near", "seen", "seen_features")}
+                                                                   "residual", "near", "seen", "seen_features",
+                                                                   "seen_perturbed")}
     loud = np.flatnonzero(cat["loud"])
     quiet = np.flatnonzero(~cat["loud"] & (cat["delta"] > 0))
     quiet = quiet[np.argsort(-cat["delta"][quiet], kind="stable")][: max(0, config.n - len(loud))]
@@ -921,6 +955,7 @@ def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints
         seeded=cat["near"][keep] if with_samples else None,
         seen=cat["seen"][keep],
         seen_features=cat["seen_features"][keep] if cat["seen_features"].shape[2] else None,
+        seen_perturbed=cat["seen_perturbed"][keep],
     )
 def select(points: BoundaryPoints, keep: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of at most ``n`` kept points, each kind in proportion to what was asked."""

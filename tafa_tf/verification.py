@@ -456,6 +456,11 @@ def reference_score(fp: Fingerprint, answers: np.ndarray) -> float:
     return default_score(features)
 
 
+def _suspect_score(fp: Fingerprint, answers: np.ndarray) -> float:
+    """The default score of answers to ``fp.queries()``, as a suspect giving them gets it."""
+    return default_score(compute_features(fp, answers)[0])
+
+
 _REFERENCES: dict[tuple[int, str], dict[str, float]] = {}
 
 
@@ -469,7 +474,8 @@ def _references_of(fp: Fingerprint, mode: str) -> dict[str, float]:
     key = (id(fp), mode)
     refs = _REFERENCES.get(key)
     if refs is None:
-        refs = judge.reference_scores_for(fp, functools.partial(reference_score, fp), mode)
+        refs = judge.reference_scores_for(fp, functools.partial(reference_score, fp), mode,
+                                          copy_score_of=functools.partial(_suspect_score, fp))
         _REFERENCES[key] = refs
         weakref.finalize(fp, _REFERENCES.pop, key, None)
     return dict(refs)

@@ -114,6 +114,21 @@ def test_uncalibrated_rule_is_relative_to_the_references_with_an_uncertain_band(
     assert judge.uncalibrated_verdict(float("nan"), clear, accuse) is None
 
 
+def test_the_perturbed_owner_caps_the_accusation_threshold_but_not_under_the_floor():
+    refs = {"shuffled-0": 0.4}
+    _, rule = judge.uncalibrated_thresholds(refs)
+    assert rule == pytest.approx(0.4 + 0.85 * 0.6)
+    # a copy made by rounding-level weight noise scores 0.87: the rule's 0.91 would never accuse such copies
+    clear, accuse = judge.uncalibrated_thresholds({**refs, judge.PERTURBED_REFERENCE: 0.87})
+    assert accuse == pytest.approx(0.87) and clear == pytest.approx(0.4 + 0.3 * 0.6)
+    assert judge.uncalibrated_verdict(0.88, clear, accuse) is True
+    # it is no innocent reference: a high one does not raise the line, a low one stops at the floor
+    assert judge.uncalibrated_thresholds({**refs, judge.PERTURBED_REFERENCE: 0.99})[1] == pytest.approx(rule)
+    assert judge.uncalibrated_thresholds({**refs, judge.PERTURBED_REFERENCE: 0.5})[1] == judge.UNCALIBRATED_FLOOR
+    # nor does it let a fingerprint accuse when an innocent reference answers as well as the owner
+    assert judge.uncalibrated_thresholds({"shuffled-0": 1.0, judge.PERTURBED_REFERENCE: 0.9})[1] > 1.0
+
+
 def test_no_accusation_when_a_reference_scores_as_high_as_the_owner():
     # e.g. a model that answers the same everywhere: its shuffled answers are its answers
     clear, accuse = judge.uncalibrated_thresholds({"shuffled-0": 1.0})

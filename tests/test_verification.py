@@ -108,13 +108,16 @@ def test_a_new_output_layer_does_not_hide_the_owners_bends(owner, fp, trained):
 def test_uncalibrated_references_leave_room_to_accuse_a_float16_copy(trained, kind, task):
     # The shuffled-owner references carry the owner's own bends; if bend_presence counted
     # for them, the accusation threshold would sit at 1 and every copy would be cleared.
-    from tafa_tf import piracy
+    from tafa_tf import judge, piracy
 
     owner = trained(kind)
     fp = tafa.fingerprint(owner, task=task, n=64, seed=0)
     report = tafa.verify(fp, piracy.quantize(owner, "float16"))
+    perturbed = report.references.pop(judge.PERTURBED_REFERENCE)
     assert max(report.references.values()) < 0.6
     assert report.pirated is True and report.verdict == "PIRATED"
+    # the owner under the synthesis's 0.5% weight noise is a copy: it scores like one
+    assert perturbed > report.threshold
 
 
 def test_data_free_references_are_scored_once_per_fingerprint_and_freed_with_it(fp, owner):
@@ -126,8 +129,10 @@ def test_data_free_references_are_scored_once_per_fingerprint_and_freed_with_it(
 
     copy = dataclasses.replace(fp)  # a fingerprint of its own, so that it can be freed here
     first, second = tafa.verify(copy, owner), tafa.verify(copy, owner)
-    fresh = judge.reference_scores(copy, functools.partial(verification.reference_score, copy))
+    fresh = judge.reference_scores_for(copy, functools.partial(verification.reference_score, copy), "outputs",
+                                       copy_score_of=functools.partial(verification._suspect_score, copy))
     assert first.references == second.references == fresh
+    assert set(fresh) == {*(f"shuffled-{i}" for i in range(judge.N_SHUFFLES)), judge.PERTURBED_REFERENCE}
     key = (id(copy), "outputs")
     assert key in verification._REFERENCES
     del copy, first, second
@@ -176,3 +181,31 @@ def test_inference_batches_shrink_as_inputs_grow():
     assert inference_batch_size((64,)) == 512 and inference_batch_size((32, 32, 3)) == 512
     assert inference_batch_size((96, 96, 3)) == 151 and inference_batch_size((224, 224, 3)) == 27
     assert inference_batch_size((4096, 4096, 3)) == 1 and inference_batch_size((32, 32, 3), cap=100) == 100
+
+
+def test_the_fingerprint_keeps_the_perturbed_owners_answers_and_older_files_verify_without_them(fp, owner, tmp_path):
+    import dataclasses
+
+    from tafa_tf import judge
+    from tafa_tf.errors import FingerprintFileError
+    from tafa_tf.synthesis import SynthesisConfig, perturbed_weights, weights_swapped
+
+    # the answers the step search saw under the stability noise are the perturbed owner's, asked again now
+    config = SynthesisConfig(**{k: v for k, v in fp.synthesis.items() if k != "stats"})
+    before = [w.copy() for w in owner.get_weights()]
+    with weights_swapped(owner, perturbed_weights(owner, config)):
+        again = np.asarray(owner.predict(fp.queries(), verbose=0))
+    assert all(np.array_equal(a, b) for a, b in zip(before, owner.get_weights()))  # the owner is restored
+    np.testing.assert_allclose(fp.perturbed, again, atol=1e-6)
+    assert np.abs(fp.perturbed - fp.owner_outputs()).max() > 1e-4  # perturbed, not the owner's own answers
+
+    report = tafa.verify(fp, owner)
+    assert report.references[judge.PERTURBED_REFERENCE] > 0.9
+    old = tafa.Fingerprint.load(dataclasses.replace(fp, perturbed=None).save(tmp_path / "old.tafa"))
+    assert old.perturbed is None
+    old_report = tafa.verify(old, owner)
+    assert judge.PERTURBED_REFERENCE not in old_report.references and old_report.score == pytest.approx(report.score)
+    bad = dataclasses.replace(fp, perturbed=fp.perturbed[: fp.n_points])
+    with pytest.raises(FingerprintFileError, match="array 'perturbed' has shape"):
+        tafa.Fingerprint.load(bad.save(tmp_path / "bad.tafa"))
+    assert tafa.fingerprint(owner, n=16, seed=0, stability_noise=0.0).perturbed is None
