@@ -15,6 +15,10 @@ task-agnostic features:
   hidden layers (FTLL, RTLL) scores about 1 even under a new output layer;
 - classifiers: ``label_agreement`` over all queries and ``flip_agreement``, the share of
   decision-boundary probes whose two labels the suspect gives as the owner does;
+  ``label_kappa``, the label agreement beyond chance (Cohen's kappa), and
+  ``output_correlation``, the correlation of the centered log-probabilities with the
+  owner's (blind to confidence), which stand in for ``label_agreement`` and
+  ``output_similarity`` in the default score;
 - with a public base model named at fingerprinting: ``owner_side``, where the owner
   and its base answer differently, how far the suspect sides with the owner
   (classifiers: the share of those queries where it gives the owner's label;
@@ -262,6 +266,22 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b) / den if den > 0 else 0.0
 
 
+def _kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa of two label sets: agreement beyond what their label frequencies give
+    by chance (0), up to 1; NaN when chance alone agrees always (one label each, the same)."""
+    classes = np.union1d(a, b)
+    chance = float(sum(np.mean(a == c) * np.mean(b == c) for c in classes))
+    if chance >= 1.0:
+        return float("nan")
+    return (float(np.mean(a == b)) - chance) / (1.0 - chance)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two answer sets over every query and output, each output
+    centered over the queries: 1 when ``a`` is ``b`` up to a positive scale and shift."""
+    return _cosine((a - a.mean(axis=0)).ravel(), (b - b.mean(axis=0)).ravel())
+
+
 def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     ok = na > 0
@@ -303,6 +323,9 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
         counted = np.ones(len(o_lab), dtype=bool)
         counted[dec] = False
         features["label_agreement"] = float(np.mean(o_lab[counted] == s_lab[counted]))
+        kappa = _kappa(o_lab[counted], s_lab[counted])
+        if math.isfinite(kappa):  # NaN: both give one and the same label everywhere
+            features["label_kappa"] = kappa
         if len(dec):
             same_p = s_lab[n + dec] == o_lab[n + dec]
             same_m = s_lab[2 * n + dec] == o_lab[2 * n + dec]
@@ -321,6 +344,8 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
     oc = canonical(owner, fp.output_kind)
     sc = canonical(answers, s_kind)
     features["output_similarity"] = _relative_similarity(sc, oc, oc - oc.mean(axis=0))
+    if fp.task == "classification":
+        features["output_correlation"] = _correlation(sc, oc)
     o0, op, om = oc[:n], oc[n : 2 * n], oc[2 * n :]
     s0, sp, sm = sc[:n], sc[n : 2 * n], sc[2 * n :]
     features["diff_similarity"] = _relative_similarity(sp - sm, op - om, op - om)
@@ -367,6 +392,19 @@ def _head_features(fp: Fingerprint, answers: np.ndarray) -> dict[str, float]:
 
 
 SCORE_FEATURES = ("output_similarity", "diff_similarity", "kink_similarity", "label_agreement", "flip_agreement")
+"""The terms of the default score's mean, as named before classifiers' stand-ins (:data:`STAND_INS`)."""
+STAND_INS = {"output_similarity": "output_correlation", "label_agreement": "label_kappa"}
+"""Classifiers' terms of the mean: where the features carry them, these stand in (clipped at 0).
+
+A classifier's centered log-probabilities scale with its confidence, which any
+fine-tune, pruning or temperature changes, so their correlation with the owner's
+counts, not their squared error; and its labels off the data often fall on one or two
+classes that any model trained on the same data picks too, so agreement beyond what
+the two models' label frequencies give by chance (Cohen's kappa) counts. Measured
+(docs/results.md): on MobileNetV2 rows, 30%-pruned copies (accuracy 0.12-0.33) had
+scored at or under an innocent (0.287 / 0.291, 0.287 / 0.385) and now score above;
+on the piracy benchmark's classifiers, no AUC fell by more than 0.01.
+"""
 LIFTS = ("bend_presence", "head_evidence")
 """Features that raise the default score to themselves where they are higher (never lower it)."""
 OWNER_SIDE_WEIGHT = 2.0 / 3.0
@@ -375,7 +413,8 @@ OWNER_SIDE_WEIGHT = 2.0 / 3.0
 def default_score(features: dict[str, float]) -> float:
     """The uncalibrated score, in [0, 1].
 
-    Without a public base: the mean of the similarity features present. With one
+    Without a public base: the mean of the similarity features present
+    (:data:`SCORE_FEATURES`; for classifiers with :data:`STAND_INS`). With one
     (``owner_side`` present): ``owner_side`` weighs 2/3 and that mean 1/3. Measured on
     the piracy benchmark (docs/results.md): ``owner_side`` alone tells copies from
     fine-tunes of the same base, and the similarity mean keeps independently
@@ -398,7 +437,9 @@ def default_score(features: dict[str, float]) -> float:
     base's. On the piracy benchmark (zoos 1-5) it raised the classifier's removal-attack
     AUC from 0.85 to 0.97 (RTAL 0.17 to 0.82) and kept every other row (docs/results.md).
     """
-    vals = [features[k] for k in SCORE_FEATURES if k in features and math.isfinite(features[k])]
+    terms = [max(0.0, features[STAND_INS[k]]) if STAND_INS.get(k) in features else features.get(k, float("nan"))
+             for k in SCORE_FEATURES]
+    vals = [v for v in terms if math.isfinite(v)]
     mean = float(np.mean(vals)) if vals else float("nan")
     side = features.get("owner_side", float("nan"))
     if not math.isfinite(side):

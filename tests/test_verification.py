@@ -35,7 +35,7 @@ def test_callable_and_probability_suspects_score_like_the_model(owner, fp):
 def test_label_only_suspects_are_scored_on_labels(owner, fp, trained):
     pirate = tafa.verify(fp, lambda x: np.asarray(owner(x)).argmax(axis=1))
     assert pirate.mode == "labels"
-    assert set(pirate.features) == {"label_agreement", "flip_agreement"}
+    assert set(pirate.features) == {"label_agreement", "label_kappa", "flip_agreement"}
     assert pirate.features["flip_agreement"] == 1.0 and pirate.pirated is True
     other = trained("digits_mlp", 1)
     innocent = tafa.verify(fp, lambda x: np.asarray(other(x)).argmax(axis=1))
@@ -209,3 +209,24 @@ def test_the_fingerprint_keeps_the_perturbed_owners_answers_and_older_files_veri
     with pytest.raises(FingerprintFileError, match="array 'perturbed' has shape"):
         tafa.Fingerprint.load(bad.save(tmp_path / "bad.tafa"))
     assert tafa.fingerprint(owner, n=16, seed=0, stability_noise=0.0).perturbed is None
+
+
+def test_a_classifier_is_scored_on_correlation_and_chance_corrected_labels(fp, owner):
+    import keras
+
+    from tafa_tf.verification import default_score
+
+    # the owner at a third of its confidence: the same function of the input up to temperature
+    cooler = tafa.verify(fp, lambda x: np.asarray(keras.activations.softmax(owner(x) / 3.0)))
+    assert cooler.features["output_correlation"] == pytest.approx(1.0, abs=1e-6)
+    assert cooler.features["output_similarity"] < 0.9 and cooler.pirated is True
+    # a model that names the owner's most frequent label everywhere agrees with it by chance alone
+    labels = fp.owner_outputs().argmax(axis=1)
+    common = int(np.bincount(labels).argmax())
+    one_label = tafa.verify(fp, lambda x: np.eye(10)[np.full(len(x), common)] * 0.9 + 0.01)
+    assert one_label.features["label_agreement"] > 0.05 and one_label.features["label_kappa"] == pytest.approx(0.0)
+    assert one_label.features["output_correlation"] < 0.5
+    # the stand-ins replace, clipped at 0, the features they stand for
+    f = {"output_similarity": 0.9, "output_correlation": -0.5, "label_agreement": 0.8, "label_kappa": 0.2}
+    assert default_score(f) == pytest.approx(0.1)
+    assert default_score({"output_similarity": 0.9, "label_agreement": 0.8}) == pytest.approx(0.85)
