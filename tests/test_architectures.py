@@ -48,9 +48,10 @@ def test_default_domain_of_a_rescaling_model_is_the_raw_pixel_range(rescaling_ow
 
 def test_rescaling_model_copies_outscore_an_independent_model(rescaling_owner):
     fp = tafa.fingerprint(rescaling_owner, n=64, seed=0)
-    pirated = [tafa.verify(fp, piracy.quantize(rescaling_owner, d)).score for d in ("float16", "int8")]
-    innocent = tafa.verify(fp, _rescaling_cnn(1)).score
-    assert min(pirated) > innocent, (pirated, innocent)
+    reports = [tafa.verify(fp, piracy.quantize(rescaling_owner, d)) for d in ("float16", "int8")]
+    innocent = tafa.verify(fp, _rescaling_cnn(1))
+    assert min(r.score for r in reports) > innocent.score, ([r.score for r in reports], innocent.score)
+    assert all(r.pirated is True for r in reports) and innocent.pirated is not True
 
 
 def test_the_traced_engine_is_kept_with_the_model_and_reused(rescaling_owner):
@@ -116,11 +117,11 @@ def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models():
     fp = tafa.fingerprint(owner, task="classification", n=48, domain=Box(0.0, 1.0), seed=0)
     assert fp.n_points == 48
     reports = {d: tafa.verify(fp, piracy.quantize(owner, d)) for d in ("float16", "int8")}
-    # the default (uncalibrated) verdict accuses the float16 copy and never clears the int8 one.
-    # (It accused int8 too while bend_presence lifted every score to the owner's roughness; that
-    # lift also accused an innocent VGG16 and is now refused where bends do not stand out.)
-    assert reports["float16"].pirated is True, (reports["float16"].score, reports["float16"].threshold)
-    assert reports["int8"].pirated is not False, (reports["int8"].score, reports["int8"].clear_threshold)
+    # the default (uncalibrated) verdict accuses both: int8 rounding moves a deep CNN's answers at
+    # its boundary points about as much as the fingerprint's own perturbed owner (0.5% weight
+    # noise), whose score caps the accusation line (tafa_tf.judge)
+    for d in ("float16", "int8"):
+        assert reports[d].pirated is True, (d, reports[d].score, reports[d].threshold, reports[d].references)
     pirated = {d: r.score for d, r in reports.items()}
     pirated["noise 2%"] = tafa.verify(fp, piracy.add_noise(owner, 0.02, seed=3)).score
     innocent = tafa.verify(fp, other)
