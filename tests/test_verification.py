@@ -230,3 +230,23 @@ def test_a_classifier_is_scored_on_correlation_and_chance_corrected_labels(fp, o
     f = {"output_similarity": 0.9, "output_correlation": -0.5, "label_agreement": 0.8, "label_kappa": 0.2}
     assert default_score(f) == pytest.approx(0.1)
     assert default_score({"output_similarity": 0.9, "label_agreement": 0.8}) == pytest.approx(0.85)
+
+
+def test_kinks_and_flips_are_measured_where_the_perturbed_owner_keeps_them(fp, owner):
+    import dataclasses
+
+    from tafa_tf.probes import KIND_DECISION
+    from tafa_tf.verification import stable_points
+
+    n = fp.n_points
+    stable = stable_points(fp)
+    assert stable.shape == (n,) and stable.mean() > 0.8  # an MLP's stable steps hold at nearly every point
+    assert stable_points(dataclasses.replace(fp, perturbed=None)) is None
+    assert stable_points(dataclasses.replace(fp, perturbed=fp.owner_outputs())).all()
+    # a perturbed owner that is flat across every probe kept no kink: no kink features then
+    y0 = fp.owner_outputs()[:n]
+    flat = dataclasses.replace(fp, perturbed=np.concatenate([y0, y0, y0]))
+    assert not stable_points(flat)[fp.kind != KIND_DECISION].any()
+    report = tafa.verify(flat, owner)
+    assert "kink_similarity" not in report.features and "kink_cosine" not in report.features
+    assert report.pirated is True and "kink_similarity" in tafa.verify(fp, owner).features
