@@ -216,9 +216,8 @@ def _owner_answers(model: Any, points: Any, queries: np.ndarray) -> tuple[np.nda
     seen = getattr(points, "seen", None)
     if seen is None:
         return outputs_and_features(model, queries)
-    by_query = lambda a: np.concatenate([a[:, 0], a[:, 1], a[:, 2]])  # noqa: E731
-    raw = by_query(seen)
-    h = None if points.seen_features is None else by_query(points.seen_features)
+    raw = _by_query(seen)
+    h = None if points.seen_features is None else _by_query(points.seen_features)
     no_raw = np.isnan(raw).any(axis=1)
     ask = no_raw | (np.isnan(h).any(axis=1) if h is not None else False)
     if ask.any():
@@ -304,6 +303,11 @@ def _record(
     )
 
 
+def _by_query(a: np.ndarray) -> np.ndarray:
+    """(N, 3, ...) per-point answers (at x, x + delta*u, x - delta*u) in the 3N query order of probe_inputs."""
+    return np.concatenate([a[:, 0], a[:, 1], a[:, 2]])
+
+
 def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -> np.ndarray | None:
     """The perturbed owner's raw answers at the kept points' queries (None without stability
     noise): those the step search saw at the final steps, the rest asked now, under the
@@ -315,7 +319,7 @@ def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -
     seen = getattr(points, "seen_perturbed", None)
     k = len(keep)
     raw = (np.full((3 * k, int(np.prod(model.outputs[0].shape[1:]))), np.nan) if seen is None
-           else np.concatenate([seen[keep, 0], seen[keep, 1], seen[keep, 2]]))
+           else _by_query(seen[keep]))
     ask = np.isnan(raw).any(axis=1)
     if ask.any():
         queries = probe_inputs(points.x[keep], points.u[keep], points.delta[keep])[ask]

@@ -42,6 +42,20 @@ def kinks(y0: np.ndarray, yp: np.ndarray, ym: np.ndarray, delta: np.ndarray) -> 
     return (yp + ym - 2.0 * y0) / delta.reshape(-1, 1)
 
 
+def survives(k_owner: np.ndarray, k_other: np.ndarray, owner_labels: tuple[np.ndarray, np.ndarray] | None,
+             other_labels: tuple[np.ndarray, np.ndarray] | None, decision: np.ndarray, tolerance: float) -> np.ndarray:
+    """Per point, whether another model keeps the owner's evidence there: a bend's kink within
+    ``tolerance`` of the owner's (relative), a decision point's labels at x + delta*u and
+    x - delta*u the owner's. The stability test of the step search and of verification
+    (tafa_tf.synthesis.stable_steps, tafa_tf.verification.stable_points); labels may be None
+    where no point is a decision point."""
+    ok = np.linalg.norm(k_other - k_owner, axis=1) <= tolerance * np.linalg.norm(k_owner, axis=1)
+    if owner_labels is None or other_labels is None:
+        return ok
+    same = (owner_labels[0] == other_labels[0]) & (owner_labels[1] == other_labels[1])
+    return np.where(decision, same, ok)
+
+
 def n_repeats(n_points: int) -> int:
     """How many of the first points are asked twice."""
     return min(REPEATS, int(n_points))
@@ -54,5 +68,5 @@ def query_budget(n_points: int) -> int:
 
 __all__ = [
     "KIND_UNIT", "KIND_MULTI", "KIND_DECISION", "KIND_NAMES", "REPEATS",
-    "probe_step", "probe_inputs", "query_rows", "kinks", "n_repeats", "query_budget",
+    "probe_step", "probe_inputs", "query_rows", "kinks", "survives", "n_repeats", "query_budget",
 ]

@@ -48,7 +48,7 @@ from tafa_tf.domains import Domain, Gaussian
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork
 from tafa_tf.outputs import canonical
-from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, probe_step
+from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, probe_step, survives
 MAX_TARGETS = 4
 CHUNKS = 8
 """A round's candidates run in up to this many chunks (never smaller than a batch), so that
@@ -632,9 +632,9 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
         np_, nm = canonical(raw_p, geo.kind), canonical(raw_m, geo.kind)
         dec = decision[todo]
         k_o, k_n = op + om - 2 * o0, np_ + nm - 2 * n0
-        kink_ok = np.linalg.norm(k_n - k_o, axis=1) <= config.stability_error * np.linalg.norm(k_o, axis=1)
-        label_ok = (op.argmax(1) == np_.argmax(1)) & (om.argmax(1) == nm.argmax(1)) & (op.argmax(1) != om.argmax(1))
-        ok = np.where(dec, label_ok, kink_ok)
+        flips = op.argmax(1) != om.argmax(1)
+        ok = survives(k_o, k_n, (op.argmax(1), om.argmax(1)), (np_.argmax(1), nm.argmax(1)), dec,
+                      config.stability_error) & (~dec | flips)
         larger = np.minimum(delta[todo] * config.stability_growth, limit[todo])
         grow = ~ok & (larger > delta[todo] * (1 + 1e-6))
         delta[todo[grow]] = larger[grow]
