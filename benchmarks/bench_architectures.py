@@ -64,7 +64,7 @@ def _rows() -> list[Row]:
     for arch, tag in (("ResNet50", "resnet50"), ("MobileNetV2", "mnv2_100")):
         for trained in (False, True):
             rows.append(Row(f"{tag}_224_{'trained' if trained else 'random'}", arch, 224, 1.0, trained,
-                            epochs=1, n_train=128))
+                            n_train=384))
     rows.append(Row("mnv2_035_32_trained_sequential_rescaling", "MobileNetV2", 32, 0.35, True,
                     head="sequential", rescaling=True))
     return rows

@@ -21,7 +21,7 @@ from tafa_tf.domains import Domain, as_domain, default_domain
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.heads import compress, outputs_and_features
 from tafa_tf.outputs import TASKS, canonical, model_outputs, output_kind
-from tafa_tf.probes import KIND_DECISION, kinks, probe_inputs, query_rows
+from tafa_tf.probes import KIND_DECISION, by_query, kinks, probe_inputs, query_rows
 from tafa_tf.progress import progress_bar
 from tafa_tf.record import Fingerprint
 
@@ -216,8 +216,8 @@ def _owner_answers(model: Any, points: Any, queries: np.ndarray) -> tuple[np.nda
     seen = getattr(points, "seen", None)
     if seen is None:
         return outputs_and_features(model, queries)
-    raw = _by_query(seen)
-    h = None if points.seen_features is None else _by_query(points.seen_features)
+    raw = by_query(seen)
+    h = None if points.seen_features is None else by_query(points.seen_features)
     no_raw = np.isnan(raw).any(axis=1)
     ask = no_raw | (np.isnan(h).any(axis=1) if h is not None else False)
     if ask.any():
@@ -233,10 +233,19 @@ def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: 
     from tafa_tf.synthesis import select, select_owner_specific
 
     if answers.base_canon is None:
-        keep = select(points, answers.audible, n, np.random.default_rng(seed + 1))
+        rng = np.random.default_rng(seed + 1)
+
+        def choose(usable, k):
+            return select(points, usable, k, rng)
     else:
-        keep = select_owner_specific(answers.canon, answers.base_canon, answers.audible, n, task,
-                                     groups=points.seeded, group_share=config.sample_fraction)
+        def choose(usable, k):
+            return select_owner_specific(answers.canon, answers.base_canon, usable, k, task,
+                                         groups=points.seeded, group_share=config.sample_fraction)
+    stable = _stable(points, config) if answers.base_canon is None else np.ones(len(points.x), dtype=bool)
+    keep = choose(answers.audible & stable, n)
+    if len(keep) < n:  # then the points whose evidence a small weight change may erase
+        keep = np.sort(np.concatenate([keep, choose(answers.audible & ~stable, n - len(keep))]))
+    if answers.base_canon is not None:
         if np.allclose(answers.canon, answers.base_canon, rtol=0.0, atol=1e-6):
             logger.warning("The base answers exactly as the owner at every candidate point, so owner_side will "
                            "carry no evidence. Check that base= is the public model you fine-tuned, not the owner.")
@@ -262,6 +271,20 @@ def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: 
     if len(keep) < n:
         logger.warning("Only %d of the %d points asked for are usable; the fingerprint has %d.", len(keep), n, len(keep))
     return keep
+
+
+def _stable(points: Any, config: Any) -> np.ndarray:
+    """Per candidate, whether the owner under the step search's stability noise keeps its
+    evidence there (tafa_tf.synthesis); all False when not preferred or not known.
+
+    The step search grows each probe until its bend survives that noise, but only up to a
+    cap, and keeps the points that never get there: their kinks are lost to any rounding
+    of the weights (float16, int8), so they count for a copy no more than for an innocent.
+    """
+    stable = getattr(points, "stable", None)
+    if not config.prefer_stable or stable is None:
+        return np.zeros(len(points.x), dtype=bool)
+    return np.asarray(stable, dtype=bool)
 
 
 def _record(
@@ -303,11 +326,6 @@ def _record(
     )
 
 
-def _by_query(a: np.ndarray) -> np.ndarray:
-    """(N, 3, ...) per-point answers (at x, x + delta*u, x - delta*u) in the 3N query order of probe_inputs."""
-    return np.concatenate([a[:, 0], a[:, 1], a[:, 2]])
-
-
 def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -> np.ndarray | None:
     """The perturbed owner's raw answers at the kept points' queries (None without stability
     noise): those the step search saw at the final steps, the rest asked now, under the
@@ -319,7 +337,7 @@ def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -
     seen = getattr(points, "seen_perturbed", None)
     k = len(keep)
     raw = (np.full((3 * k, int(np.prod(model.outputs[0].shape[1:]))), np.nan) if seen is None
-           else _by_query(seen[keep]))
+           else by_query(seen[keep]))
     ask = np.isnan(raw).any(axis=1)
     if ask.any():
         queries = probe_inputs(points.x[keep], points.u[keep], points.delta[keep])[ask]

@@ -48,7 +48,7 @@ from tafa_tf.domains import Domain, Gaussian
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork
 from tafa_tf.outputs import canonical
-from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, probe_step, survives
+from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, by_query, probe_step, side_margins, stable_under, survives
 MAX_TARGETS = 4
 CHUNKS = 8
 """A round's candidates run in up to this many chunks (never smaller than a batch), so that
@@ -84,10 +84,11 @@ class SynthesisConfig:
     memory_budget_gib: float = 4.0  # working memory for batched passes; sane for a 24 GB machine
     influence_top: float = 8.0  # targets come from the (influence_top x candidates) most influential units
     noise_ratio: float = 30.0  # a kept probe's second difference exceeds float32 rounding this many times
-    rounds: int = 3  # synthesis rounds at most, while fewer than n points are audible
+    rounds: int = 3  # synthesis rounds at most, while fewer than n points are usable (stable, when preferred)
     stability_noise: float = 0.005  # probe steps grow until the bend survives this relative weight noise (0: off)
     stability_error: float = 0.5  # ... i.e. until the noisy owner's kink is within this share of the owner's
     stability_growth: float = 3.0  # step growth factor of that search
+    prefer_stable: bool = True  # keep points whose evidence survives the stability noise first (tafa_tf.creation)
     stop_at_n: bool = True  # large models: stop a round's chunks once n points are audible (False: run them all)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +110,7 @@ class BoundaryPoints:
     seen: np.ndarray | None = None  # (N, 3, outputs) the owner's raw answers at x, x+du, x-du where known, else NaN
     seen_features: np.ndarray | None = None  # (N, 3, features) its penultimate features there (tafa_tf.heads), or None
     seen_perturbed: np.ndarray | None = None  # (N, 3, outputs) the perturbed owner's (stable_steps) raw answers, or NaN
+    stable: np.ndarray | None = None  # (N,) bool: audible, and the perturbed owner keeps the evidence (_stable_points)
 
 
 # ----------------------------------------------------------------------------------- engine
@@ -356,10 +358,11 @@ class _Geometry:
     high: Any
     shell: Any
     probs: bool
+    out_kind: str = "values"  # the owner's output kind: the stability test compares as verification does
 
     @property
     def kind(self) -> str:
-        """The output kind the step searches compare in (tafa_tf.outputs.canonical)."""
+        """The output kind the audibility search compares in (tafa_tf.outputs.canonical)."""
         return "probabilities" if self.probs else "values"
 
 
@@ -375,7 +378,7 @@ def _geometry(engine: _Engine, domain: Domain, out_kind: str) -> _Geometry:
     if isinstance(domain, Gaussian) and domain.shell:
         spread = 3 * 0.71
         shell[:] = (domain.mean, max(domain.std * (math.sqrt(d) - spread), 0.0), domain.std * (math.sqrt(d) + spread))
-    return _Geometry(tf.constant(low), tf.constant(high), tf.constant(shell), out_kind == "probabilities")
+    return _Geometry(tf.constant(low), tf.constant(high), tf.constant(shell), out_kind == "probabilities", out_kind)
 
 
 def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps: int, batch: int):
@@ -596,8 +599,9 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
     ResNet50, docs/results.md). So the owner is perturbed with relative Gaussian weight
     noise of ``stability_noise`` (data-free, seeded; the weights are restored after),
     and each audible point's step grows until the perturbed owner's second difference
-    is within ``stability_error`` of the owner's (unit and intersection points) or its
-    labels on both sides of a decision point are the owner's. Steps grow up to
+    is within ``stability_error`` of the owner's (unit and intersection points) or it
+    keeps the owner's labels on both sides of a decision point with at least
+    1 - ``stability_error`` of the owner's margins there. Steps grow up to
     ``max_delta`` domain scales (not the dimension-scaled cap of :func:`max_step`, which
     is for hearing a kink at all: windows that wide hold so many of an innocent model's
     own bends that ``bend_presence`` stops telling it apart, measured on MobileNetV2)
@@ -619,21 +623,22 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
     if len(ask):
         seen.at_x(ask, _raw_answers(engine, x[ask], batch))
     seen.perturbed[0, todo] = noisy_answers(x[todo])  # kept: the fingerprint's perturbed-owner reference
-    o0, n0 = canonical(seen.y[0, todo], geo.kind), canonical(seen.perturbed[0, todo], geo.kind)
+    o0, n0 = canonical(seen.y[0, todo], geo.out_kind), canonical(seen.perturbed[0, todo], geo.out_kind)
     while len(todo):
         step = probe_step(delta[todo], u[todo])
         plus, minus = x[todo] + step, x[todo] - step
         fresh = ~seen.known(todo, 1) | ~seen.known(todo, 2)  # the owner's answers at this step, unless seen
         if fresh.any():
             seen.at_probes(todo[fresh], _raw_answers(engine, np.concatenate([plus[fresh], minus[fresh]]), batch))
-        op, om = (canonical(seen.y[k, todo], geo.kind) for k in (1, 2))
+        op, om = (canonical(seen.y[k, todo], geo.out_kind) for k in (1, 2))
         raw_p, raw_m = np.split(noisy_answers(np.concatenate([plus, minus])), 2)  # one weight swap for both sides
         seen.perturbed[1, todo], seen.perturbed[2, todo] = raw_p, raw_m
-        np_, nm = canonical(raw_p, geo.kind), canonical(raw_m, geo.kind)
+        np_, nm = canonical(raw_p, geo.out_kind), canonical(raw_m, geo.out_kind)
         dec = decision[todo]
         k_o, k_n = op + om - 2 * o0, np_ + nm - 2 * n0
         flips = op.argmax(1) != om.argmax(1)
-        ok = survives(k_o, k_n, (op.argmax(1), om.argmax(1)), (np_.argmax(1), nm.argmax(1)), dec,
+        labels = (op.argmax(1), om.argmax(1))
+        ok = survives(k_o, k_n, side_margins(op, om, labels), side_margins(np_, nm, labels), dec,
                       config.stability_error) & (~dec | flips)
         larger = np.minimum(delta[todo] * config.stability_growth, limit[todo])
         grow = ~ok & (larger > delta[todo] * (1 + 1e-6))
@@ -830,9 +835,10 @@ def _round_counts(n_cand: int, task: str, config: SynthesisConfig, round_no: int
     return n_cand - n_dec - n_multi, n_multi, n_dec
 
 
-def _one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, counts, config, batch, rng, enough):
+def _one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config, batch, rng, enough):
     """One round of candidates, in chunks when the model allows only small batches: the
-    round stops after the chunk that brings the audible points to ``enough`` (None: never).
+    round stops after the chunk that brings the usable points (:func:`_usable`) to ``enough``
+    (None: never).
 
     A large model's batch holds a few inputs (ResNet50 at 224x224: 7), so its candidates
     run as several chunks anyway; in a random order, so that stopping early keeps each
@@ -853,15 +859,31 @@ def _one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, count
         done = rows[ok]  # decision rows: the class pair in columns 0 and 1, one constraint (their margin)
         u_ok, delta, loud, seen = probe_steps(engine, geo, domain, x[ok], u[ok], cand.idx[done], decision[done],
                                               slope[ok], st.margin_scale, config, batch)
+        stable = _stable_points(seen, delta, cand.kinds[done], loud, task, geo.out_kind, config)
         parts.append({"x": x[ok], "u": u_ok, "delta": delta, "loud": loud, "kind": cand.kinds[done],
                       "seen": seen.answers(), "seen_features": seen.features(engine.feature_width()),
-                      "seen_perturbed": seen.perturbed_answers(),
+                      "seen_perturbed": seen.perturbed_answers(), "stable": stable,
                       "targets": cand.idx[done], "residual": residual[ok], "near": near[done], "tried": len(rows)})
-        heard += int(loud.sum())
+        heard += int(_usable(loud, stable, config).sum())
         if enough is not None and heard >= enough:
             break
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "tried"}
     return {**out, "candidates": sum(p["tried"] for p in parts), "converged": len(out["x"])}
+
+
+def _stable_points(seen: _Seen, delta, kind, loud, task: str, out_kind: str, config: SynthesisConfig) -> np.ndarray:
+    """Per point, audible and kept by the owner under the stability noise (the answers
+    :func:`stable_steps` saw at the final steps; tafa_tf.probes.stable_under)."""
+    if config.stability_noise <= 0 or not loud.any():
+        return np.zeros(len(delta), dtype=bool)
+    return loud & stable_under(by_query(seen.answers()), by_query(seen.perturbed_answers()), delta, kind, task,
+                               out_kind, config.stability_error)
+
+
+def _usable(loud: np.ndarray, stable: np.ndarray, config: SynthesisConfig) -> np.ndarray:
+    """The points a round counts towards n: the stable ones when they are preferred
+    (``prefer_stable``), else every audible one."""
+    return stable if config.prefer_stable and config.stability_noise > 0 else loud
 
 
 def synthesize(
@@ -913,10 +935,10 @@ def synthesize(
     wanted = config.n if config.stop_at_n else None
     for r in range(max(1, config.rounds)):
         counts = _round_counts(n_cand, task, config, r)
-        heard = sum(int(rd["loud"].sum()) for rd in rounds)
-        rounds.append(_one_round(engine, geo, domain, st, by_site, pool, n_random, near_all, counts, config, batch, rng,
-                                 None if wanted is None else wanted - heard))
-        if heard + int(rounds[-1]["loud"].sum()) >= config.n:
+        heard = sum(int(_usable(rd["loud"], rd["stable"], config).sum()) for rd in rounds)
+        rounds.append(_one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config,
+                                 batch, rng, None if wanted is None else wanted - heard))
+        if heard + int(_usable(rounds[-1]["loud"], rounds[-1]["stable"], config).sum()) >= config.n:
             break
     return _assemble(rounds, net, st, eligible, config, samples is not None)
 
@@ -925,7 +947,7 @@ def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints
     """Audible points of every round; quiet ones only to make up for missing ones."""
     cat = {k: np.concatenate([rd[k] for rd in rounds]) for k in ("x", "u", "delta", "loud", "kind", "targets",
                                                                    "residual", "near", "seen", "seen_features",
-                                                                   "seen_perturbed")}
+                                                                   "seen_perturbed", "stable")}
     loud = np.flatnonzero(cat["loud"])
     quiet = np.flatnonzero(~cat["loud"] & (cat["delta"] > 0))
     quiet = quiet[np.argsort(-cat["delta"][quiet], kind="stable")][: max(0, config.n - len(loud))]
@@ -934,6 +956,7 @@ def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints
         "candidates": int(sum(rd["candidates"] for rd in rounds)),
         "converged": int(sum(rd["converged"] for rd in rounds)),
         "audible": int(len(loud)),
+        "stable": int(cat["stable"].sum()),
         "quiet_kept": int(len(quiet)),
         "rounds": len(rounds),
         "pool": int(len(st.out)),
@@ -956,6 +979,7 @@ def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints
         seen=cat["seen"][keep],
         seen_features=cat["seen_features"][keep] if cat["seen_features"].shape[2] else None,
         seen_perturbed=cat["seen_perturbed"][keep],
+        stable=cat["stable"][keep],
     )
 def select(points: BoundaryPoints, keep: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of at most ``n`` kept points, each kind in proportion to what was asked."""

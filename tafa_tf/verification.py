@@ -57,7 +57,7 @@ from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
 from tafa_tf.heads import head_contrast, head_fit
 from tafa_tf.judge import UNCALIBRATED_FLOOR
 from tafa_tf.outputs import canonical, labels_of, model_outputs, output_kind
-from tafa_tf.probes import KIND_DECISION, kinks, n_repeats, survives
+from tafa_tf.probes import KIND_DECISION, kinks, n_repeats, stable_under
 from tafa_tf.record import Fingerprint
 from tafa_tf.verdicts import verdict_word
 
@@ -402,18 +402,8 @@ def stable_points(fp: Fingerprint) -> np.ndarray | None:
     perturbed = getattr(fp, "perturbed", None)
     if perturbed is None:
         return None
-    n = fp.n_points
-    o = canonical(fp.owner_outputs().astype("float64"), fp.output_kind)
-    p = canonical(np.asarray(perturbed, dtype="float64"), fp.output_kind)
-    delta = fp.delta.astype("float64")
-    k_o = kinks(o[:n], o[n : 2 * n], o[2 * n :], delta)
-    k_p = kinks(p[:n], p[n : 2 * n], p[2 * n :], delta)
-    owner_labels = perturbed_labels = None
-    if fp.task == "classification":  # the labels at x + delta*u and at x - delta*u
-        o_lab, p_lab = labels_of(fp.owner_outputs(), fp.output_kind), labels_of(perturbed, fp.output_kind)
-        owner_labels, perturbed_labels = (o_lab[n : 2 * n], o_lab[2 * n :]), (p_lab[n : 2 * n], p_lab[2 * n :])
-    return survives(k_o, k_p, owner_labels, perturbed_labels, fp.kind == KIND_DECISION,
-                    float(fp.synthesis.get("stability_error", 0.5)))
+    return stable_under(fp.owner_outputs(), perturbed, fp.delta, fp.kind, fp.task, fp.output_kind,
+                        float(fp.synthesis.get("stability_error", 0.5)))
 
 
 def _head_features(fp: Fingerprint, answers: np.ndarray) -> dict[str, float]:

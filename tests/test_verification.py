@@ -250,3 +250,54 @@ def test_kinks_and_flips_are_measured_where_the_perturbed_owner_keeps_them(fp, o
     report = tafa.verify(flat, owner)
     assert "kink_similarity" not in report.features and "kink_cosine" not in report.features
     assert report.pirated is True and "kink_similarity" in tafa.verify(fp, owner).features
+
+
+def test_a_decision_point_is_stable_only_when_its_boundary_moved_less_than_the_step_allows():
+    from tafa_tf.probes import side_margins, survives
+
+    # one class pair along the probe: margin = slope * (t - shift) at t = +delta and -delta
+    delta, slope = 1.0, 2.0
+
+    def answers(shift):
+        m_plus, m_minus = slope * (delta - shift), slope * (-delta - shift)
+        y_plus = np.array([[m_plus / 2, -m_plus / 2]])
+        y_minus = np.array([[m_minus / 2, -m_minus / 2]])
+        return y_plus, y_minus
+
+    owner = answers(0.0)
+    labels = (owner[0].argmax(axis=1), owner[1].argmax(axis=1))
+    assert labels[0][0] != labels[1][0]  # the owner's label flips across the probe
+    m_owner = side_margins(*owner, labels)
+    np.testing.assert_allclose(m_owner, [[2.0, 2.0]])
+    no_kink = np.zeros((1, 2))
+
+    def stable(shift, tolerance=0.5):
+        return bool(survives(no_kink, no_kink, m_owner, side_margins(*answers(shift), labels), np.array([True]),
+                             tolerance)[0])
+
+    assert stable(0.0) and stable(0.3) and stable(-0.45)
+    # the labels stay the owner's, but the boundary moved most of the step: a coin toss for a copy
+    assert not stable(0.7) and not stable(-0.9)
+    assert not stable(1.2)  # a label flipped
+    assert stable(0.7, tolerance=0.8)
+    # bends keep their own test: the kink within the tolerance of the owner's
+    k = np.array([[1.0, 0.0]])
+    assert survives(k, k * 1.4, None, None, np.array([False]), 0.5)[0]
+    assert not survives(k, k * 1.6, None, None, np.array([False]), 0.5)[0]
+
+
+def test_the_fingerprint_keeps_the_points_whose_evidence_survives_the_stability_noise(fp, owner):
+    from tafa_tf.verification import stable_points
+
+    # the reference fingerprint: the synthesis found enough stable points, and only those are kept
+    assert fp.synthesis["stats"]["stable"] >= fp.n_points and fp.synthesis["prefer_stable"] is True
+    assert stable_points(fp).all()
+    # under ten times the noise many of an MLP's bends move past their steps: the preferred
+    # fingerprint draws more candidates and keeps stable ones, the plain one keeps what it heard
+    kwargs = {"task": "classification", "n": 64, "domain": tafa.domains.Box(0.0, 1.0), "seed": 0,
+              "stability_noise": 0.05}
+    preferred = tafa.fingerprint(owner, **kwargs)
+    plain = tafa.fingerprint(owner, **kwargs, prefer_stable=False)
+    assert preferred.synthesis["stats"]["candidates"] > plain.synthesis["stats"]["candidates"]
+    assert stable_points(preferred).all()
+    assert stable_points(plain).mean() < 0.9
