@@ -43,6 +43,9 @@ STANDOUT = 2.0
 """An owner's bend stands out where its curvature is this many times its background's."""
 STANDOUT_SHARE = 0.25
 """``bend_presence`` is measured only when at least this share of the owner's heard bends stand out."""
+STANDOUT_MIN = 4
+"""... and at least this many: a MobileNetV2 fingerprint with 7 bends, 2 of them standing
+out, lifted its innocents to 0.60 on the presence of those two (docs/results.md)."""
 CONTROL_SHIFTS = (2.0, 3.0)
 """Background probe: the owner's probe moved 2 steps along its direction (centre 2 steps out, ends 1 and 3)."""
 
@@ -125,8 +128,8 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
     at chance: innocents scored 0.98 on it and were accused).
 
     With the owner's ``background`` curvature (:func:`background_curvature`, stored in
-    fingerprints since 0.2): NaN unless at least ``STANDOUT_SHARE`` of those bends stand
-    ``STANDOUT`` times above it. Where they do not, an innocent model curves across the
+    fingerprints since 0.2): NaN unless at least ``STANDOUT_SHARE`` of those bends, and
+    ``STANDOUT_MIN`` of them, stand ``STANDOUT`` times above it. Where they do not, an innocent model curves across the
     owner's probes as much as the owner (VGG16 trained on digits: innocents 0.80 and
     0.96, one accused); the MLPs of the benchmark have 66-90% of their bends standing
     out and are unchanged.
@@ -147,7 +150,7 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
     if background is not None:
         with np.errstate(invalid="ignore"):
             stands = curved > STANDOUT * np.asarray(background, dtype="float64")  # NaN background: False
-        if np.count_nonzero(stands & heard) < STANDOUT_SHARE * np.count_nonzero(heard):
+        if np.count_nonzero(stands & heard) < max(STANDOUT_MIN, STANDOUT_SHARE * np.count_nonzero(heard)):
             return float("nan")
     ref = float(np.mean(curved[heard]))
     if not ref > 0.0:

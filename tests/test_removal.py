@@ -10,7 +10,7 @@ import pytest
 from test_piracy import assert_new_and_owner_untouched
 
 from tafa_tf import piracy, zoo
-from tafa_tf.bends import STANDOUT_SHARE, background_curvature, bend_presence, control_queries, relative_curvature
+from tafa_tf.bends import STANDOUT_MIN, STANDOUT_SHARE, background_curvature, bend_presence, control_queries, relative_curvature
 from tafa_tf.domains import Box, Gaussian
 
 
@@ -161,10 +161,13 @@ def test_bend_presence_is_not_measured_where_the_owners_bends_do_not_stand_out()
         assert np.isnan(presence) != measured
         itself = bend_presence(probes, probes, background=background)
         assert itself == 1.0 if measured else np.isnan(itself)
-    # the share of standing-out bends decides: just under it, nothing is measured
-    probes, _ = _along(lone, x, u, delta, side)
-    k = int(np.ceil(STANDOUT_SHARE * 8))
-    background = np.where(np.arange(8) < k - 1, 0.0, np.nan)
-    assert np.isnan(bend_presence(probes, probes, background=background))
-    background[k - 1] = 0.0
-    assert bend_presence(probes, probes, background=background) == 1.0
+    # the share of standing-out bends decides, and on few bends their number: just under, nothing is measured
+    for m in (8, 32):
+        xm, um, dm = np.zeros((m, 1)), np.ones((m, 1)), np.full(m, 0.5)
+        probes, _ = _along(lone, xm, um, dm, np.where(np.arange(m) % 2, 1.0, -1.0))
+        k = int(np.ceil(max(STANDOUT_MIN, STANDOUT_SHARE * m)))
+        assert k == (STANDOUT_MIN if m == 8 else int(np.ceil(STANDOUT_SHARE * m)))
+        background = np.where(np.arange(m) < k - 1, 0.0, np.nan)
+        assert np.isnan(bend_presence(probes, probes, background=background))
+        background[k - 1] = 0.0
+        assert bend_presence(probes, probes, background=background) == 1.0

@@ -249,6 +249,14 @@ def test_kinks_and_flips_are_measured_where_the_perturbed_owner_keeps_them(fp, o
     assert not stable_points(flat)[fp.kind != KIND_DECISION].any()
     report = tafa.verify(flat, owner)
     assert "kink_similarity" not in report.features and "kink_cosine" not in report.features
+    # nor when only a couple of bends are stable: a kink similarity over two points is noise
+    few = flat.perturbed.copy()
+    two = np.flatnonzero(fp.kind != KIND_DECISION)[:2]
+    for rows in (two, n + two, 2 * n + two):
+        few[rows] = fp.owner_outputs()[rows]
+    few_fp = dataclasses.replace(fp, perturbed=few)
+    assert stable_points(few_fp)[two].all()
+    assert "kink_similarity" not in tafa.verify(few_fp, owner).features
     assert report.pirated is True and "kink_similarity" in tafa.verify(fp, owner).features
 
 
