@@ -260,7 +260,7 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
                 "refused": str(e), "build_s": build_s, "owner_accuracy_train": _accuracy(owner, data)}
     fp_s = time.perf_counter() - t
     fp_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # loading the owner, and the fingerprint
-    t_single = single_pass_seconds(owner, owner.inputs[0].shape[1:], repeats=8 if row.size < 224 else 4)
+    t_single = single_pass_seconds(owner, owner.inputs[0].shape[1:], repeats=16 if row.size < 224 else 8)
     pirated, innocent, verdicts, verify_s, copy_accuracy = {}, {}, {}, [], {}
     for name, model in pirates(owner, row):
         t = time.perf_counter()

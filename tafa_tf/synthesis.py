@@ -842,10 +842,11 @@ def _round_counts(n_cand: int, task: str, config: SynthesisConfig, round_no: int
     return n_cand - n_dec - n_multi, n_multi, n_dec
 
 
-def _one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config, batch, rng, enough):
+def _one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config, batch, rng,
+               wanted: tuple[int, int] | None):
     """One round of candidates, in chunks when the model allows only small batches: the
-    round stops after the chunk that brings the usable points (:func:`_usable`) to ``enough``
-    (None: never).
+    round stops after the chunk that finds the ``wanted`` (audible, stable) points still
+    missing (:func:`_missing`; None: never stops early).
 
     A large model's batch holds a few inputs (ResNet50 at 224x224: 7), so its candidates
     run as several chunks anyway; in a random order, so that stopping early keeps each
@@ -857,9 +858,10 @@ def _one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all,
     n_cand = len(cand.seeds)
     chunk = max(batch, int(math.ceil(n_cand / CHUNKS)))
     order = np.arange(n_cand) if chunk >= n_cand else rng.permutation(n_cand)
-    parts, heard = [], 0
-    for start in range(0, n_cand, chunk):
-        rows = order[start : start + chunk]
+    parts, found, start = [], np.zeros(2, int), 0
+    while start < n_cand:
+        rows = order[start : start + _chunk_size(chunk, batch, start, found, wanted)]
+        start += len(rows)
         x, residual, u, slope = newton(engine, geo, cand.seeds[rows], cand.idx[rows], decision[rows],
                                        cand.scales[rows], config.newton_steps, batch)
         ok = residual < 1e-4
@@ -871,11 +873,31 @@ def _one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all,
                       "seen": seen.answers(), "seen_features": seen.features(engine.feature_width()),
                       "seen_perturbed": seen.perturbed_answers(), "stable": stable,
                       "targets": cand.idx[done], "residual": residual[ok], "near": near[done], "tried": len(rows)})
-        heard += int(_usable(loud, stable, config).sum())
-        if enough is not None and heard >= enough:
+        found += (int(loud.sum()), int(stable.sum()))
+        if wanted is not None and np.all(found >= wanted):
             break
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "tried"}
     return {**out, "candidates": sum(p["tried"] for p in parts), "converged": len(out["x"])}
+
+
+def _chunk_size(chunk: int, batch: int, tried: int, found: np.ndarray, wanted: tuple[int, int] | None) -> int:
+    """The next chunk: ``chunk`` candidates, or fewer (whole batches) when the yields so far
+    say fewer will do for the (audible, stable) points still missing (ResNet50 at 224x224:
+    143 stable points from 156 candidates, where 144 would have done)."""
+    if wanted is None or not tried or not np.all(found > 0):
+        return chunk
+    need = max(0.0, float(np.max((np.asarray(wanted) - found) * tried / found)))
+    return int(min(chunk, max(batch, batch * math.ceil(need / batch))))
+
+
+def _missing(loud: int, stable: int, n: int, config: SynthesisConfig) -> tuple[int, int]:
+    """(audible, stable) points still to find: n audible ones and, when stable points are
+    preferred (``prefer_stable``), all but an eighth of them stable. Creation keeps the
+    stable ones first and fills with the rest, whose kinks and flips verification ignores
+    anyway (tafa_tf.verification.stable_points): chasing the last few stable points took
+    ResNet50 at 224x224 from 14.8x to 16.4x the time of single passes."""
+    want_stable = n - n // 8 if config.prefer_stable and config.stability_noise > 0 else 0
+    return max(0, n - loud), max(0, want_stable - stable)
 
 
 def _stable_points(seen: _Seen, delta, kind, loud, task: str, out_kind: str, config: SynthesisConfig) -> np.ndarray:
@@ -888,8 +910,8 @@ def _stable_points(seen: _Seen, delta, kind, loud, task: str, out_kind: str, con
 
 
 def _usable(loud: np.ndarray, stable: np.ndarray, config: SynthesisConfig) -> np.ndarray:
-    """The points a round counts towards n: the stable ones when they are preferred
-    (``prefer_stable``), else every audible one."""
+    """The points whose share per kind steers later rounds: the stable ones when they are
+    preferred (``prefer_stable``), else every audible one."""
     return stable if config.prefer_stable and config.stability_noise > 0 else loud
 
 
@@ -939,19 +961,17 @@ def synthesize(
         return (rng.random(k) < config.sample_fraction) if samples is not None else np.zeros(k, bool)
 
     rounds: list[dict[str, Any]] = []
-    wanted = config.n if config.stop_at_n else None
     for r in range(max(1, config.rounds)):
         usable = [_usable(rd["loud"], rd["stable"], config) for rd in rounds]
+        missing = _missing(sum(int(rd["loud"].sum()) for rd in rounds), sum(int(rd["stable"].sum()) for rd in rounds),
+                           config.n, config)
         heard = sum(int(u.sum()) for u in usable)
         decisions = sum(int((rd["kind"][u] == KIND_DECISION).sum()) for rd, u in zip(rounds, usable))
         counts = _round_counts(n_cand, task, config, r, decisions / heard if heard else None)
-        if r > 0 and sum(int(rd["loud"].sum()) for rd in rounds) >= config.n and \
-                _expected_gain(rounds, usable, counts) < max(1.0, config.n / 8):
-            break  # n audible points, and another round would hardly add stable ones
+        if r > 0 and (not any(missing) or (not missing[0] and _expected_gain(rounds, usable, counts) < config.n / 8)):
+            break  # found; or n audible points, and another round would hardly add stable ones
         rounds.append(_one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config,
-                                 batch, rng, None if wanted is None else wanted - heard))
-        if heard + int(_usable(rounds[-1]["loud"], rounds[-1]["stable"], config).sum()) >= config.n:
-            break
+                                 batch, rng, missing if config.stop_at_n else None))
     return _assemble(rounds, net, st, eligible, config, samples is not None)
 
 
