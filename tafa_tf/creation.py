@@ -284,7 +284,7 @@ def _stable(points: Any, config: Any) -> np.ndarray:
     of the weights (float16, int8), so they count for a copy no more than for an innocent.
     """
     stable = getattr(points, "stable", None)
-    if not config.prefer_stable or stable is None:
+    if not config.counts_stable() or stable is None:
         return np.zeros(len(points.x), dtype=bool)
     return np.asarray(stable, dtype=bool)
 

@@ -91,6 +91,10 @@ class SynthesisConfig:
     prefer_stable: bool = True  # keep points whose evidence survives the stability noise first (tafa_tf.creation)
     stop_at_n: bool = True  # large models: stop a round's chunks once n points are audible (False: run them all)
 
+    def counts_stable(self) -> bool:
+        """Whether points are judged by their stability (``prefer_stable``, with stability noise on)."""
+        return self.prefer_stable and self.stability_noise > 0
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
@@ -357,8 +361,12 @@ class _Geometry:
     low: Any
     high: Any
     shell: Any
-    probs: bool
-    out_kind: str = "values"  # the owner's output kind: the stability test compares as verification does
+    out_kind: str  # the owner's output kind: the stability test compares as verification does
+
+    @property
+    def probs(self) -> bool:
+        """Whether the owner answers probabilities (the traced passes work on their logs)."""
+        return self.out_kind == "probabilities"
 
     @property
     def kind(self) -> str:
@@ -378,7 +386,7 @@ def _geometry(engine: _Engine, domain: Domain, out_kind: str) -> _Geometry:
     if isinstance(domain, Gaussian) and domain.shell:
         spread = 3 * 0.71
         shell[:] = (domain.mean, max(domain.std * (math.sqrt(d) - spread), 0.0), domain.std * (math.sqrt(d) + spread))
-    return _Geometry(tf.constant(low), tf.constant(high), tf.constant(shell), out_kind == "probabilities", out_kind)
+    return _Geometry(tf.constant(low), tf.constant(high), tf.constant(shell), out_kind)
 
 
 def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps: int, batch: int):
@@ -896,7 +904,7 @@ def _missing(loud: int, stable: int, n: int, config: SynthesisConfig) -> tuple[i
     stable ones first and fills with the rest, whose kinks and flips verification ignores
     anyway (tafa_tf.verification.stable_points): chasing the last few stable points took
     ResNet50 at 224x224 from 14.8x to 16.4x the time of single passes."""
-    want_stable = n - n // 8 if config.prefer_stable and config.stability_noise > 0 else 0
+    want_stable = n - n // 8 if config.counts_stable() else 0
     return max(0, n - loud), max(0, want_stable - stable)
 
 
@@ -912,7 +920,7 @@ def _stable_points(seen: _Seen, delta, kind, loud, task: str, out_kind: str, con
 def _usable(loud: np.ndarray, stable: np.ndarray, config: SynthesisConfig) -> np.ndarray:
     """The points whose share per kind steers later rounds: the stable ones when they are
     preferred (``prefer_stable``), else every audible one."""
-    return stable if config.prefer_stable and config.stability_noise > 0 else loud
+    return stable if config.counts_stable() else loud
 
 
 def synthesize(
