@@ -42,6 +42,7 @@ Transform = Callable[[Any], Any]
 _QUANT_DTYPES = ("float16", "int8")
 _PRUNE_SCOPES = ("global", "layer")
 _TARGETS = ("auto", "labels", "outputs")
+_BATCHNORM = ("train", "frozen")
 # Elementwise activations commute with a permutation of units; only the positively
 # homogeneous ones (f(c*z) = c*f(z) for c > 0) also commute with a rescaling.
 _ELEMENTWISE = {
@@ -175,6 +176,7 @@ def fine_tune(
     targets: str = "auto",
     jitter: float = 0.1,
     batch_size: int = 64,
+    batchnorm: str = "train",
 ):
     """Continue training a copy of ``model``, as a pirate adapting a stolen model would.
 
@@ -205,6 +207,13 @@ def fine_tune(
         targets: with ``y=None``: "auto", "labels" or "outputs" (see above).
         jitter: with ``targets="outputs"``, the relative input noise.
         batch_size: the minibatch size.
+        batchnorm: "train" (Keras's ``fit`` as is: BatchNormalization layers normalize
+            by the batch and their moving statistics follow the new data) or "frozen"
+            (Keras's transfer-learning guide: those layers stay in inference mode, their
+            statistics, scales and offsets unchanged). They differ where the model's
+            moving statistics do not match the data: in a randomly initialised
+            backbone, whose statistics are still the initial ones, "train" rewrites
+            every one of them.
 
     Returns:
         A new fine-tuned Keras model.
@@ -222,6 +231,8 @@ def fine_tune(
     _check_positive_int(batch_size, "batch_size")
     if targets not in _TARGETS:
         raise ValueError(f"targets must be one of {_TARGETS}. Received: targets={targets!r}")
+    if batchnorm not in _BATCHNORM:
+        raise ValueError(f"batchnorm must be one of {_BATCHNORM}. Received: batchnorm={batchnorm!r}")
     if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not np.isfinite(jitter) or jitter < 0:
         raise ValueError(f"jitter must be a non-negative number. Received: jitter={jitter!r}")
     x = _resolve_inputs(model, x, domain, n, seed, "fine_tune")
@@ -231,10 +242,12 @@ def fine_tune(
         y = np.asarray(y)
         if len(y) != len(x):
             raise ValueError(f"x and y must have the same length. Received: len(x)={len(x)}, len(y)={len(y)}")
-    return _train(
-        copy_model(model), x, y, epochs=epochs, learning_rate=learning_rate, loss=loss, seed=seed,
-        batch_size=batch_size,
-    )
+    pirate = copy_model(model)
+    if batchnorm == "frozen":
+        for layer in _leaf_layers(pirate):
+            if isinstance(layer, _keras().layers.BatchNormalization):
+                layer.trainable = False  # Keras 3 runs a non-trainable BatchNormalization in inference mode
+    return _train(pirate, x, y, epochs=epochs, learning_rate=learning_rate, loss=loss, seed=seed, batch_size=batch_size)
 
 
 def _owner_targets(model, x: np.ndarray, *, targets: str, jitter: float, loss: Any, seed: int, domain: Any):

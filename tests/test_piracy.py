@@ -304,6 +304,35 @@ def test_fine_tune_arguments_are_checked(mlp, digits):
         piracy.fine_tune(mlp, digits.x_train, digits.y_train, learning_rate=0)
     with pytest.raises(ValueError, match="Received: targets='soft'"):
         piracy.fine_tune(mlp, digits.x_train, targets="soft")
+    with pytest.raises(ValueError, match="Received: batchnorm='freeze'"):
+        piracy.fine_tune(mlp, digits.x_train, digits.y_train, batchnorm="freeze")
+
+
+def test_fine_tune_batchnorm_frozen_keeps_statistics_train_rewrites_them(digits_images):
+    """A random backbone's BatchNormalization statistics are the initial ones (0, 1):
+    Keras's plain fit moves them to the data's, the transfer-learning guide's recipe
+    ("frozen") keeps them, and the scales and offsets, while the convolutions train."""
+    keras.utils.set_random_seed(0)
+    x, y = digits_images.x_train[:256], digits_images.y_train[:256]
+    backbone = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Conv2D(8, 3), keras.layers.BatchNormalization(),
+                                 keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D()], name="backbone")
+    owner = keras.Sequential([keras.Input(x.shape[1:]), backbone, keras.layers.Dense(10)])
+
+    def bn_and_conv(model):
+        bn = model.layers[0].layers[1]
+        return [w.copy() for w in bn.get_weights()], model.layers[0].layers[0].get_weights()[0].copy()
+
+    (bn0, conv0) = bn_and_conv(owner)
+    for mode in ("train", "frozen"):
+        pirate = assert_new_and_owner_untouched(
+            owner, lambda m=mode: piracy.fine_tune(owner, x, y, epochs=2, learning_rate=1e-3, batchnorm=m))
+        bn, conv = bn_and_conv(pirate)
+        assert np.max(np.abs(conv - conv0)) > 1e-4  # the convolution trained either way
+        moved = max(float(np.max(np.abs(a - b))) for a, b in zip(bn, bn0))
+        if mode == "frozen":
+            assert moved == 0.0
+        else:
+            assert moved > 1e-3
 
 
 def test_distill_default_student_is_fresh_same_architecture(mlp, digits):
