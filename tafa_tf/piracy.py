@@ -225,16 +225,7 @@ def fine_tune(
         >>> pirate = fine_tune(owner, x_train, y_train, epochs=5, learning_rate=1e-3)
         >>> pirate = fine_tune(owner, domain=Box(0, 1), epochs=5)   # data-free
     """
-    _check_model(model)
-    _check_positive_int(epochs, "epochs")
-    _check_positive(learning_rate, "learning_rate")
-    _check_positive_int(batch_size, "batch_size")
-    if targets not in _TARGETS:
-        raise ValueError(f"targets must be one of {_TARGETS}. Received: targets={targets!r}")
-    if batchnorm not in _BATCHNORM:
-        raise ValueError(f"batchnorm must be one of {_BATCHNORM}. Received: batchnorm={batchnorm!r}")
-    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not np.isfinite(jitter) or jitter < 0:
-        raise ValueError(f"jitter must be a non-negative number. Received: jitter={jitter!r}")
+    _check_fine_tune(model, epochs, learning_rate, batch_size, targets, jitter, batchnorm)
     x = _resolve_inputs(model, x, domain, n, seed, "fine_tune")
     if y is None:
         x, y, loss = _owner_targets(model, x, targets=targets, jitter=jitter, loss=loss, seed=seed, domain=domain)
@@ -248,6 +239,20 @@ def fine_tune(
             if isinstance(layer, _keras().layers.BatchNormalization):
                 layer.trainable = False  # Keras 3 runs a non-trainable BatchNormalization in inference mode
     return _train(pirate, x, y, epochs=epochs, learning_rate=learning_rate, loss=loss, seed=seed, batch_size=batch_size)
+
+
+def _check_fine_tune(model, epochs, learning_rate, batch_size, targets, jitter, batchnorm) -> None:
+    """Raise a clear error for a bad argument of :func:`fine_tune`."""
+    _check_model(model)
+    _check_positive_int(epochs, "epochs")
+    _check_positive(learning_rate, "learning_rate")
+    _check_positive_int(batch_size, "batch_size")
+    if targets not in _TARGETS:
+        raise ValueError(f"targets must be one of {_TARGETS}. Received: targets={targets!r}")
+    if batchnorm not in _BATCHNORM:
+        raise ValueError(f"batchnorm must be one of {_BATCHNORM}. Received: batchnorm={batchnorm!r}")
+    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not np.isfinite(jitter) or jitter < 0:
+        raise ValueError(f"jitter must be a non-negative number. Received: jitter={jitter!r}")
 
 
 def _owner_targets(model, x: np.ndarray, *, targets: str, jitter: float, loss: Any, seed: int, domain: Any):
