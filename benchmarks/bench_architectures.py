@@ -5,7 +5,9 @@ head, as transfer learning does: ``backbone(include_top=False) + GlobalAveragePo
 + Dense(10, softmax)``; "trained" rows fit it for a few epochs on scikit-learn's digits
 upsampled to the input size. Then it fingerprints the owner, times the same number of
 single-input forward+backward passes as the reference, and verifies pirated copies
-(float16, int8, 30% pruned, 2% weight noise, fine-tuned) against independently
+(float16, int8, 30% pruned, 2% weight noise, fine-tuned with Keras's plain fit and,
+where the model has BatchNormalization, with those layers frozen as Keras's
+transfer-learning guide does) against independently
 initialised (or trained) models of the same architecture.
 
 Each row runs in a fresh subprocess, so its peak resident memory (ru_maxrss) is that
@@ -130,8 +132,9 @@ def make_model(row: Row, seed: int, data):
     return model
 
 
-def row_model(row: Row, seed: int, fine_tuned: bool = False):
-    """A row's model (``fine_tuned``: the owner, seed 0, fine-tuned as a pirate would).
+def row_model(row: Row, seed: int, fine_tuned: str | None = None):
+    """A row's model (``fine_tuned``: the owner, seed 0, fine-tuned as a pirate would, its
+    BatchNormalization layers "train"-ing or "frozen"; see :func:`pirate_fine_tune`).
 
     Models that need training are trained in a child process (training holds more memory
     than the fingerprint: fitting DenseNet121 at 96x96 took its row from 5.0 to 8.3 GiB,
@@ -142,19 +145,19 @@ def row_model(row: Row, seed: int, fine_tuned: bool = False):
         return build(row, seed)
     import keras
 
-    tag = "-finetuned" if fine_tuned else ""
+    tag = {None: "", "train": "-finetuned", "frozen": "-finetuned-bnfrozen"}[fine_tuned]
     path = CACHE / f"{row.name}-seed{seed}-e{row.epochs}-n{row.n_train}-b{_train_batch(row)}{tag}.keras"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, __file__, "--train", row.name, "--seed", str(seed), "--out", str(path),
-                        *(["--fine-tune"] if fine_tuned else [])], check=True)
+                        *(["--fine-tune", fine_tuned] if fine_tuned else [])], check=True)
     return keras.saving.load_model(path, safe_mode=True)
 
 
-def _train_to(name: str, seed: int, out: Path, fine_tune: bool) -> None:
+def _train_to(name: str, seed: int, out: Path, fine_tune: str | None) -> None:
     row = ROWS[name]
     data = digits_images(row.size, row.n_train, scale=_scale(row))
-    model = pirate_fine_tune(row_model(row, 0), data, row) if fine_tune else make_model(row, seed, data)
+    model = pirate_fine_tune(row_model(row, 0), data, row, fine_tune) if fine_tune else make_model(row, seed, data)
     tmp = out.with_name(f".{out.stem}.tmp.keras")
     model.save(tmp)
     os.replace(tmp, out)  # a killed run leaves no half-written model behind
@@ -181,25 +184,36 @@ def _leaves(model):
             yield layer
 
 
-def pirate_fine_tune(owner, data, row: Row):
-    """The owner fine-tuned for one epoch at 1e-4 on (at most 256 of) the row's images."""
+def pirate_fine_tune(owner, data, row: Row, batchnorm: str = "train"):
+    """The owner fine-tuned for one epoch at 1e-4 on (at most 256 of) the row's images.
+
+    ``batchnorm="train"`` is Keras's plain ``fit``; ``"frozen"`` keeps BatchNormalization
+    in inference mode, as Keras's transfer-learning guide fine-tunes. They differ where the
+    owner's moving statistics are not the data's: a random owner's are the initial (0, 1),
+    and "train" replaces all of them (densenet121_96_random: the copy then agrees with the
+    owner on none of 256 images' labels, log-probability correlation -0.05).
+    """
     from tafa_tf import piracy
 
     n_tune = min(len(data[0]), 256)
     return piracy.fine_tune(owner, data[0][:n_tune], data[1][:n_tune], epochs=1, learning_rate=1e-4, seed=1,
-                            batch_size=_train_batch(row))
+                            batch_size=_train_batch(row), batchnorm=batchnorm)
 
 
 def pirates(owner, row: Row):
     """(name, copy) pairs, each copy made when asked for, so only one is alive at a time (five
     ResNet50 copies at once, with their traced passes, took a 224x224 row past 8 GiB)."""
+    import keras
+
     from tafa_tf import piracy
 
     yield "float16", piracy.quantize(owner, "float16")
     yield "int8", piracy.quantize(owner, "int8")
     yield "prune 30%", piracy.prune(owner, 0.3)
     yield "noise 2%", piracy.add_noise(owner, 0.02, seed=3)
-    yield "fine-tune", row_model(row, 0, fine_tuned=True)
+    yield "fine-tune", row_model(row, 0, fine_tuned="train")
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in _leaves(owner)):
+        yield "fine-tune, BN frozen", row_model(row, 0, fine_tuned="frozen")
 
 
 # ----------------------------------------------------------------------------- one row
@@ -343,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", help=argparse.SUPPRESS)  # with --seed and --out: train one model, save it
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    parser.add_argument("--fine-tune", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fine-tune", nargs="?", const="train", choices=("train", "frozen"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.train:
         _train_to(args.train, args.seed, Path(args.out), args.fine_tune)
