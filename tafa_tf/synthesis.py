@@ -959,6 +959,7 @@ def synthesize(
             f"{net.n_units} units are dead or always on there, so there is no boundary to fingerprint. "
             "Pass the domain the model was trained on (e.g. domain=tafa.domains.Box(0, 1) for pixels)."
         )
+    _refuse_constant(net, st.out, domain)
     n_cand = int(math.ceil(config.n * config.oversample))
     by_site = influential_by_site(net, st, eligible, int(math.ceil(config.influence_top * n_cand)))
     st.logp = canonical(st.out, out_kind)
@@ -981,6 +982,22 @@ def synthesize(
         rounds.append(_one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config,
                                  batch, rng, missing if config.stop_at_n else None))
     return _assemble(rounds, net, st, eligible, config, samples is not None)
+
+
+def _refuse_constant(net: ReluNetwork, outputs: np.ndarray, domain: Domain) -> None:
+    """Refuse a model whose ``outputs`` at the seed pool are all bit for bit the same.
+
+    Its boundaries there move no output: nothing to fingerprint. A randomly initialised
+    MobileNetV2 in inference mode answers so (its BatchNormalization statistics are the
+    initial ones); without this check the synthesis ran its rounds before refusing, 25
+    minutes at 224x224 on two shared cores.
+    """
+    if np.ptp(outputs, axis=0).max(initial=0.0) == 0.0:
+        raise UnsupportedModelError(
+            f"The model {net.model.name!r} answers exactly the same at all {len(outputs)} inputs drawn "
+            f"from {domain!r}, so there is nothing to fingerprint (a randomly initialised network in "
+            "inference mode often does). Pass the domain the model was trained on, and a trained model."
+        )
 
 
 def _expected_gain(rounds: list[dict[str, Any]], usable: list[np.ndarray], counts: tuple[int, int, int]) -> float:

@@ -108,6 +108,23 @@ def _bench():
     return module
 
 
+def test_a_random_mobilenetv2_answers_the_same_everywhere_and_is_refused_before_synthesis():
+    """MobileNetV2 with its initial BatchNormalization statistics answers bit for bit the
+    same at every input (benchmarks: 25 minutes of synthesis rounds at 224x224 before the
+    refusal); the seed pool's outputs tell at once."""
+    import keras
+
+    from tafa_tf.errors import UnsupportedModelError
+
+    keras.utils.set_random_seed(0)
+    backbone = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None)
+    model = keras.Sequential([keras.Input((32, 32, 3)), backbone, keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(10, activation="softmax")])
+    with pytest.raises(UnsupportedModelError, match="answers exactly the same at all") as err:
+        tafa.fingerprint(model, task="classification", n=32, domain=Box(0.0, 1.0), seed=0)
+    assert "a trained model" in str(err.value)
+
+
 @pytest.mark.slow
 def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models():
     bench = _bench()
