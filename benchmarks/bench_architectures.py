@@ -271,7 +271,8 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
         fp = tafa.fingerprint(owner, task="classification", n=row.n, domain=domain, seed=0)
     except UnsupportedModelError as e:  # the library's refusal is this row's result, not a crash
         return {**asdict(row), "params": int(owner.count_params()), "input": f"{row.size}x{row.size}x3",
-                "refused": str(e), "build_s": build_s, "owner_accuracy_train": _accuracy(owner, data)}
+                "refused": str(e), "refused_after_s": time.perf_counter() - t, "build_s": build_s,
+                "owner_accuracy_train": _accuracy(owner, data)}
     fp_s = time.perf_counter() - t
     fp_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # loading the owner, and the fingerprint
     t_single = single_pass_seconds(owner, owner.inputs[0].shape[1:], repeats=16 if row.size < 224 else 8)
@@ -336,7 +337,8 @@ def _spawn(name: str, timeout: float) -> dict:
 
 def _print_row(r: dict) -> None:
     if "refused" in r:
-        print(f"{r['name']:<44} {r['params']:>10,} {r['input']:>11} REFUSED {r['refused'][:90]}...", flush=True)
+        print(f"{r['name']:<44} {r['params']:>10,} {r['input']:>11} REFUSED after {r.get('refused_after_s', float('nan')):.1f} s: "
+              f"{r['refused'][:90]}...", flush=True)
         return
     if "error" in r:
         print(f"{r['name']:<44} ERROR {r['error']}", flush=True)
