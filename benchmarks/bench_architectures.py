@@ -117,11 +117,13 @@ def make_model(row: Row, seed: int, data):
     if row.trained:
         import keras
 
+        from tafa_tf.introspection import leaf_layers
+
         # keras.applications use BatchNormalization momentum 0.99-0.999: after a few CPU
         # epochs the moving statistics are still the initial ones and the model is nearly
         # constant in inference mode (nothing like a pretrained backbone). Faster moving
         # averages give a model that works in inference, as a real fine-tuned one does.
-        for layer in _leaves(model):
+        for layer in leaf_layers(model):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = 0.9
         # VGG16 has no batch normalization: from scratch at Adam 1e-3 its ReLUs die in the first
@@ -174,16 +176,6 @@ def _train_batch(row: Row) -> int:
     return 8 if row.size >= 96 else 32
 
 
-def _leaves(model):
-    import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaves(layer)
-        else:
-            yield layer
-
-
 def pirate_fine_tune(owner, data, row: Row, batchnorm: str = "train"):
     """The owner fine-tuned for one epoch at 1e-4 on (at most 256 of) the row's images.
 
@@ -206,13 +198,14 @@ def pirates(owner, row: Row):
     import keras
 
     from tafa_tf import piracy
+    from tafa_tf.introspection import leaf_layers
 
     yield "float16", piracy.quantize(owner, "float16")
     yield "int8", piracy.quantize(owner, "int8")
     yield "prune 30%", piracy.prune(owner, 0.3)
     yield "noise 2%", piracy.add_noise(owner, 0.02, seed=3)
     yield "fine-tune", row_model(row, 0, fine_tuned="train")
-    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in _leaves(owner)):
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in leaf_layers(owner)):
         yield "fine-tune, BN frozen", row_model(row, 0, fine_tuned="frozen")
 
 

@@ -235,8 +235,9 @@ def fine_tune(
             raise ValueError(f"x and y must have the same length. Received: len(x)={len(x)}, len(y)={len(y)}")
     pirate = copy_model(model)
     if batchnorm == "frozen":
+        norm = _keras().layers.BatchNormalization
         for layer in _leaf_layers(pirate):
-            if isinstance(layer, _keras().layers.BatchNormalization):
+            if isinstance(layer, norm):
                 layer.trainable = False  # Keras 3 runs a non-trainable BatchNormalization in inference mode
     return _train(pirate, x, y, epochs=epochs, learning_rate=learning_rate, loss=loss, seed=seed, batch_size=batch_size)
 
