@@ -58,6 +58,21 @@ def leaf_layers(model: Any) -> list[Any]:
     return out
 
 
+def state_weights(model: Any) -> list[bool]:
+    """Per entry of ``model.weights`` (the order of ``get_weights()``), whether it is a
+    layer's state rather than a parameter: a variable its layer made non-trainable from
+    the start, such as BatchNormalization's moving mean and variance or Normalization's
+    statistics. Freezing a layer (``trainable = False``) does not make its kernel state."""
+    state = set()
+    for layer in leaf_layers(model):
+        # Keras 3 files the variables a layer creates with trainable=False here, whatever
+        # its ``trainable`` flag is later; the public moving statistics as a fallback.
+        made = list(getattr(layer, "_non_trainable_variables", None) or [])
+        made += [getattr(layer, name, None) for name in ("moving_mean", "moving_variance")]
+        state.update(id(v) for v in made if v is not None)
+    return [id(v) in state for v in model.weights]
+
+
 def kernel_layers(model: Any) -> list[Any]:
     """The leaf layers with a ``kernel`` (Dense, Conv...), in order: the last is the output layer."""
     return [layer for layer in leaf_layers(model) if getattr(layer, "kernel", None) is not None]

@@ -445,11 +445,14 @@ def _with_weights(model, weights: list[np.ndarray]):
 
 
 def add_noise(model, scale: float, *, seed: int = 0):
-    """Relative Gaussian weight noise: each weight tensor gets noise of standard
+    """Relative Gaussian weight noise: each parameter tensor gets noise of standard
     deviation ``scale`` times that tensor's root-mean-square value.
 
     Relative noise hits every layer alike whatever its weight scale; a tensor of zeros
-    (a fresh bias) stays zero.
+    (a fresh bias) stays zero. Layer state is not a parameter and is left as it is
+    (BatchNormalization's moving statistics, as PyTorch's ``parameters()`` leaves its
+    buffers): 2% of a moving-variance tensor's RMS made one channel of a trained
+    ResNet50 negative, and the copy answered NaN (docs/results.md).
 
     Args:
         model: the owner's Keras model (unchanged).
@@ -468,15 +471,18 @@ def add_noise(model, scale: float, *, seed: int = 0):
     _check_model(model)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale) or scale < 0:
         raise ValueError(f"scale must be a non-negative number. Received: scale={scale!r}")
-    return _with_weights(model, noisy_weights(model.get_weights(), scale, np.random.default_rng(seed)))
+    return _with_weights(model, noisy_weights(model, scale, np.random.default_rng(seed)))
 
 
-def noisy_weights(weights: Sequence[Any], scale: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """``weights`` with relative Gaussian noise (see :func:`add_noise`); non-float and empty arrays unchanged."""
+def noisy_weights(model, scale: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """``model.get_weights()`` with relative Gaussian noise on its parameters (see
+    :func:`add_noise`); layer state, non-float and empty arrays unchanged."""
+    from tafa_tf.introspection import state_weights
+
     out = []
-    for w in weights:
+    for w, state in zip(model.get_weights(), state_weights(model)):
         w = np.asarray(w)
-        if not np.issubdtype(w.dtype, np.floating) or w.size == 0:
+        if state or not np.issubdtype(w.dtype, np.floating) or w.size == 0:
             out.append(w)
             continue
         rms = float(np.sqrt(np.mean(np.square(w, dtype="float64"))))

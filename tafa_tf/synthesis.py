@@ -668,7 +668,7 @@ def perturbed_weights(model, config: SynthesisConfig) -> list[np.ndarray]:
     the same model and config, so the fingerprint's perturbed-owner answers can be asked again."""
     from tafa_tf.piracy import noisy_weights
 
-    return noisy_weights(model.get_weights(), config.stability_noise,
+    return noisy_weights(model, config.stability_noise,
                          np.random.default_rng(config.seed + PERTURBATION_SEED))
 
 

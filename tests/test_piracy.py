@@ -271,6 +271,29 @@ def test_noise_is_relative_and_seeded(mlp):
     assert max_weight_change(piracy.add_noise(mlp, 0.0), mlp) == 0.0
 
 
+def test_noise_leaves_batchnorm_statistics_and_keeps_the_copy_finite(digits_images):
+    """Moving statistics are state, not parameters: noise relative to a moving-variance
+    tensor's RMS would drive its small channels negative and the copy to NaN. A frozen
+    backbone's kernels are still parameters and get noise."""
+    keras.utils.set_random_seed(0)
+    x = digits_images.x_test[:32]
+    backbone = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Conv2D(8, 3), keras.layers.BatchNormalization(),
+                                 keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D()], name="backbone")
+    owner = keras.Sequential([keras.Input(x.shape[1:]), backbone, keras.layers.Dense(10)])
+    backbone.trainable = False
+    bn = backbone.layers[1]
+    bn.moving_variance.assign(np.array([1e-3] * 4 + [10.0] * 4, dtype="float32"))
+    bn.moving_mean.assign(np.linspace(-1, 1, 8).astype("float32"))
+    pirate = assert_new_and_owner_untouched(owner, lambda: piracy.add_noise(owner, 0.2, seed=0))
+    copy_bn = pirate.layers[0].layers[1]
+    np.testing.assert_array_equal(copy_bn.moving_variance.numpy(), bn.moving_variance.numpy())
+    np.testing.assert_array_equal(copy_bn.moving_mean.numpy(), bn.moving_mean.numpy())
+    assert np.max(np.abs(copy_bn.gamma.numpy() - bn.gamma.numpy())) > 0  # scales are parameters
+    conv, copy_conv = backbone.layers[0].kernel.numpy(), pirate.layers[0].layers[0].kernel.numpy()
+    assert np.max(np.abs(copy_conv - conv)) > 0
+    assert np.isfinite(outputs(pirate, x)).all()
+
+
 def test_noise_scale_is_checked(mlp):
     with pytest.raises(ValueError, match="Received: scale=-1"):
         piracy.add_noise(mlp, -1)
