@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -297,7 +298,8 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
         "verify_s": float(np.median(verify_s)),
         "pirated": pirated,
         "innocent": innocent,
-        "lowest_pirated": min(pirated.values()),
+        # a copy that answered NaN is not above anything: it is the lowest (min() would skip it)
+        "lowest_pirated": min(pirated.values(), key=lambda v: v if math.isfinite(v) else -math.inf),
         "highest_innocent": max(innocent.values()),
         # the uncalibrated verdict a user gets (True pirated, False cleared, None uncertain) and its band
         "verdicts": verdicts,

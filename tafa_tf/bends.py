@@ -132,7 +132,9 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
     ``STANDOUT_MIN`` of them, stand ``STANDOUT`` times above it. Where they do not, an innocent model curves across the
     owner's probes as much as the owner (VGG16 trained on digits: innocents 0.80 and
     0.96, one accused); the MLPs of the benchmark have 66-90% of their bends standing
-    out and are unchanged.
+    out and are unchanged. Where at least that share but fewer than ``FOLLOW_BELOW`` stand
+    out, the owner is rough at the probes' scale and the level ratio counts only if the
+    suspect's curvature follows the owner's point by point (:func:`follows`); else 0.
 
     Args:
         owner: the owner's canonical outputs (at x, x + delta*u, x - delta*u), one row per point.
@@ -147,17 +149,65 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
     both = np.concatenate([*owner, *suspect])
     o0, op, om, s0, sp, sm = np.split(linearize(both) if sigmoid_head else both, 6)
     curved = relative_curvature(o0, op, om)  # the owner's, per point
+    rough = False  # does the owner curve anyway at the probes' scale, at many of its points?
     if background is not None:
         with np.errstate(invalid="ignore"):
             stands = curved > STANDOUT * np.asarray(background, dtype="float64")  # NaN background: False
-        if np.count_nonzero(stands & heard) < max(STANDOUT_MIN, STANDOUT_SHARE * np.count_nonzero(heard)):
+        standing, n_heard = np.count_nonzero(stands & heard), np.count_nonzero(heard)
+        if standing < max(STANDOUT_MIN, STANDOUT_SHARE * n_heard):
             return float("nan")
+        rough = standing < FOLLOW_BELOW * n_heard
     ref = float(np.mean(curved[heard]))
     if not ref > 0.0:
         return float("nan")
-    mine = float(np.mean(relative_curvature(s0[heard], sp[heard], sm[heard])))
+    theirs = relative_curvature(s0[heard], sp[heard], sm[heard])
+    if rough and not follows(theirs, curved[heard]):
+        return 0.0
+    mine = float(np.mean(theirs))
     return min(mine, ref) / max(mine, ref)
 
 
-__all__ = ["relative_curvature", "linearize", "bend_presence", "audible", "rounding_noise", "control_queries",
+FOLLOW_BELOW = 0.5
+"""Where fewer than this share of the owner's heard bends stand out from its background,
+``bend_presence`` also asks that the suspect curve most where the owner does (:func:`follows`):
+an independent model of such a rough architecture can curve across the owner's probes as
+much as the owner. The benchmark's MLPs have 76-96% standing out and never ask it."""
+FOLLOW_SIGMAS = 3.0
+"""The suspect's curvature follows the owner's, point by point, when their rank correlation
+stands this many standard errors (1/sqrt(k - 1) for k points, under no relation) above 0."""
+
+
+def follows(theirs: np.ndarray, mine: np.ndarray) -> bool:
+    """Does the suspect curve most where the owner curves most? Spearman's rank correlation
+    of the two per-point curvatures, over ``FOLLOW_SIGMAS / sqrt(k - 1)``.
+
+    The level ratio alone says how curved the suspect is at the owner's points, not where:
+    a trained ResNet50 at 224x224 that curves everywhere at the probes' scale reached
+    0.73 on it, an innocent above a fine-tuned copy (0.67); its rank correlation with the
+    owner was -0.03, the copy's 0.53 (97 points; docs/results.md). It is asked only of
+    rough owners (``FOLLOW_BELOW``): a copy under a retrained output layer (RTLL) keeps
+    every bend but remixes their sizes, and the benchmark's regressor RTLL copies
+    correlated at only 0.21-0.33 (innocents up to 0.23), while their level ratio, 0.75-0.97
+    against innocents' 0.07-0.25, told them apart.
+    """
+    ok = np.isfinite(theirs) & np.isfinite(mine)
+    k = int(np.count_nonzero(ok))
+    if k < 3:
+        return False
+    a, b = _ranks(theirs[ok]), _ranks(mine[ok])
+    a, b = a - a.mean(), b - b.mean()
+    if not np.any(b):  # the owner's bends are all alike: there is no order to follow
+        return True
+    den = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return den > 0 and float(a @ b) / den > FOLLOW_SIGMAS / np.sqrt(k - 1)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks of ``x`` (ties given their mean rank), as float."""
+    from scipy.stats import rankdata
+
+    return rankdata(x).astype("float64")
+
+
+__all__ = ["relative_curvature", "linearize", "bend_presence", "follows", "audible", "rounding_noise", "control_queries",
            "background_curvature"]

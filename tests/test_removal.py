@@ -10,7 +10,8 @@ import pytest
 from test_piracy import assert_new_and_owner_untouched
 
 from tafa_tf import piracy, zoo
-from tafa_tf.bends import STANDOUT_MIN, STANDOUT_SHARE, background_curvature, bend_presence, control_queries, relative_curvature
+from tafa_tf.bends import (FOLLOW_BELOW, STANDOUT_MIN, STANDOUT_SHARE, background_curvature, bend_presence, control_queries,
+                           relative_curvature)
 from tafa_tf.domains import Box, Gaussian
 
 
@@ -171,3 +172,26 @@ def test_bend_presence_is_not_measured_where_the_owners_bends_do_not_stand_out()
         assert np.isnan(bend_presence(probes, probes, background=background))
         background[k - 1] = 0.0
         assert bend_presence(probes, probes, background=background) == 1.0
+
+
+def _curving(a: np.ndarray):
+    """Probe triples (one output) whose relative curvature at point i is (1 - a_i) / (1 + a_i)."""
+    return np.zeros((len(a), 1)), np.ones((len(a), 1)), -a[:, None]
+
+
+def test_bend_presence_on_a_rough_owner_asks_the_suspect_to_curve_where_the_owner_does():
+    """Where under half of the owner's bends stand out from its background, an innocent
+    that curves as much as the owner, but at other points, gets no presence; a copy whose
+    bends keep the owner's order (their sizes changed) keeps its level ratio."""
+    a = np.linspace(0.0, 0.9, 40)
+    owner = _curving(a)
+    curved = relative_curvature(*owner)
+    elsewhere = _curving(a[::-1])  # the same curvatures, largest where the owner's are smallest
+    kept = _curving(np.sqrt(a))  # smaller bends, in the owner's order
+    level = np.mean(relative_curvature(*kept)) / np.mean(curved)
+    smooth = np.zeros(40)  # every bend stands out: the owner is not rough, the level ratio alone counts
+    assert bend_presence(owner, elsewhere, background=smooth) == pytest.approx(1.0)
+    rough = np.where(np.arange(40) < int(FOLLOW_BELOW * 40) - 1, 0.0, np.nan)  # just under half stand out
+    assert bend_presence(owner, elsewhere, background=rough) == 0.0
+    assert bend_presence(owner, kept, background=rough) == pytest.approx(level)
+    assert bend_presence(owner, owner, background=rough) == 1.0
