@@ -35,6 +35,7 @@ from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import activation_name
 from tafa_tf.introspection import kernel_layers as _kernel_layers
 from tafa_tf.introspection import leaf_layers as _leaf_layers
+from tafa_tf.introspection import state_weights
 from tafa_tf.outputs import model_outputs
 
 Transform = Callable[[Any], Any]
@@ -477,8 +478,6 @@ def add_noise(model, scale: float, *, seed: int = 0):
 def noisy_weights(model, scale: float, rng: np.random.Generator) -> list[np.ndarray]:
     """``model.get_weights()`` with relative Gaussian noise on its parameters (see
     :func:`add_noise`); layer state, non-float and empty arrays unchanged."""
-    from tafa_tf.introspection import state_weights
-
     out = []
     for w, state in zip(model.get_weights(), state_weights(model)):
         w = np.asarray(w)
