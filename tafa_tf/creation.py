@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tafa_tf.bends import constant_to_rounding
 from tafa_tf.domains import Domain, as_domain, default_domain
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.heads import compress, outputs_and_features
@@ -128,6 +129,7 @@ def fingerprint(
     with progress_bar(total=4, enabled=progress, desc="fingerprint") as bar:
         net = ReluNetwork(model)
         _check_finite_weights(model)
+        _warn_partial(net)
         bar.update(1)
         task, domain = _resolve_task_and_domain(net, task, domain)
         config = SynthesisConfig(n=int(n), seed=int(seed), **synthesis_options)
@@ -140,7 +142,7 @@ def fingerprint(
         bar.update(1)
         answers = _ask_owner(model, base, points, out_kind)
         bar.update(1)
-        keep = _keep(points, answers, int(n), task, config, seed, domain)
+        keep = _keep(points, answers, int(n), task, config, seed, domain, out_kind)
         bar.update(1)
     return _record(model, base, net, points, answers, keep, task, out_kind, domain, config)
 
@@ -160,6 +162,18 @@ def _check_arguments(task: Any, n: Any, seed: Any, synthesis_options: dict[str, 
             f"Unknown synthesis options {sorted(unknown)}; see tafa_tf.synthesis.SynthesisConfig. "
             f"Received: {sorted(synthesis_options)}"
         )
+
+
+def _warn_partial(net: Any) -> None:
+    """Say so when part of the model is not piecewise linear: its fingerprint is partial."""
+    from tafa_tf.introspection import count_kinds
+
+    gaps = net.coverage.non_piecewise_linear
+    if gaps:
+        logger.warning(
+            "Part of %r is not piecewise linear: %s. The fingerprint covers its %d ReLU-family units only; "
+            "bends of those layers are not fingerprinted (fp.coverage lists them, `tafa inspect` prints them).",
+            net.model.name, count_kinds(gaps), net.n_units)
 
 
 def _check_finite_weights(model: Any) -> None:
@@ -228,7 +242,8 @@ def _owner_answers(model: Any, points: Any, queries: np.ndarray) -> tuple[np.nda
     return raw, h
 
 
-def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: int, domain: Domain) -> np.ndarray:
+def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: int, domain: Domain,
+          out_kind: str) -> np.ndarray:
     """Indices of the candidates the fingerprint keeps; refuses when too few are usable."""
     from tafa_tf.synthesis import select, select_owner_specific
 
@@ -262,7 +277,7 @@ def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: 
             "trained (a model at chance accuracy is nearly constant), or lower n."
         )
     if len(keep) < max(8, n // 4):
-        constant = np.ptp(answers.canon, axis=0).max(initial=0.0) <= 1e-6
+        constant = constant_to_rounding(np.concatenate([answers.y0, answers.yp, answers.ym]), out_kind)
         why = (" The model answers the same at every query (its outputs do not change in this domain to float32 "
                "precision: a randomly initialised network in inference mode often does), so there is nothing "
                "to fingerprint." if constant else "")

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from tafa_tf.bends import audible
+from tafa_tf.bends import audible, constant_to_rounding
 from tafa_tf.domains import Domain, Gaussian
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork
@@ -959,10 +959,10 @@ def synthesize(
             f"{net.n_units} units are dead or always on there, so there is no boundary to fingerprint. "
             "Pass the domain the model was trained on (e.g. domain=tafa.domains.Box(0, 1) for pixels)."
         )
-    _refuse_constant(net, st.out, domain)
+    _refuse_constant(net, st.out, out_kind, domain)
+    st.logp = canonical(st.out, out_kind)
     n_cand = int(math.ceil(config.n * config.oversample))
     by_site = influential_by_site(net, st, eligible, int(math.ceil(config.influence_top * n_cand)))
-    st.logp = canonical(st.out, out_kind)
     top = np.sort(st.logp, axis=1)[:, ::-1]
     st.margin_scale = float(np.median(top[:, 0] - top[:, 1])) + 1e-12 if top.shape[1] > 1 else 1.0
 
@@ -984,19 +984,22 @@ def synthesize(
     return _assemble(rounds, net, st, eligible, config, samples is not None)
 
 
-def _refuse_constant(net: ReluNetwork, outputs: np.ndarray, domain: Domain) -> None:
-    """Refuse a model whose ``outputs`` at the seed pool are all bit for bit the same.
+def _refuse_constant(net: ReluNetwork, outputs: np.ndarray, out_kind: str, domain: Domain) -> None:
+    """Refuse a model whose ``outputs`` at the seed pool agree to float32 rounding.
 
     Its boundaries there move no output: nothing to fingerprint. A randomly initialised
-    MobileNetV2 in inference mode answers so (its BatchNormalization statistics are the
-    initial ones); without this check the synthesis ran its rounds before refusing, 25
-    minutes at 224x224 on two shared cores.
+    MobileNetV2 in inference mode answers bit for bit the same everywhere (its
+    BatchNormalization statistics are the initial ones); a MobileNet trained to chance
+    accuracy varies by a few float32 roundings (``bends.constant_to_rounding``). Without
+    this check the synthesis ran its rounds before refusing, 25 minutes at 224x224 on two
+    shared cores.
     """
-    if np.ptp(outputs, axis=0).max(initial=0.0) == 0.0:
+    if constant_to_rounding(outputs, out_kind):
         raise UnsupportedModelError(
-            f"The model {net.model.name!r} answers exactly the same at all {len(outputs)} inputs drawn "
-            f"from {domain!r}, so there is nothing to fingerprint (a randomly initialised network in "
-            "inference mode often does). Pass the domain the model was trained on, and a trained model."
+            f"The model {net.model.name!r} answers the same, to float32 rounding, at all {len(outputs)} inputs "
+            f"drawn from {domain!r}, so there is nothing to fingerprint (a randomly initialised network in "
+            "inference mode, or one trained to chance accuracy, often does). Pass the domain the model was "
+            "trained on, and a trained model."
         )
 
 

@@ -48,6 +48,21 @@ def refused(case: str, model, match: str, **kwargs) -> UnsupportedModelError:
     return info.value
 
 
+def test_a_model_partly_not_piecewise_linear_is_fingerprinted_and_says_what_is_left_out(caplog):
+    # MobileNetV3's hard-swish (a product) and a GELU layer alike: the ReLU units are
+    # fingerprinted, and the user is told which layers are not
+    model = mlp("relu", "gelu")
+    with caplog.at_level("WARNING", logger="tafa_tf"):
+        fp = tafa.fingerprint(model, n=8, domain=BOX)
+    assert "not piecewise linear: 1 layer (1 gelu)" in caplog.text
+    assert "covers its 16 ReLU-family units only" in caplog.text
+    assert fp.coverage["complete"] is False and len(fp.coverage["non_piecewise_linear"]) == 1
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tafa_tf"):
+        tafa.fingerprint(mlp("relu", "relu"), n=8, domain=BOX)
+    assert "not piecewise linear" not in caplog.text
+
+
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "gelu", "silu", "softplus", "elu"])
 def test_no_relu_is_refused_naming_what_it_has(activation):
     err = refused(f"{activation} only", mlp(activation, activation), "no ReLU-family unit")
@@ -91,8 +106,21 @@ def test_a_model_that_answers_the_same_everywhere_is_refused_and_told_why():
     model = mlp("relu", "relu", out_activation="softmax")
     kernel, bias = model.layers[-1].get_weights()
     model.layers[-1].set_weights([np.zeros_like(kernel), bias])
-    err = refused("constant outputs (live units, zero output layer)", model, "answers exactly the same at all")
+    err = refused("constant outputs (live units, zero output layer)", model, "answers the same, to float32 rounding, at all")
     assert "nothing to fingerprint" in str(err)
+
+
+def test_a_model_that_varies_only_by_float32_rounding_is_refused_as_constant():
+    # a network at chance accuracy (MobileNet v1 trained two epochs at 32x32 did this):
+    # its outputs move a few float32 roundings across the box, never bit for bit the same
+    model = mlp("relu", "relu", out_activation="softmax")
+    kernel, bias = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([kernel * 3e-7, np.ones_like(bias)])
+    x = np.random.default_rng(0).uniform(0.0, 1.0, (256, 8)).astype("float32")
+    spread = np.ptp(model.predict(x, verbose=0), axis=0).max()
+    assert 0.0 < spread < 1e-6  # not constant, and no bend could be told from rounding
+    err = refused("outputs within float32 rounding", model, "answers the same, to float32 rounding, at all")
+    assert "chance accuracy" in str(err)
 
 
 def test_a_model_whose_bends_drown_in_float32_rounding_is_refused_and_told_why():
