@@ -41,6 +41,10 @@ PIECEWISE_LINEAR_LAYERS = frozenset(
         "ReLU", "LeakyReLU", "PReLU",
     }
 )
+# Keras's own internal layers that are affine, named with their module: a user's layer of
+# the same class name is not trusted to be. InceptionResNetV2 scales each residual branch
+# with CustomScaleLayer (inputs[0] + inputs[1] * scale).
+AFFINE_KERAS_INTERNALS = frozenset({"keras.src.applications.inception_resnet_v2.CustomScaleLayer"})
 PIECEWISE_LINEAR_ACTIVATIONS = frozenset({"linear", "relu", "relu6", "leaky_relu", "hard_sigmoid", "hard_tanh"})
 # Monotone squashing at the very output keeps every bend where it was: allowed there.
 OUTPUT_ACTIVATIONS = frozenset({"softmax", "sigmoid", "log_softmax", "tanh"})
@@ -176,6 +180,10 @@ def count_kinds(offenders: tuple[str, ...]) -> str:
                     for entry in offenders)
     counts = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
     return f"{len(offenders)} layer{'s' if len(offenders) != 1 else ''} ({counts})"
+
+
+def _qualified(layer: Any) -> str:
+    return f"{type(layer).__module__}.{type(layer).__qualname__}"
 
 
 def _is_sequential(model: Any) -> bool:
@@ -356,7 +364,7 @@ class ReluNetwork:
                 if act not in PIECEWISE_LINEAR_ACTIVATIONS:
                     offenders.append(f"{path} (Activation, {act})")
                 continue
-            if cls not in PIECEWISE_LINEAR_LAYERS:
+            if cls not in PIECEWISE_LINEAR_LAYERS and _qualified(layer) not in AFFINE_KERAS_INTERNALS:
                 offenders.append(f"{path} ({cls})")
             elif act not in PIECEWISE_LINEAR_ACTIVATIONS:
                 offenders.append(f"{path} ({cls}, activation={act})")

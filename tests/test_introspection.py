@@ -104,6 +104,24 @@ def test_many_layers_that_are_not_piecewise_linear_are_counted_by_kind_in_the_er
     assert sum(line.startswith("  ") and "(Multiply)" in line for line in listing) == 30
 
 
+def test_inception_resnet_residual_scaling_counts_as_affine_but_a_lookalike_does_not():
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    class Lookalike(keras.layers.Layer):  # same job, but not Keras's own: not trusted by name
+        def call(self, inputs):
+            return inputs[0] + inputs[1] * 0.2
+
+    Lookalike.__name__ = Lookalike.__qualname__ = "CustomScaleLayer"
+    for scale_layer, complete in ((CustomScaleLayer(0.2), True), (Lookalike(), False)):
+        x = inputs = keras.Input((6,))
+        a = keras.layers.Dense(6, activation="relu")(x)
+        b = keras.layers.Dense(6, activation="relu")(a)
+        model = keras.Model(inputs, keras.layers.Dense(2)(scale_layer([a, b])))
+        cov = inspect_model(model)
+        assert cov.complete is complete, cov.non_piecewise_linear
+        assert len(cov.sites) == 2
+
+
 def test_summary_counts_by_kind_then_lists_each_layer_on_its_own_line():
     summary = inspect_model(_squeeze_excite_stack(3, relu=True)).summary().splitlines()
     at = summary.index("not piecewise linear (bends there are not fingerprinted): 9 layers (3 silu, 3 sigmoid, 3 Multiply)")
