@@ -34,6 +34,7 @@ one ROC plot per task (roc_<task>.png, not committed) to --out (default benchmar
 
     python benchmarks/piracy_suite.py [--tasks classification regression generation] [--n 128]
     python benchmarks/piracy_suite.py --zoo-seed 0 1 2      # three independent zoos, pooled
+    python benchmarks/piracy_suite.py --tasks classification --classifier cnn   # the classifier as a small CNN
     python benchmarks/piracy_suite.py --sweep               # attack strength vs score, docs/sweep_*.png
 """
 
@@ -53,6 +54,12 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 KIND_OF_TASK = {"classification": "digits_mlp", "regression": "diabetes_mlp", "generation": "digits_decoder"}
+CLASSIFIERS = {"mlp": "digits_mlp", "cnn": "digits_cnn"}  # --classifier: the classification zoo's architecture
+
+
+def kind_of(task: str, args: argparse.Namespace) -> str:
+    """The zoo kind of ``task`` in this run (the classifier's architecture from ``--classifier``)."""
+    return CLASSIFIERS[getattr(args, "classifier", "mlp")] if task == "classification" else KIND_OF_TASK[task]
 HARD = "same-base fine-tune"
 METHODS = ("tafa", "no base", "tafa+", "tafa cv", "tafa+ cv", "random", "benign", "ipguard")
 REMOVAL = ("FTLL", "FTAL", "RTLL", "RTAL", "prune-retune", "adversarial tuning", "extraction (probabilities)")
@@ -281,6 +288,8 @@ def ipguard_points(owner, x_benign: np.ndarray, budget: int, seed: int) -> np.nd
     rng = np.random.default_rng(seed)
     n = budget // 2
     x = tf.constant(x_benign[rng.choice(len(x_benign), size=n, replace=len(x_benign) < n)].astype("float32"))
+    axes = list(range(1, len(x.shape)))  # every input axis (an image's too)
+    per_input = [-1] + [1] * len(axes)
     for _ in range(30):
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -289,9 +298,9 @@ def ipguard_points(owner, x_benign: np.ndarray, budget: int, seed: int) -> np.nd
             margin = top2[:, 0] - top2[:, 1]
             total = tf.reduce_sum(margin)
         g = tape.gradient(total, x)
-        step = margin[:, None] * g / (tf.reduce_sum(g * g, axis=1, keepdims=True) + 1e-12)
+        step = tf.reshape(margin, per_input) * g / (tf.reduce_sum(g * g, axis=axes, keepdims=True) + 1e-12)
         x = tf.clip_by_value(x - step, 0.0, 1.0)
-    g = g / (tf.norm(g, axis=1, keepdims=True) + 1e-12)
+    g = g / (tf.sqrt(tf.reduce_sum(g * g, axis=axes, keepdims=True)) + 1e-12)
     pts = np.concatenate([(x + 0.02 * g).numpy(), (x - 0.02 * g).numpy()])
     return np.clip(pts, 0.0, 1.0)
 
@@ -336,7 +345,7 @@ def run_task(task: str, args: argparse.Namespace, zoo_seed: int = 0) -> dict[str
     """Score one zoo of ``task`` with every method; rows come from :func:`pool`."""
     import tafa_tf as tafa
 
-    kind = KIND_OF_TASK[task]
+    kind = kind_of(task, args)
     t0 = time.time()
     z = Zoo(kind, Path(args.cache), args.quick, zoo_seed)
     owner, pos, neg = z.build()
@@ -508,7 +517,7 @@ def run_sweep(task: str, args: argparse.Namespace) -> dict[str, Any]:
     """
     import tafa_tf as tafa
 
-    z = Zoo(KIND_OF_TASK[task], Path(args.cache), args.quick, args.zoo_seed[0])
+    z = Zoo(kind_of(task, args), Path(args.cache), args.quick, args.zoo_seed[0])
     owner, _, neg = z.build()
     fps = {"tafa": tafa.fingerprint(owner, task=task, n=args.n, domain=z._domain(), seed=args.seed, base=z.base),
            "no base": tafa.fingerprint(owner, task=task, n=args.n, domain=z._domain(), seed=args.seed)}
@@ -598,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=str(HERE / ".cache"))
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--quick", action="store_true", help="a smaller zoo, for tests")
+    parser.add_argument("--classifier", choices=list(CLASSIFIERS), default="mlp",
+                        help="the classification zoo's architecture: the digits MLP, or a small CNN on 8x8 images")
     parser.add_argument("--zoo-seed", type=int, nargs="+", default=[0],
                         help="0: the reference zoo; another value builds an independent zoo (data split and models); "
                              "several values pool their zoos into one table")
@@ -624,6 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"rows": rows, "tasks": results, "seconds": time.time() - t0, "n": args.n, "quick": args.quick,
+               "classifier": args.classifier,
                "zoo_seed": args.zoo_seed, "verdicts": verdict_results}
     tmp = out / ".piracy_suite.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1))
