@@ -18,6 +18,7 @@ single-input forward+backward passes, peak RSS, seconds per verification, lowest
 pirated score, highest innocent score.
 
     python benchmarks/bench_architectures.py --quick                 # the 32x32 rows
+    python benchmarks/bench_architectures.py --others                # ResNet50V2, MobileNet, Xception, InceptionV3
     python benchmarks/bench_architectures.py --rows mnv2_035_32_trained,resnet50_224_random
     python benchmarks/bench_architectures.py --list
 """
@@ -53,6 +54,7 @@ class Row:
     n: int = 128
     epochs: int = 3
     n_train: int = 1257  # digits training images (fewer at large sizes: CPU time)
+    other: bool = False  # an architecture beyond the issue's list (--others), never tuned against
 
 
 def _rows() -> list[Row]:
@@ -70,11 +72,18 @@ def _rows() -> list[Row]:
                             n_train=384))
     rows.append(Row("mnv2_035_32_trained_sequential_rescaling", "MobileNetV2", 32, 0.35, True,
                     head="sequential", rescaling=True))
+    # Other ReLU backbones of keras.applications, at their smallest input sizes: pre-activation
+    # residuals, ReLU6 depthwise-separable blocks, separable convolutions, inception branches
+    for arch, tag, size in (("ResNet50V2", "resnet50v2", 32), ("MobileNet", "mobilenet", 32),
+                            ("Xception", "xception", 71), ("InceptionV3", "inceptionv3", 75)):
+        rows.append(Row(f"{tag}_{size}_trained", arch, size, 1.0, True, n_train=1257 if size == 32 else 384,
+                        other=True))
     return rows
 
 
 ROWS = {r.name: r for r in _rows()}
-QUICK = [r.name for r in _rows() if r.size == 32]
+QUICK = [r.name for r in _rows() if r.size == 32 and not r.other]
+OTHERS = [r.name for r in _rows() if r.other]
 
 
 # ----------------------------------------------------------------------------- models and data
@@ -346,7 +355,9 @@ def _print_row(r: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", help="comma-separated row names (see --list)")
-    parser.add_argument("--quick", action="store_true", help="only the 32x32 rows")
+    parser.add_argument("--quick", action="store_true", help="only the issue's 32x32 rows")
+    parser.add_argument("--others", action="store_true", help="only the other architectures (ResNet50V2, MobileNet, "
+                        "Xception, InceptionV3)")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per row")
     parser.add_argument("--json", default=str(RESULTS), help="results file (rows are merged in by name)")
@@ -365,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(run_row(ROWS[args.child])), flush=True)
         return 0
-    names = args.rows.split(",") if args.rows else (QUICK if args.quick else list(ROWS))
+    names = args.rows.split(",") if args.rows else (QUICK if args.quick else OTHERS if args.others else list(ROWS))
     unknown = [n for n in names if n not in ROWS]
     if unknown:
         parser.error(f"unknown rows {unknown}; see --list")
