@@ -631,7 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.verdicts:  # the verdicts a user gets on this zoo: benchmarks/verdicts.py
         import verdicts
 
-        verdict_results = verdicts.for_suite(args.tasks, args.zoo_seed, cache=args.cache, n=args.n, seed=args.seed)
+        verdict_results = verdicts.for_suite(args.tasks, args.zoo_seed, cache=args.cache, n=args.n, seed=args.seed,
+                                             classifier=args.classifier)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"rows": rows, "tasks": results, "seconds": time.time() - t0, "n": args.n, "quick": args.quick,

@@ -19,6 +19,7 @@ public base at fingerprinting:
   students apart (the issue's goal excludes distilled classifiers).
 
     python benchmarks/verdicts.py --zoo-seeds 1 2 3 [--tasks ...] [--cache DIR] [--refs-cache DIR]
+    python benchmarks/verdicts.py --zoo-seeds 1 2 3 4 5 --tasks classification --classifier cnn
 
 Writes benchmarks/results/verdicts.json and prints one row per seed x task x base.
 """
@@ -100,7 +101,7 @@ def run_zoo(task: str, zoo_seed: int, args: argparse.Namespace) -> list[dict[str
     import piracy_suite as ps
     import tafa_tf as tafa
 
-    z = ps.Zoo(ps.KIND_OF_TASK[task], Path(args.cache), False, zoo_seed)
+    z = ps.Zoo(ps.kind_of(task, args), Path(args.cache), False, zoo_seed)
     owner, pos, neg = z.build()
     suspects = _suspects(pos, neg)
     out = []
@@ -167,11 +168,12 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def for_suite(tasks: list[str], zoo_seed: int, *, cache: str, n: int, seed: int) -> dict[str, Any]:
-    """The verdicts on one zoo of benchmarks/piracy_suite.py (its --verdicts hook), printed and returned."""
-    args = _parser().parse_args(["--zoo-seeds", str(zoo_seed), "--tasks", *tasks, "--cache", cache, "--n", str(n),
-                                 "--seed", str(seed), "--no-progress"])
-    results = [r for t in tasks for r in run_zoo(t, zoo_seed, args)]
+def for_suite(tasks: list[str], zoo_seeds: list[int], *, cache: str, n: int, seed: int, classifier: str = "mlp"
+              ) -> dict[str, Any]:
+    """The verdicts on the zoos of a benchmarks/piracy_suite.py run (its --verdicts hook), printed and returned."""
+    args = _parser().parse_args(["--zoo-seeds", *map(str, zoo_seeds), "--tasks", *tasks, "--cache", cache,
+                                 "--n", str(n), "--seed", str(seed), "--classifier", classifier, "--no-progress"])
+    results = [r for s in args.zoo_seeds for t in tasks for r in run_zoo(t, s, args)]
     return {"summary": summarize(results), "results": results}
 
 
@@ -192,6 +194,8 @@ def _parser() -> argparse.ArgumentParser:
                              "fingerprint uses it (default: always)")
     parser.add_argument("--combine", choices=("score", "features"), default="score",
                         help="tafa.calibrate's combine: the uncalibrated score alone (default) or every feature")
+    parser.add_argument("--classifier", choices=("mlp", "cnn"), default="mlp",
+                        help="the classification zoo's architecture (benchmarks/piracy_suite.py --classifier)")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -212,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     payload = {"summary": summary, "results": results, "seconds": time.time() - t0, "target_fpr": TARGET_FPR,
                "zoo_seeds": args.zoo_seeds, "n": args.n, "n_refs": args.n_refs, "combine": args.combine,
-               "refs_base": args.refs_base}
+               "refs_base": args.refs_base, "classifier": args.classifier}
     tmp = out / ".verdicts.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1, default=float))
     os.replace(tmp, out / "verdicts.json")
