@@ -19,7 +19,7 @@ import numpy as np
 
 from tafa_tf.bends import constant_to_rounding
 from tafa_tf.domains import Domain, as_domain, default_domain
-from tafa_tf.errors import UnsupportedModelError
+from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
 from tafa_tf.heads import compress, outputs_and_features
 from tafa_tf.outputs import TASKS, canonical, model_outputs, output_kind
 from tafa_tf.probes import KIND_DECISION, by_query, kinks, probe_inputs, query_rows
@@ -274,7 +274,7 @@ def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: 
             "are rounding noise, alike for any model, so a fingerprint of them could not tell a copy from an "
             "innocent model (measured: MobileNetV2 at 224x224, trained to chance accuracy). The model's output "
             "hardly changes in this domain: check that the domain is where the model works and that it is "
-            "trained (a model at chance accuracy is nearly constant), or lower n."
+            "trained (a model at chance accuracy is nearly constant), or lower n. " + SAMPLES_HINT
         )
     if len(keep) < max(8, n // 4):
         constant = constant_to_rounding(np.concatenate([answers.y0, answers.yp, answers.ym]), out_kind)
@@ -283,7 +283,8 @@ def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: 
                "to fingerprint." if constant else "")
         raise UnsupportedModelError(
             f"Only {len(keep)} usable boundary points of {n} wanted were found in {domain!r} "
-            f"(synthesis: {points.stats}).{why} Check that the domain is where the model works, or lower n."
+            f"(synthesis: {points.stats}).{why} Check that the domain is where the model works, or lower n. "
+            + SAMPLES_HINT
         )
     if len(keep) < n:
         logger.warning("Only %d of the %d points asked for are usable; the fingerprint has %d.", len(keep), n, len(keep))

@@ -45,7 +45,7 @@ import numpy as np
 
 from tafa_tf.bends import audible, constant_to_rounding
 from tafa_tf.domains import Domain, Gaussian
-from tafa_tf.errors import UnsupportedModelError
+from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork
 from tafa_tf.outputs import canonical
 from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, by_query, probe_step, side_margins, stable_under, survives
@@ -999,7 +999,7 @@ def _refuse_constant(net: ReluNetwork, outputs: np.ndarray, out_kind: str, domai
             f"The model {net.model.name!r} answers the same, to float32 rounding, at all {len(outputs)} inputs "
             f"drawn from {domain!r}, so there is nothing to fingerprint (a randomly initialised network in "
             "inference mode, or one trained to chance accuracy, often does). Pass the domain the model was "
-            "trained on, and a trained model."
+            "trained on, and a trained model. " + SAMPLES_HINT
         )
 
 
