@@ -39,3 +39,21 @@ def test_piracy_suite_runs_from_one_command_and_prints_the_table(tmp_path):
     # the public base is what tells copies from other fine-tunes of that base
     hard = rows[("classification", "all pirated vs same-base fine-tune")]
     assert hard["tafa"]["auc"] > hard["no base"]["auc"], hard
+
+
+@pytest.mark.slow
+def test_piracy_suite_runs_the_classifier_as_a_cnn_with_every_baseline(tmp_path):
+    # the IPGuard-like baseline once assumed flat inputs and failed on the CNN's 8x8x1 images
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--n", "64", "--tasks", "classification", "--classifier", "cnn",
+         "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--no-progress", "--no-plot"],
+        check=False, capture_output=True, text=True, timeout=1800, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "out" / "piracy_suite.json").read_text())
+    assert result["classifier"] == "cnn"
+    assert (tmp_path / "cache" / "digits_cnn").is_dir() and not (tmp_path / "cache" / "digits_mlp").exists()
+    rows = {r["family"]: r for r in result["rows"]}
+    assert rows["permute/rescale"]["tafa"]["auc"] == 1.0
+    assert all(0.0 <= r["ipguard"]["auc"] <= 1.0 for r in rows.values())
