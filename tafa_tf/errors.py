@@ -18,8 +18,7 @@ class UnsupportedModelError(TafaError, ValueError):
 
 SAMPLES_HINT = (
     "Or pass samples=, a few public inputs of the kind the model works on, so that points start near them: a "
-    "trained classifier whose softmax is 1.0 at every random input of the domain answers the same there too "
-    "(measured: InceptionV3 trained on digits, on uniform noise images)."
+    "trained model can answer alike at every random input of a wide domain and differently near its data."
 )
 """What to do when a model answers the same, or nearly, across the domain's random inputs."""
 

@@ -46,7 +46,7 @@ import numpy as np
 from tafa_tf.bends import audible, constant_to_rounding
 from tafa_tf.domains import Domain, Gaussian
 from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
-from tafa_tf.introspection import ReluNetwork
+from tafa_tf.introspection import ReluNetwork, _linear_activation
 from tafa_tf.outputs import canonical
 from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, by_query, probe_step, side_margins, stable_under, survives
 MAX_TARGETS = 4
@@ -123,19 +123,31 @@ class BoundaryPoints:
 _ENGINE_ATTR = "_tafa_synthesis_engine"
 
 
-def engine_for(net: ReluNetwork) -> _Engine:
+def engine_for(net: ReluNetwork, logits: bool = False) -> _Engine:
     """The traced engine of ``net``'s model, built once and kept on the model object.
 
     The model and its engine reference each other, so the engine lives exactly as long
     as the model (no global cache keeps models alive). Weights may change between
     calls: the traced functions read the model's variables when they run.
+    ``logits``: the engine that sees through a fused output softmax (:func:`softmax_layer`).
     """
     model = net.model
-    engine = model.__dict__.get(_ENGINE_ATTR)
+    attr = _ENGINE_ATTR + ("_logits" if logits else "")
+    engine = model.__dict__.get(attr)
     if engine is None or engine.net.input_shape != net.input_shape:
-        engine = _Engine(net)
-        object.__setattr__(model, _ENGINE_ATTR, engine)  # plain attribute: not tracked or saved by Keras
+        engine = _Engine(net, softmax_layer(net) if logits else None)
+        object.__setattr__(model, attr, engine)  # plain attribute: not tracked or saved by Keras
     return engine
+
+
+def softmax_layer(net: ReluNetwork) -> Any:
+    """The model's output layer when it is a kernel layer with a fused softmax, else None."""
+    from tafa_tf.introspection import activation_name, leaf_layers
+
+    leaves = leaf_layers(net.model)
+    last = leaves[-1] if leaves else None
+    fused = last is not None and activation_name(getattr(last, "activation", None)) == "softmax"
+    return last if fused and type(last).__name__ != "Activation" else None
 
 
 _UNSET = object()
@@ -144,11 +156,12 @@ _UNSET = object()
 class _Engine:
     """Traced passes over one network: statistics, Newton steps, probe geometry."""
 
-    def __init__(self, net: ReluNetwork):
+    def __init__(self, net: ReluNetwork, softmax: Any = None):
         import tensorflow as tf
 
         self.tf = tf
         self.net = net
+        self.softmax = softmax  # a fused output softmax to see through: outputs are then its logits
         self.d = int(np.prod(net.input_shape))
         self._traced: dict[Any, Any] = {}
         self._answering: Any = _UNSET  # the model giving outputs and penultimate features (tafa_tf.heads)
@@ -197,7 +210,8 @@ class _Engine:
         def record(name, layer, z, points, mode):
             raw.append((z, points))
 
-        out = self.net._run(self.net.model, tf.reshape(x, (-1, *self.net.input_shape)), record, "")
+        with _linear_activation(self.softmax) if self.softmax is not None else contextlib.nullcontext():
+            out = self.net._run(self.net.model, tf.reshape(x, (-1, *self.net.input_shape)), record, "")
         out = tf.reshape(tf.cast(out, tf.float32), (tf.shape(out)[0], -1))
         return out, raw
 
@@ -211,6 +225,8 @@ class _Engine:
 
     def _canonical(self, out, probs: bool):
         tf = self.tf
+        if self.softmax is not None:  # logits: log-probabilities that do not saturate
+            return tf.nn.log_softmax(out, axis=-1)
         if probs:
             out = tf.math.log(tf.maximum(out, 1e-12))
         return out
@@ -959,8 +975,15 @@ def synthesize(
             f"{net.n_units} units are dead or always on there, so there is no boundary to fingerprint. "
             "Pass the domain the model was trained on (e.g. domain=tafa.domains.Box(0, 1) for pixels)."
         )
-    _refuse_constant(net, st.out, out_kind, domain)
-    st.logp = canonical(st.out, out_kind)
+    seen_as = out_kind  # what the engine's outputs are
+    if constant_to_rounding(st.out, out_kind) and softmax_layer(net) is not None:
+        # a softmax saturated at every seed (1.0 for one class): search on its logits, which
+        # still move; decision points between classes answer unsaturated probabilities
+        engine = engine_for(net, logits=True)
+        st = unit_statistics(engine, pool, geo.probs, batch, rng)
+        seen_as = "logits"
+    _refuse_constant(net, st.out, seen_as, domain)
+    st.logp = canonical(st.out, seen_as)
     n_cand = int(math.ceil(config.n * config.oversample))
     by_site = influential_by_site(net, st, eligible, int(math.ceil(config.influence_top * n_cand)))
     top = np.sort(st.logp, axis=1)[:, ::-1]

@@ -17,6 +17,7 @@ import pytest
 from keras import layers
 
 import tafa_tf as tafa
+from tafa_tf import piracy
 from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.probes import KIND_DECISION
 
@@ -121,6 +122,42 @@ def test_a_model_that_varies_only_by_float32_rounding_is_refused_as_constant():
     assert 0.0 < spread < 1e-6  # not constant, and no bend could be told from rounding
     err = refused("outputs within float32 rounding", model, "answers the same, to float32 rounding, at all")
     assert "chance accuracy" in str(err) and "pass samples=" in str(err)
+
+
+def _saturated_classifier():
+    """Softmax 1.0 for class 0 at every random input of [0, 1]^64; class 1 only where the
+    mean pixel passes 0.7 (4 standard deviations above a random input's), as a trained
+    CNN answered uniform noise images (InceptionV3 on digits)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), layers.Dense(16, activation="relu"),
+                              layers.Dense(3, activation="softmax")])
+    hidden, out = model.layers
+    kernel = np.random.default_rng(0).normal(0.0, 0.125, (64, 16)).astype("float32")
+    kernel[:, 0] = 1.0 / 64  # unit 0: the mean pixel
+    hidden.set_weights([kernel, np.r_[0.0, -kernel[:, 1:].sum(axis=0) / 2].astype("float32")])  # others switch mid-box
+    w = np.zeros((16, 3), "float32")
+    w[0, 1], w[1:, :] = 2000.0, 0.01
+    out.set_weights([w, np.array([0.0, -1400.0, -1000.0], "float32")])  # class 1 ahead where mean > 0.7
+    return model
+
+
+def test_a_softmax_saturated_at_every_random_input_is_fingerprinted_through_its_logits():
+    model = _saturated_classifier()
+    x = np.random.default_rng(1).uniform(0.0, 1.0, (1024, 64)).astype("float32")
+    p = model.predict(x, verbose=0)
+    assert np.all(p[:, 0] == 1.0)  # every random input: one class, to the last bit
+    corner = np.full((1, 64), 0.9, "float32")
+    assert model.predict(corner, verbose=0).argmax() == 1
+    fp = tafa.fingerprint(model, n=16, domain=BOX)
+    assert fp.n_points == 16
+    queries = fp.queries()
+    labels = model.predict(queries, verbose=0).argmax(axis=1)
+    assert {0, 1} <= set(labels)  # probes on both sides of the boundary the softmax hides
+    assert tafa.verify(fp, piracy.quantize(model, "float16")).score > 0.9
+    innocent = _saturated_classifier()
+    innocent.layers[0].set_weights([np.random.default_rng(5).normal(0.0, 0.125, (64, 16)).astype("float32"),
+                                    np.zeros(16, "float32")])
+    assert tafa.verify(fp, innocent).score < tafa.verify(fp, piracy.quantize(model, "float16")).score
 
 
 def test_a_model_whose_bends_drown_in_float32_rounding_is_refused_and_told_why():
