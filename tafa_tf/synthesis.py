@@ -976,9 +976,11 @@ def synthesize(
             "Pass the domain the model was trained on (e.g. domain=tafa.domains.Box(0, 1) for pixels)."
         )
     seen_as = out_kind  # what the engine's outputs are
-    if constant_to_rounding(st.out, out_kind) and softmax_layer(net) is not None:
+    if constant_to_rounding(st.out, out_kind) and _saturated(st.out, out_kind) and softmax_layer(net) is not None:
         # a softmax saturated at every seed (1.0 for one class): search on its logits, which
-        # still move; decision points between classes answer unsaturated probabilities
+        # still move; decision points between classes answer unsaturated probabilities.
+        # (A network that is itself constant, e.g. a random MobileNetV2, answers the same
+        # unsaturated probabilities everywhere: refused below, without any round.)
         engine = engine_for(net, logits=True)
         st = unit_statistics(engine, pool, geo.probs, batch, rng)
         seen_as = "logits"
@@ -1005,6 +1007,12 @@ def synthesize(
         rounds.append(_one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config,
                                  batch, rng, missing if config.stop_at_n else None))
     return _assemble(rounds, net, st, eligible, config, samples is not None)
+
+
+def _saturated(outputs: np.ndarray, out_kind: str) -> bool:
+    """Whether every row of these probabilities gives one class 1.0, to float32 rounding."""
+    eps = float(np.finfo(np.float32).eps)
+    return out_kind == "probabilities" and bool(np.all(np.max(outputs, axis=1) >= 1.0 - 8 * eps))
 
 
 def _refuse_constant(net: ReluNetwork, outputs: np.ndarray, out_kind: str, domain: Domain) -> None:
