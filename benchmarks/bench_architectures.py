@@ -123,20 +123,29 @@ def build(row: Row, seed: int):
     return keras.Model(inp, x, name=f"{row.arch}_{seed}")
 
 
+def fast_moving_statistics(model) -> None:
+    """BatchNormalization momentum 0.9 throughout ``model``, before a few epochs of training.
+
+    keras.applications use momentum 0.99-0.999: after a few CPU epochs the moving
+    statistics are still the initial ones and the model is nearly constant in inference
+    mode (nothing like a pretrained backbone). Faster moving averages give a model that
+    works in inference, as a real fine-tuned one does.
+    """
+    import keras
+
+    from tafa_tf.introspection import leaf_layers
+
+    for layer in leaf_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
+
+
 def make_model(row: Row, seed: int, data):
     model = build(row, seed)
     if row.trained:
         import keras
 
-        from tafa_tf.introspection import leaf_layers
-
-        # keras.applications use BatchNormalization momentum 0.99-0.999: after a few CPU
-        # epochs the moving statistics are still the initial ones and the model is nearly
-        # constant in inference mode (nothing like a pretrained backbone). Faster moving
-        # averages give a model that works in inference, as a real fine-tuned one does.
-        for layer in leaf_layers(model):
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = 0.9
+        fast_moving_statistics(model)
         # VGG16 has no batch normalization: from scratch at Adam 1e-3 its ReLUs die in the first
         # epoch (accuracy 0.11, constant outputs, refused by the fingerprint as such)
         lr = 1e-4 if row.arch == "VGG16" else 1e-3

@@ -49,16 +49,14 @@ BACKBONES = [
 def _model(arch: str, size: int, kwargs: dict, trained: bool, seed: int, data):
     import keras
 
-    from tafa_tf.introspection import leaf_layers
+    from bench_architectures import fast_moving_statistics
 
     keras.utils.set_random_seed(seed)
     backbone = getattr(keras.applications, arch)(input_shape=(size, size, 3), include_top=False, weights=None, **kwargs)
     model = keras.Sequential([keras.Input((size, size, 3)), backbone, keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(10, activation="softmax")])
     if trained:
-        for layer in leaf_layers(model):
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = 0.9
+        fast_moving_statistics(model)
         model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
         model.fit(*data, epochs=2, batch_size=32, verbose=0)
     return model
@@ -67,20 +65,15 @@ def _model(arch: str, size: int, kwargs: dict, trained: bool, seed: int, data):
 def probe(arch: str, size: int, kwargs: dict, trained: bool) -> dict:
     """One backbone's line of the table."""
     import keras
-    import numpy as np
-    import tensorflow as tf
-    from sklearn.datasets import load_digits
 
     import tafa_tf as tafa
+    from bench_architectures import digits_images
     from tafa_tf.errors import UnsupportedModelError
 
-    ds = load_digits()
-    x = tf.image.resize((ds.data[:512] / 16.0).reshape(-1, 8, 8, 1).astype("float32"), (size, size)).numpy()
-    x = np.repeat(np.clip(x, 0.0, 1.0), 3, axis=-1)
-    if arch.startswith("MobileNetV3"):  # its own preprocessing takes pixels in [0, 255]
-        x = x * 255.0
+    # MobileNetV3's own preprocessing takes pixels in [0, 255]
+    data = digits_images(size, 512, scale=255.0 if arch.startswith("MobileNetV3") else 1.0)
     out = {"arch": arch, "size": size, "kwargs": kwargs, "trained": trained}
-    model = _model(arch, size, kwargs, trained, 0, (x, ds.target[:512]))
+    model = _model(arch, size, kwargs, trained, 0, data)
     out["params"] = int(model.count_params())
     t = time.perf_counter()
     try:
@@ -93,7 +86,7 @@ def probe(arch: str, size: int, kwargs: dict, trained: bool) -> dict:
     half = keras.models.clone_model(model)
     half.set_weights([w.astype("float16").astype("float32") for w in model.get_weights()])
     out["float16"] = tafa.verify(fp, half).score
-    out["innocent"] = tafa.verify(fp, _model(arch, size, kwargs, trained, 1, (x, ds.target[:512]))).score
+    out["innocent"] = tafa.verify(fp, _model(arch, size, kwargs, trained, 1, data)).score
     return out
 
 
