@@ -90,6 +90,15 @@ def activation_name(fn: Any) -> str:
     return str(name).lower()
 
 
+def output_squash(layer: Any) -> str:
+    """The name of the activation ``layer`` applies last: its ``activation``'s, "softmax" for
+    a ``keras.layers.Softmax`` over the last axis, "linear" for a layer without one."""
+    if type(layer).__name__ == "Softmax":
+        axis = getattr(layer, "axis", -1)
+        return "softmax" if axis in (-1, [-1], (-1,)) else f"softmax over axis {axis}"
+    return activation_name(getattr(layer, "activation", None)) if hasattr(layer, "activation") else "linear"
+
+
 def relu_breakpoints(layer: Any) -> tuple[str, tuple[float, ...]] | None:
     """How a layer bends: ("fused"|"layer", breakpoints) for a ReLU site, else None.
 
@@ -272,28 +281,35 @@ class ReluNetwork:
 
     # -- walking -----------------------------------------------------------------------------
 
-    def _run(self, model: Any, x: Any, record: Callable[[str, Any, Any, tuple], None], prefix: str) -> Any:
+    def _run(self, model: Any, x: Any, record: Callable[[str, Any, Any, tuple], None], prefix: str,
+             skip: Any = None) -> Any:
+        """``model`` on ``x``, each ReLU site's pre-activation given to ``record``; the layer
+        ``skip`` (if any) passes its input through unchanged."""
         if _is_sequential(model):
             for layer in model.layers:
-                x = self._call_layer(layer, x, record=record, prefix=prefix)
+                x = self._call_layer(layer, x, record=record, prefix=prefix, skip=skip)
             return x
         if _is_functional(model):
             return model._run_through_graph(
-                x, operation_fn=lambda op: self._wrap(op, record, prefix)
+                x, operation_fn=lambda op: self._wrap(op, record, prefix, skip)
             )
         raise UnsupportedModelError(
             f"Nested subclassed model {prefix}{model.name!r} cannot be walked; rebuild it as Functional."
         )
 
-    def _wrap(self, layer: Any, record: Callable, prefix: str) -> Callable:
-        return lambda *args, **kwargs: self._call_layer(layer, *args, record=record, prefix=prefix, **kwargs)
+    def _wrap(self, layer: Any, record: Callable, prefix: str, skip: Any) -> Callable:
+        return lambda *args, **kwargs: self._call_layer(layer, *args, record=record, prefix=prefix, skip=skip,
+                                                        **kwargs)
 
-    def _call_layer(self, layer: Any, *args: Any, record: Callable, prefix: str, **kwargs: Any) -> Any:
+    def _call_layer(self, layer: Any, *args: Any, record: Callable, prefix: str, skip: Any = None,
+                    **kwargs: Any) -> Any:
         name = prefix + layer.name
+        if layer is skip:
+            return args[0]
         if _is_model(layer):
             if len(args) != 1 or kwargs.get("mask") is not None:
                 raise UnsupportedModelError(f"Nested model {name!r} must take one input.")
-            return self._run(layer, args[0], record, name + "/")
+            return self._run(layer, args[0], record, name + "/", skip)
         kind = relu_breakpoints(layer)
         if kind is None:
             return layer(*args, **kwargs)
@@ -354,11 +370,11 @@ class ReluNetwork:
         output_activation = "linear"
         for i, (path, layer) in enumerate(leaves):
             cls = type(layer).__name__
-            act = activation_name(getattr(layer, "activation", None)) if hasattr(layer, "activation") else "linear"
+            act = output_squash(layer)
             is_last = i == len(leaves) - 1
             if is_last and act in OUTPUT_ACTIVATIONS:
                 output_activation = act
-                if cls in PIECEWISE_LINEAR_LAYERS or cls == "Activation":
+                if cls in PIECEWISE_LINEAR_LAYERS or cls in ("Activation", "Softmax"):
                     continue
             if cls == "Activation":
                 if act not in PIECEWISE_LINEAR_ACTIVATIONS:

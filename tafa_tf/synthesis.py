@@ -129,7 +129,7 @@ def engine_for(net: ReluNetwork, logits: bool = False) -> _Engine:
     The model and its engine reference each other, so the engine lives exactly as long
     as the model (no global cache keeps models alive). Weights may change between
     calls: the traced functions read the model's variables when they run.
-    ``logits``: the engine that sees through a fused output softmax (:func:`softmax_layer`).
+    ``logits``: the engine that sees through the output softmax (:func:`softmax_layer`).
     """
     model = net.model
     attr = _ENGINE_ATTR + ("_logits" if logits else "")
@@ -141,13 +141,14 @@ def engine_for(net: ReluNetwork, logits: bool = False) -> _Engine:
 
 
 def softmax_layer(net: ReluNetwork) -> Any:
-    """The model's output layer when it is a kernel layer with a fused softmax, else None."""
-    from tafa_tf.introspection import activation_name, leaf_layers
+    """The model's output layer when it applies a softmax over a vector of classes (fused in
+    a kernel layer, ``Activation("softmax")`` or ``Softmax()``), else None."""
+    from tafa_tf.introspection import leaf_layers, output_squash
 
     leaves = leaf_layers(net.model)
     last = leaves[-1] if leaves else None
-    fused = last is not None and activation_name(getattr(last, "activation", None)) == "softmax"
-    return last if fused and type(last).__name__ != "Activation" else None
+    one_vector = len(tuple(net.output_shape)) == 1
+    return last if last is not None and one_vector and output_squash(last) == "softmax" else None
 
 
 _UNSET = object()
@@ -210,8 +211,11 @@ class _Engine:
         def record(name, layer, z, points, mode):
             raw.append((z, points))
 
-        with _linear_activation(self.softmax) if self.softmax is not None else contextlib.nullcontext():
-            out = self.net._run(self.net.model, tf.reshape(x, (-1, *self.net.input_shape)), record, "")
+        # a fused softmax runs without its activation; an Activation or Softmax layer is skipped
+        fused = self.softmax is not None and type(self.softmax).__name__ not in ("Activation", "Softmax")
+        skip = self.softmax if self.softmax is not None and not fused else None
+        with _linear_activation(self.softmax) if fused else contextlib.nullcontext():
+            out = self.net._run(self.net.model, tf.reshape(x, (-1, *self.net.input_shape)), record, "", skip)
         out = tf.reshape(tf.cast(out, tf.float32), (tf.shape(out)[0], -1))
         return out, raw
 

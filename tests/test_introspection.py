@@ -122,6 +122,20 @@ def test_inception_resnet_residual_scaling_counts_as_affine_but_a_lookalike_does
         assert len(cov.sites) == 2
 
 
+def test_a_softmax_layer_counts_as_the_output_squash_only_at_the_output_over_the_class_axis():
+    def model_with(*tail):
+        inputs = keras.Input((4, 6))
+        return keras.Model(inputs, keras.Sequential([keras.layers.Dense(6, activation="relu"), *tail])(inputs))
+
+    cov = inspect_model(model_with(keras.layers.Dense(3), keras.layers.Softmax()))
+    assert cov.complete and cov.output_activation == "softmax"
+    over_rows = inspect_model(model_with(keras.layers.Dense(3), keras.layers.Softmax(axis=1, name="rows")))
+    assert [entry.split("/")[-1] for entry in over_rows.non_piecewise_linear] == ["rows (Softmax)"]
+    assert over_rows.output_activation == "linear"
+    inside = inspect_model(model_with(keras.layers.Softmax(), keras.layers.Dense(3)))
+    assert not inside.complete  # in the middle it bends the features: not piecewise linear
+
+
 def test_summary_counts_by_kind_then_lists_each_layer_on_its_own_line():
     summary = inspect_model(_squeeze_excite_stack(3, relu=True)).summary().splitlines()
     at = summary.index("not piecewise linear (bends there are not fingerprinted): 9 layers (3 silu, 3 sigmoid, 3 Multiply)")

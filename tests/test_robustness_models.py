@@ -124,14 +124,21 @@ def test_a_model_that_varies_only_by_float32_rounding_is_refused_as_constant():
     assert "chance accuracy" in str(err) and "pass samples=" in str(err)
 
 
-def _saturated_classifier():
+SOFTMAX_HEADS = {
+    "fused": lambda: [layers.Dense(3, activation="softmax")],
+    "Activation": lambda: [layers.Dense(3), layers.Activation("softmax")],
+    "Softmax": lambda: [layers.Dense(3), layers.Softmax()],
+}
+
+
+def _saturated_classifier(head: str = "fused"):
     """Softmax 1.0 for class 0 at every random input of [0, 1]^64; class 1 only where the
     mean pixel passes 0.7 (4 standard deviations above a random input's), as a trained
-    CNN answered uniform noise images (InceptionV3 on digits)."""
+    CNN answered uniform noise images (InceptionV3 on digits). ``head``: how the softmax
+    is written (a key of SOFTMAX_HEADS)."""
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((64,)), layers.Dense(16, activation="relu"),
-                              layers.Dense(3, activation="softmax")])
-    hidden, out = model.layers
+    model = keras.Sequential([keras.Input((64,)), layers.Dense(16, activation="relu"), *SOFTMAX_HEADS[head]()])
+    hidden, out = model.layers[:2]
     kernel = np.random.default_rng(0).normal(0.0, 0.125, (64, 16)).astype("float32")
     kernel[:, 0] = 1.0 / 64  # unit 0: the mean pixel
     hidden.set_weights([kernel, np.r_[0.0, -kernel[:, 1:].sum(axis=0) / 2].astype("float32")])  # others switch mid-box
@@ -141,8 +148,10 @@ def _saturated_classifier():
     return model
 
 
-def test_a_softmax_saturated_at_every_random_input_is_fingerprinted_through_its_logits():
-    model = _saturated_classifier()
+@pytest.mark.parametrize("head", list(SOFTMAX_HEADS))
+def test_a_softmax_saturated_at_every_random_input_is_fingerprinted_through_its_logits(head):
+    model = _saturated_classifier(head)
+    assert tafa.inspect_model(model).non_piecewise_linear == ()  # a softmax at the output is allowed
     x = np.random.default_rng(1).uniform(0.0, 1.0, (1024, 64)).astype("float32")
     p = model.predict(x, verbose=0)
     assert np.all(p[:, 0] == 1.0)  # every random input: one class, to the last bit
@@ -154,7 +163,7 @@ def test_a_softmax_saturated_at_every_random_input_is_fingerprinted_through_its_
     labels = model.predict(queries, verbose=0).argmax(axis=1)
     assert {0, 1} <= set(labels)  # probes on both sides of the boundary the softmax hides
     assert tafa.verify(fp, piracy.quantize(model, "float16")).score > 0.9
-    innocent = _saturated_classifier()
+    innocent = _saturated_classifier(head)
     innocent.layers[0].set_weights([np.random.default_rng(5).normal(0.0, 0.125, (64, 16)).astype("float32"),
                                     np.zeros(16, "float32")])
     assert tafa.verify(fp, innocent).score < tafa.verify(fp, piracy.quantize(model, "float16")).score
