@@ -46,6 +46,12 @@ PIECEWISE_LINEAR_LAYERS = frozenset(
 # with CustomScaleLayer (inputs[0] + inputs[1] * scale).
 AFFINE_KERAS_INTERNALS = frozenset({"keras.src.applications.inception_resnet_v2.CustomScaleLayer"})
 PIECEWISE_LINEAR_ACTIVATIONS = frozenset({"linear", "relu", "relu6", "leaky_relu", "hard_sigmoid", "hard_tanh"})
+# Where each piecewise-linear activation bends (Keras 3: hard_sigmoid is relu6(x + 3) / 6,
+# hard_tanh clips to [-1, 1]).
+ACTIVATION_BREAKPOINTS = {
+    "relu": (0.0,), "leaky_relu": (0.0,), "relu6": (0.0, 6.0),
+    "hard_sigmoid": (-3.0, 3.0), "hard_tanh": (-1.0, 1.0),
+}
 # Monotone squashing at the very output keeps every bend where it was: allowed there.
 OUTPUT_ACTIVATIONS = frozenset({"softmax", "sigmoid", "log_softmax", "tanh"})
 
@@ -115,7 +121,7 @@ def relu_breakpoints(layer: Any) -> tuple[str, tuple[float, ...]] | None:
     if cls in ("LeakyReLU", "PReLU"):
         return "layer", (0.0,)
     act = activation_name(getattr(layer, "activation", None))
-    points = {"relu": (0.0,), "leaky_relu": (0.0,), "relu6": (0.0, 6.0)}.get(act)
+    points = ACTIVATION_BREAKPOINTS.get(act)
     if points is None:
         return None
     return ("layer" if cls == "Activation" else "fused"), points
@@ -346,8 +352,8 @@ class ReluNetwork:
         if not self.sites:
             gaps = self.coverage.non_piecewise_linear
             error = UnsupportedModelError(
-                "The model has no ReLU-family unit (ReLU, relu6, LeakyReLU, or activation='relu' in a "
-                "Dense/Conv layer), so it has no activation boundaries to fingerprint. "
+                "The model has no ReLU-family unit (ReLU, relu6, LeakyReLU, hard_sigmoid, hard_tanh, "
+                "or activation='relu' in a Dense/Conv layer), so it has no activation boundaries to fingerprint. "
                 f"Received: {self.model.name!r} with layers "
                 f"{[type(l).__name__ for l in self.model.layers][:12]}"
                 + (f"; not piecewise linear: {count_kinds(gaps)}, listed by `tafa inspect`" if gaps else "")

@@ -179,3 +179,15 @@ def test_several_inputs_and_integer_inputs_are_refused():
 def test_not_a_model_is_refused():
     with pytest.raises(UnsupportedModelError, match="Received: model of type function"):
         ReluNetwork(lambda x: x)
+
+
+def test_hard_sigmoid_and_hard_tanh_bend_where_keras_clips_them():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="hard_sigmoid"),
+                              keras.layers.Dense(4), keras.layers.Activation("hard_tanh"), keras.layers.Dense(1)])
+    net = ReluNetwork(model)
+    assert [(s.mode, s.breakpoints) for s in net.sites] == [("fused", (-3.0, 3.0)), ("layer", (-1.0, 1.0))]
+    z = np.linspace(-5.0, 5.0, 101, dtype="float32")
+    for name, (low, high) in (("hard_sigmoid", (-3.0, 3.0)), ("hard_tanh", (-1.0, 1.0))):
+        slope = np.diff(keras.activations.get(name)(z).numpy())
+        flat = np.isclose(slope, 0.0)
+        assert flat[z[1:] <= low].all() and flat[z[:-1] >= high].all() and not flat[(z[:-1] > low) & (z[1:] < high)].any()

@@ -283,8 +283,11 @@ def test_nan_weights_are_refused_not_fingerprinted():
         [layers.Dense(16, activation="relu6")],
         [layers.Dense(16), layers.BatchNormalization(), layers.ReLU()],
         [layers.Dense(16, activation="relu"), layers.Dropout(0.5)],
+        [layers.Dense(16, activation="hard_tanh")],
+        [layers.Dense(16, kernel_initializer=keras.initializers.RandomNormal(stddev=3.0)),
+         layers.Activation("hard_sigmoid")],
     ],
-    ids=["LeakyReLU", "relu6", "BatchNorm+ReLU", "Dropout"],
+    ids=["LeakyReLU", "relu6", "BatchNorm+ReLU", "Dropout", "hard_tanh", "hard_sigmoid"],
 )
 def test_piecewise_linear_variants_are_fingerprinted(hidden, request):
     keras.utils.set_random_seed(0)
