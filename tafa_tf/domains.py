@@ -114,9 +114,12 @@ class Box(Domain):
         return {"kind": "box", "low": self.low.tolist(), "high": self.high.tolist()}
 
     def __repr__(self) -> str:
-        lo = self.low.item() if self.low.size == 1 else f"array{self.low.shape}"
-        hi = self.high.item() if self.high.size == 1 else f"array{self.high.shape}"
-        return f"Box(low={lo}, high={hi})"
+        def show(bound: np.ndarray) -> str:
+            if bound.size == 1:
+                return str(bound.item())
+            return f"<{'x'.join(map(str, bound.shape))} values from {bound.min():.4g} to {bound.max():.4g}>"
+
+        return f"Box(low={show(self.low)}, high={show(self.high)})"
 
 
 class Gaussian(Domain):

@@ -51,6 +51,8 @@ _ELEMENTWISE = {
     "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "exponential", "mish",
 }
 _HOMOGENEOUS = {"relu", "linear", "leaky_relu"}
+PREPROCESSING_STATE = frozenset({"Normalization"})
+"""Layers whose weights are statistics of the data, not learned: kept by :func:`fresh_model`."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -71,9 +73,42 @@ def copy_model(model):
     Returns:
         An independent Keras model: changing it leaves ``model`` untouched.
     """
+    return _with_weights(model, model.get_weights())
+
+
+def set_weights(model, weights: list[np.ndarray]) -> None:
+    """``model.set_weights(weights)``, then each layer that derives its computation from
+    its variables (an adapted ``Normalization``: its mean and variance are copied into
+    constants by ``finalize_state``, which Keras calls when it loads a file but not on
+    ``set_weights``) brought up to date. Without it a copy of a model with an adapted
+    Normalization layer normalizes with mean 0 and variance 1."""
+    from tafa_tf.introspection import leaf_layers
+
+    model.set_weights(weights)
+    for layer in leaf_layers(model):
+        finalize = getattr(layer, "finalize_state", None)
+        if callable(finalize):
+            finalize()
+
+
+def fresh_model(model, seed: int):
+    """``model``'s architecture with new weights drawn from ``seed``, keeping the state
+    of its data preprocessing layers (an adapted ``Normalization``'s mean and variance: a
+    model trained independently on the same data would have adapted them alike;
+    ``clone_model`` alone leaves them at 0 and 1)."""
+    from tafa_tf.introspection import leaf_layers
+
     keras = _keras()
+    keras.utils.set_random_seed(seed)
     clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
+    weights = [w for layer in leaf_layers(clone) for w in layer.get_weights()]
+    kept = 0
+    for mine, theirs in zip(leaf_layers(clone), leaf_layers(model)):
+        n = len(mine.get_weights())
+        if type(mine).__name__ in PREPROCESSING_STATE:
+            weights[kept:kept + n] = theirs.get_weights()
+        kept += n
+    set_weights(clone, weights)
     return clone
 
 
@@ -438,7 +473,7 @@ def quantize(model, dtype: str, *, per_channel: bool = True):
 def _with_weights(model, weights: list[np.ndarray]):
     keras = _keras()
     clone = keras.models.clone_model(model)
-    clone.set_weights(weights)
+    set_weights(clone, weights)
     return clone
 
 
@@ -756,9 +791,7 @@ def distill(
     x = _resolve_inputs(teacher, x, domain, n, seed, "distill")
     targets = _predict(teacher, x)
     if student is None:
-        keras.utils.set_random_seed(seed)
-        # clone_model builds new layers from the config: fresh weights, same architecture.
-        student = keras.models.clone_model(teacher)
+        student = fresh_model(teacher, seed)  # fresh weights, same architecture
     else:
         _check_model(student)
         student = copy_model(student)
@@ -1013,8 +1046,7 @@ def extract(model, x: Any, *, labels_only: bool, domain: Any = None, n_noise: in
     if labels_only and not classifier:
         raise ValueError("labels_only extraction needs a classifier (several outputs, linear or softmax head).")
     if student is None:
-        keras.utils.set_random_seed(seed)
-        student = keras.models.clone_model(model)
+        student = fresh_model(model, seed)
     else:
         _check_model(student)
         student = copy_model(student)

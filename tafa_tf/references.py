@@ -188,11 +188,9 @@ def _subset(data: tuple[np.ndarray, np.ndarray | None], seed: int) -> tuple[np.n
 
 
 def _fresh(model: Any, seed: int) -> Any:
-    """The owner's architecture with new weights drawn from ``seed``."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    return keras.models.clone_model(model)
+    """The owner's architecture with new weights drawn from ``seed`` (its data preprocessing
+    state kept: :func:`tafa_tf.piracy.fresh_model`)."""
+    return piracy.fresh_model(model, seed)
 
 
 # --------------------------------------------------------------------------- the plan

@@ -696,12 +696,14 @@ def perturbed_weights(model, config: SynthesisConfig) -> list[np.ndarray]:
 def weights_swapped(model, weights: list[np.ndarray], original: list[np.ndarray] | None = None):
     """``model`` with ``weights`` inside the block, its own weights (``original``, read now
     if not given) restored after, even on error."""
+    from tafa_tf.piracy import set_weights
+
     original = model.get_weights() if original is None else original
-    model.set_weights(weights)
+    set_weights(model, weights)
     try:
         yield model
     finally:
-        model.set_weights(original)
+        set_weights(model, original)
 
 
 def _raw_outputs(engine: _Engine, x: np.ndarray, batch: int) -> np.ndarray:
