@@ -278,9 +278,16 @@ class ReluNetwork:
                 f"embedding instead. Received: input dtype {dtype}"
             )
         self.model = model
+        for what, tensor in (("input", inputs[0]), ("output", outputs[0])):
+            if any(d is None or d <= 0 for d in tensor.shape[1:]):
+                raise UnsupportedModelError(
+                    f"The model's {what} shape must be fully known: a fingerprint asks the model at "
+                    "fixed inputs. Fix the free dimensions at the size the model is used at, "
+                    "e.g. `x = keras.Input((64, 1)); fixed = keras.Model(x, model(x))`, and "
+                    f"fingerprint (and verify) that. Received: {what} shape {tuple(tensor.shape)} "
+                    f"in {model.name!r}"
+                )
         self.input_shape = tuple(int(d) for d in inputs[0].shape[1:])
-        if any(d is None or d <= 0 for d in self.input_shape):
-            raise UnsupportedModelError(f"The input shape must be fully known. Received: {inputs[0].shape}")
         self.output_shape = tuple(int(d) for d in outputs[0].shape[1:])
         self.sites: tuple[ReluSite, ...] = ()
         self._discover()

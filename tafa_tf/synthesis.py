@@ -260,7 +260,9 @@ class _Engine:
         out = self._canonical(out, probs)
         z = self._flat(raw, lambda f, p: f - p if p else f)
         safe = tf.maximum(idx, 0)
-        units = tf.gather(z, safe, batch_dims=1)
+        # a decision row's idx holds classes, not units: clipped here (a network with fewer
+        # units than classes would gather out of range), its unit values are discarded below
+        units = tf.gather(z, tf.minimum(safe, tf.shape(z)[1] - 1), batch_dims=1)
         cls = tf.minimum(safe[:, :2], tf.shape(out)[1] - 1)  # only meaningful on decision rows
         margin = tf.gather(out, cls[:, :1], batch_dims=1) - tf.gather(out, cls[:, 1:2], batch_dims=1)
         margin = tf.pad(margin, [[0, 0], [0, tf.shape(idx)[1] - 1]])

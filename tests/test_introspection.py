@@ -191,3 +191,15 @@ def test_hard_sigmoid_and_hard_tanh_bend_where_keras_clips_them():
         slope = np.diff(keras.activations.get(name)(z).numpy())
         flat = np.isclose(slope, 0.0)
         assert flat[z[1:] <= low].all() and flat[z[:-1] >= high].all() and not flat[(z[:-1] > low) & (z[1:] < high)].any()
+
+
+def test_a_free_input_length_is_refused_with_how_to_fix_it_and_the_fix_works():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((None, 1)), keras.layers.Conv1D(4, 3, activation="relu"),
+                              keras.layers.GlobalMaxPooling1D(), keras.layers.Dense(3)])
+    with pytest.raises(UnsupportedModelError, match=r"input shape \(None, None, 1\)") as caught:
+        ReluNetwork(model)
+    assert "keras.Model(x, model(x))" in str(caught.value)
+    x = keras.Input((16, 1))
+    fixed = ReluNetwork(keras.Model(x, model(x)))
+    assert fixed.input_shape == (16, 1) and fixed.n_units == 14 * 4

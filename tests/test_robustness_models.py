@@ -306,3 +306,13 @@ def test_softmax_output_is_fine_and_nested_models_are_walked():
     fp = tafa.fingerprint(model, n=16, domain=BOX)
     assert fp.task == "classification" and fp.coverage["complete"] is True
     record("nested Sequential in a Functional, softmax output", f"fingerprinted ({fp.n_points} points), task auto=classification")
+
+
+def test_a_classifier_with_fewer_hidden_units_than_classes_is_fingerprinted():
+    # decision points carry class indices where bends carry unit indices: class 8 of a
+    # 4-unit network once went out of range in the Newton step (InvalidArgumentError)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(4, activation="relu"), layers.Dense(10)])
+    fp = tafa.fingerprint(model, n=16, domain=BOX, task="classification")
+    assert fp.n_points == 16 and (fp.kind == tafa.verification.KIND_DECISION).any()
+    assert tafa.verify(fp, piracy.quantize(model, "float16")).score > 0.9
