@@ -101,14 +101,10 @@ def fresh_model(model, seed: int):
     keras = _keras()
     keras.utils.set_random_seed(seed)
     clone = keras.models.clone_model(model)
-    weights = [w for layer in leaf_layers(clone) for w in layer.get_weights()]
-    kept = 0
     for mine, theirs in zip(leaf_layers(clone), leaf_layers(model)):
-        n = len(mine.get_weights())
         if type(mine).__name__ in PREPROCESSING_STATE:
-            weights[kept:kept + n] = theirs.get_weights()
-        kept += n
-    set_weights(clone, weights)
+            mine.set_weights(theirs.get_weights())
+            mine.finalize_state()
     return clone
 
 
