@@ -140,9 +140,27 @@ def _draw_inputs(model, domain: Any, n: int, seed: int) -> np.ndarray:
     return dom.sample(np.random.default_rng(seed), (n, *_input_shape(model)))
 
 
+_SHAPE_ONLY = frozenset({
+    "Reshape", "Flatten", "Permute", "Identity", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
+    "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+})
+
+
+def head_activation(model) -> str | None:
+    """The activation of ``model``'s output layer: the last layer that computes (inside
+    nested models, past trailing Reshape/Flatten/Dropout), a ``Softmax()`` layer read as
+    "softmax"; None where it applies none."""
+    from tafa_tf.introspection import leaf_layers, output_squash
+
+    layers = [layer for layer in leaf_layers(model) if type(layer).__name__ not in _SHAPE_ONLY]
+    if not layers:
+        return None
+    last = layers[-1]
+    return output_squash(last) if type(last).__name__ == "Softmax" else _layer_activation(last)
+
+
 def _ends_with_softmax(model) -> bool:
-    last = model.layers[-1]
-    return _layer_activation(last) == "softmax"
+    return head_activation(model) == "softmax"
 
 
 def _default_loss(model, y: np.ndarray):
@@ -293,7 +311,7 @@ def _owner_targets(model, x: np.ndarray, *, targets: str, jitter: float, loss: A
     keras = _keras()
     outputs = _predict(model, x)
     if targets == "auto":
-        head = _layer_activation(model.layers[-1])
+        head = head_activation(model)
         several = outputs.ndim == 2 and outputs.shape[1] > 1
         targets = "labels" if several and head in (None, "linear", "softmax") else "outputs"
     if targets == "labels":
@@ -1064,4 +1082,4 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _is_logit_classifier(model, answers: np.ndarray) -> bool:
-    return answers.shape[1] > 1 and _layer_activation(model.layers[-1]) in (None, "linear")
+    return answers.shape[1] > 1 and head_activation(model) in (None, "linear")

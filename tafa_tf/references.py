@@ -165,7 +165,7 @@ def train_decoder(decoder: Any, images: np.ndarray, *, seed: int, epochs: int, l
         ]
     )
     autoencoder = keras.Sequential([encoder, decoder])
-    loss = "binary_crossentropy" if piracy._layer_activation(decoder.layers[-1]) == "sigmoid" else "mse"
+    loss = "binary_crossentropy" if piracy.head_activation(decoder) == "sigmoid" else "mse"
     target = images.reshape((len(images), *decoder.outputs[0].shape[1:]))
     autoencoder.compile(keras.optimizers.Adam(learning_rate), loss)
     autoencoder.fit(images, target, epochs=epochs, batch_size=64, verbose=0)

@@ -430,3 +430,22 @@ def test_copies_of_a_model_with_an_adapted_normalization_normalize_as_it_does():
     assert not np.allclose(fresh.layers[1].kernel.numpy(), owner.layers[1].kernel.numpy())
     fp = tafa.fingerprint(owner, n=16, task="regression")
     assert tafa.verify(fp, piracy.quantize(owner, "float16")).score > 0.9
+
+
+@pytest.mark.parametrize(
+    "tail, expected",
+    [
+        ([keras.layers.Dense(3, activation="softmax")], "softmax"),
+        ([keras.layers.Dense(3), keras.layers.Softmax()], "softmax"),
+        ([keras.layers.Dense(3), keras.layers.Activation("softmax")], "softmax"),
+        ([keras.layers.Dense(4, activation="sigmoid"), keras.layers.Reshape((2, 2))], "sigmoid"),
+        ([keras.layers.Dense(3), keras.layers.Dropout(0.2)], "linear"),
+    ],
+    ids=["fused", "Softmax", "Activation", "sigmoid-then-Reshape", "logits-then-Dropout"],
+)
+def test_the_head_activation_is_read_past_nesting_and_shape_only_layers(tail, expected):
+    """The pirates' default losses follow it: a Softmax() head or a sigmoid decoder ending
+    in a Reshape was read as logits, or as no activation, from model.layers[-1]."""
+    inner = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"), *tail])
+    x = keras.Input((5,))
+    assert piracy.head_activation(keras.Model(x, inner(x))) == expected
