@@ -185,6 +185,15 @@ def _train_to(name: str, seed: int, out: Path, fine_tune: str | None) -> None:
     os.replace(tmp, out)  # a killed run leaves no half-written model behind
 
 
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """``{"rows": rows}`` as JSON at ``path``, atomically: a killed run leaves the old file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"rows": rows}, indent=1))
+    os.replace(tmp, path)
+
+
 def _scale(row: Row) -> float:
     return 255.0 if row.rescaling else 1.0
 
@@ -399,10 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         r = _spawn(name, args.timeout)
         _print_row(r)
         by_name[name] = r
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps({"rows": [by_name[k] for k in ROWS if k in by_name]}, indent=2))
-        os.replace(tmp, out)
+        write_rows(out, [by_name[k] for k in ROWS if k in by_name])
     return 0
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from bench_architectures import write_rows  # noqa: E402  (after the log level is set)
+
 RESULTS = Path(__file__).resolve().parent / "results" / "applications.json"
 # (class, input size, keyword arguments, trained): the smallest size each accepts
 BACKBONES = [
@@ -120,11 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"{row['points']:>3} pts {row['seconds']:6.1f} s  float16 {row['float16']:.3f}  innocent "
                  f"{row['innocent']:.3f}  {row['peak_rss_gib']:.2f} GiB  not PL: {row['not_piecewise_linear']}"),
               flush=True)
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps({"rows": rows}, indent=1))
-    os.replace(tmp, out)
+    write_rows(Path(args.json), rows)
     return 0
 
 
