@@ -24,6 +24,48 @@ def looks_like_probabilities(y: np.ndarray) -> bool:
     return bool(np.all(y >= -1e-6) and np.allclose(y.sum(axis=1), 1.0, atol=1e-3))
 
 
+COARSE_DECIMALS = 6
+"""Answers rounded to at most this many decimals count as coarse (:func:`coarse_grid`)."""
+
+
+def coarse_grid(y: Any) -> str | None:
+    """How ``y`` (a suspect's answers) was rounded, where every value lies on a grid far
+    coarser than float32's: "k decimals" (k <= :data:`COARSE_DECIMALS`, as an API that
+    rounds its probabilities does), "float16" or "bfloat16" (a model served in half
+    precision); None for answers as fine as float32 gives them.
+
+    A classifier's bends move its log-probabilities by far less than such a grid: the
+    owner's own answers rounded to 4 decimals scored 0.57 on the digits MLP, float16
+    answers put the owner (0.64) level with an independent model (docs/results.md).
+    A value rounded to 0 must be exactly 0, so a saturated softmax (1.0 and values near
+    1e-30) is not taken for a rounded one; answers of 0 and 1 only (one-hot) are.
+    """
+    a = np.asarray(y)
+    if a.dtype == np.float16:
+        return "float16"
+    a = a.astype("float64").ravel()
+    a = a[np.isfinite(a)]
+    if a.size < 16:  # too few values to tell a grid from chance
+        return None
+    for k in range(COARSE_DECIMALS + 1):
+        step = 10.0**-k
+        # only values whose float32 spacing is under a hundredth of the step can show it
+        told = a[np.abs(a) * 2.0**-23 <= step / 100]
+        if told.size < 16:
+            continue
+        scaled = told / step
+        nearest = np.round(scaled)
+        if np.all((np.abs(scaled - nearest) <= 1e-2) & ((nearest != 0) | (told == 0))):
+            return f"{k} decimals"
+    a32 = a.astype("float32")
+    if np.array_equal(a32.astype("float64"), a):
+        if not np.any(a32.view("uint32") & 0xFFFF):
+            return "bfloat16"
+        if np.array_equal(a32.astype("float16").astype("float64"), a):
+            return "float16"
+    return None
+
+
 def output_kind(y: np.ndarray, task: str, n_outputs: int) -> str:
     """"labels", "probabilities", "logits" (classification) or "values"."""
     y = np.asarray(y)

@@ -56,7 +56,7 @@ from tafa_tf.bends import bend_presence, linearize
 from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
 from tafa_tf.heads import head_contrast, head_fit
 from tafa_tf.judge import UNCALIBRATED_FLOOR
-from tafa_tf.outputs import canonical, labels_of, model_outputs, output_kind
+from tafa_tf.outputs import canonical, coarse_grid, labels_of, model_outputs, output_kind
 from tafa_tf.probes import KIND_DECISION, kinks, n_repeats, stable_under
 from tafa_tf.record import Fingerprint
 from tafa_tf.verdicts import verdict_word
@@ -317,6 +317,11 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
     n = fp.n_points
     owner = fp.owner_outputs().astype("float64")
     s_kind = output_kind(answers, fp.task, owner.shape[1])
+    fits = answers.ndim == 2 and answers.shape[1] == owner.shape[1]  # else the shape error below
+    if fp.task == "classification" and s_kind != "labels" and fits and coarse_grid(answers) is not None:
+        # rounded probabilities (an API's 4 decimals, a float16 model): the bends are lost in
+        # the rounding and log(0) stands where a probability was rounded away; labels are not
+        answers, s_kind = labels_of(answers, s_kind).astype("float64"), "labels"
     features: dict[str, float] = {}
     stable = stable_points(fp)
     if fp.task == "classification":
@@ -628,7 +633,10 @@ def verify(
     features, mode = compute_features(fp, answers)
     score, calibrated = _score(fp, features, mode, warnings)
     if mode == "labels":
-        warnings.append("Label-only suspect: scored on label agreement and decision flips alone.")
+        grid = coarse_grid(answers) if answers.ndim == 2 and answers.shape[1] > 1 else None
+        warnings.append(f"The suspect's answers are rounded ({grid}), far coarser than the fingerprint's bends: "
+                        "scored as a label-only suspect, on label agreement and decision flips alone."
+                        if grid else "Label-only suspect: scored on label agreement and decision flips alone.")
     decision = judge.decide(fp, score, calibration=calibration if calibrated else None, mode=mode,
                             references=None if calibrated else _references_of(fp, mode))
     warnings.extend(decision.pop("warnings"))

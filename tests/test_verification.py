@@ -32,6 +32,46 @@ def test_callable_and_probability_suspects_score_like_the_model(owner, fp):
     assert probs.mode == "outputs" and probs.pirated is True
 
 
+@pytest.mark.parametrize("rounding", ["4 decimals", "float16"])
+def test_rounded_probabilities_are_scored_as_labels_and_say_so(owner, fp, trained, rounding):
+    """An API that rounds its probabilities, or a model served in float16, answers on a
+    grid far coarser than the owner's bends: on full outputs the owner itself scored 0.57
+    (4 decimals) and, in float16, level with an independent model (docs/results.md)."""
+    def rounded(model):
+        def answer(x):
+            p = np.asarray(keras.activations.softmax(model(x)))
+            return np.round(p, 4) if rounding == "4 decimals" else p.astype("float16")
+        return answer
+
+    pirate = tafa.verify(fp, rounded(owner))
+    assert pirate.mode == "labels" and pirate.pirated is True and pirate.score == 1.0
+    assert any(f"rounded ({rounding})" in w for w in pirate.warnings)
+    innocent = tafa.verify(fp, rounded(trained("digits_mlp", 1)))
+    assert innocent.mode == "labels" and innocent.pirated is False
+
+
+def test_coarse_grids_are_told_from_float32_answers():
+    import ml_dtypes
+
+    from tafa_tf.outputs import coarse_grid
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(10), size=48).astype("float32")
+    logits = (rng.normal(size=(48, 10)) * 5).astype("float32")
+    assert coarse_grid(p) is None and coarse_grid(logits) is None
+    assert [coarse_grid(np.round(p, k)) for k in (0, 2, 4, 6)] == ["0 decimals", "2 decimals", "4 decimals", "6 decimals"]
+    assert coarse_grid(np.round(logits, 3)) == "3 decimals"
+    assert coarse_grid(p.astype("float16")) == coarse_grid(p.astype("float16").astype("float64")) == "float16"
+    assert coarse_grid(logits.astype(ml_dtypes.bfloat16).astype("float32")) == "bfloat16"
+    saturated = np.full((48, 10), 1e-30, "float32")
+    saturated[:, 0] = 1.0  # a saturated softmax is not a rounded one: its small values are not 0
+    assert coarse_grid(saturated) is None
+    assert coarse_grid(np.eye(10)[rng.integers(0, 10, 48)]) == "0 decimals"  # one-hot answers
+    # float32's own precision at large values is not a rounding
+    assert coarse_grid((rng.normal(size=(48, 1)) * 1e4).astype("float32")) is None
+    assert not any(coarse_grid(rng.dirichlet(np.ones(10) * 0.3, size=48).astype("float32")) for _ in range(200))
+
+
 def test_label_only_suspects_are_scored_on_labels(owner, fp, trained):
     pirate = tafa.verify(fp, lambda x: np.asarray(owner(x)).argmax(axis=1))
     assert pirate.mode == "labels"
@@ -223,7 +263,7 @@ def test_a_classifier_is_scored_on_correlation_and_chance_corrected_labels(fp, o
     # a model that names the owner's most frequent label everywhere agrees with it by chance alone
     labels = fp.owner_outputs().argmax(axis=1)
     common = int(np.bincount(labels).argmax())
-    one_label = tafa.verify(fp, lambda x: np.eye(10)[np.full(len(x), common)] * 0.9 + 0.01)
+    one_label = tafa.verify(fp, lambda x: np.asarray(keras.activations.softmax(np.eye(10)[np.full(len(x), common)] * 4)))
     assert one_label.features["label_agreement"] > 0.05 and one_label.features["label_kappa"] == pytest.approx(0.0)
     assert one_label.features["output_correlation"] < 0.5
     # the stand-ins replace, clipped at 0, the features they stand for
