@@ -51,11 +51,13 @@ def coarse_grid(y: Any) -> str | None:
         step = 10.0**-k
         # only values whose float32 spacing is under a hundredth of the step can show it
         told = a[np.abs(a) * 2.0**-23 <= step / 100]
-        if told.size < 16:
-            continue
         scaled = told / step
         nearest = np.round(scaled)
-        if np.all((np.abs(scaled - nearest) <= 1e-2) & ((nearest != 0) | (told == 0))):
+        # zeros show no grid (a confident float32 softmax underflows to 0): it takes 16
+        # values on the grid's nonzero steps
+        # on the grid to float32's rounding of the decimal (so 0.9997 is not a rounded 1)
+        close = np.abs(scaled - nearest) <= np.abs(scaled) * 2.0**-22 + 1e-9
+        if np.count_nonzero(nearest) >= 16 and np.all(close & ((nearest != 0) | (told == 0))):
             return f"{k} decimals"
     a32 = a.astype("float32")
     if np.array_equal(a32.astype("float64"), a):

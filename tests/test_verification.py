@@ -59,12 +59,15 @@ def test_coarse_grids_are_told_from_float32_answers():
     p = rng.dirichlet(np.ones(10), size=48).astype("float32")
     logits = (rng.normal(size=(48, 10)) * 5).astype("float32")
     assert coarse_grid(p) is None and coarse_grid(logits) is None
-    assert [coarse_grid(np.round(p, k)) for k in (0, 2, 4, 6)] == ["0 decimals", "2 decimals", "4 decimals", "6 decimals"]
+    assert [coarse_grid(np.round(p, k)) for k in (1, 2, 4, 6)] == ["1 decimals", "2 decimals", "4 decimals", "6 decimals"]
     assert coarse_grid(np.round(logits, 3)) == "3 decimals"
     assert coarse_grid(p.astype("float16")) == coarse_grid(p.astype("float16").astype("float64")) == "float16"
     assert coarse_grid(logits.astype(ml_dtypes.bfloat16).astype("float32")) == "bfloat16"
     saturated = np.full((48, 10), 1e-30, "float32")
     saturated[:, 0] = 1.0  # a saturated softmax is not a rounded one: its small values are not 0
+    assert coarse_grid(saturated) is None
+    saturated[:, 1:] = 0.0  # underflowed to 0: zeros show no grid, and the 1.0s alone are no grid of 6 decimals
+    saturated[:, 0] = 1.0 - rng.uniform(0, 1e-3, 48).astype("float32")
     assert coarse_grid(saturated) is None
     assert coarse_grid(np.eye(10)[rng.integers(0, 10, 48)]) == "0 decimals"  # one-hot answers
     # float32's own precision at large values is not a rounding
