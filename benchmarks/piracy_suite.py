@@ -35,6 +35,8 @@ one ROC plot per task (roc_<task>.png, not committed) to --out (default benchmar
     python benchmarks/piracy_suite.py [--tasks classification regression generation] [--n 128]
     python benchmarks/piracy_suite.py --zoo-seed 0 1 2      # three independent zoos, pooled
     python benchmarks/piracy_suite.py --tasks classification --classifier cnn   # the classifier as a small CNN
+    python benchmarks/piracy_suite.py --tasks classification regression --classifier synthetic --regressor friedman
+                                                                    # held-out zoos (make_classification, make_friedman1)
     python benchmarks/piracy_suite.py --sweep               # attack strength vs score, docs/sweep_*.png
 """
 
@@ -54,12 +56,20 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 KIND_OF_TASK = {"classification": "digits_mlp", "regression": "diabetes_mlp", "generation": "digits_decoder"}
-CLASSIFIERS = {"mlp": "digits_mlp", "cnn": "digits_cnn"}  # --classifier: the classification zoo's architecture
+# --classifier / --regressor: the zoo of that task (held out: synthetic and friedman, whose data
+# and shapes no constant of the library was measured on)
+CLASSIFIERS = {"mlp": "digits_mlp", "cnn": "digits_cnn", "synthetic": "synthetic_mlp"}
+REGRESSORS = {"mlp": "diabetes_mlp", "friedman": "friedman_mlp"}
+BOX_DOMAIN_KINDS = ("digits_mlp", "digits_cnn", "friedman_mlp")  # inputs in [0, 1]; the others standardized
 
 
 def kind_of(task: str, args: argparse.Namespace) -> str:
-    """The zoo kind of ``task`` in this run (the classifier's architecture from ``--classifier``)."""
-    return CLASSIFIERS[getattr(args, "classifier", "mlp")] if task == "classification" else KIND_OF_TASK[task]
+    """The zoo kind of ``task`` in this run (``--classifier``, ``--regressor``)."""
+    if task == "classification":
+        return CLASSIFIERS[getattr(args, "classifier", "mlp")]
+    if task == "regression":
+        return REGRESSORS[getattr(args, "regressor", "mlp")]
+    return KIND_OF_TASK[task]
 HARD = "same-base fine-tune"
 METHODS = ("tafa", "no base", "tafa+", "tafa cv", "tafa+ cv", "random", "benign", "ipguard")
 REMOVAL = ("FTLL", "FTAL", "RTLL", "RTAL", "prune-retune", "adversarial tuning", "extraction (probabilities)")
@@ -121,7 +131,7 @@ class Zoo:
     def _domain(self):
         import tafa_tf as tafa
 
-        return tafa.domains.Box(0.0, 1.0) if self.task == "classification" else tafa.domains.Gaussian(1.0)
+        return tafa.domains.Box(0.0, 1.0) if self.kind in BOX_DOMAIN_KINDS else tafa.domains.Gaussian(1.0)
 
     def build(self) -> tuple[Any, dict[str, list[tuple[str, Any]]], dict[str, list[tuple[str, Any]]]]:
         from tafa_tf import piracy, zoo
@@ -608,7 +618,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--quick", action="store_true", help="a smaller zoo, for tests")
     parser.add_argument("--classifier", choices=list(CLASSIFIERS), default="mlp",
-                        help="the classification zoo's architecture: the digits MLP, or a small CNN on 8x8 images")
+                        help="the classification zoo: the digits MLP, a small CNN on 8x8 images, or (held out) an "
+                             "MLP on make_classification (20 features, 5 classes)")
+    parser.add_argument("--regressor", choices=list(REGRESSORS), default="mlp",
+                        help="the regression zoo: the diabetes MLP, or (held out) an MLP on make_friedman1")
     parser.add_argument("--zoo-seed", type=int, nargs="+", default=[0],
                         help="0: the reference zoo; another value builds an independent zoo (data split and models); "
                              "several values pool their zoos into one table")
@@ -632,11 +645,11 @@ def main(argv: list[str] | None = None) -> int:
         import verdicts
 
         verdict_results = verdicts.for_suite(args.tasks, args.zoo_seed, cache=args.cache, n=args.n, seed=args.seed,
-                                             classifier=args.classifier)
+                                             classifier=args.classifier, regressor=args.regressor)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"rows": rows, "tasks": results, "seconds": time.time() - t0, "n": args.n, "quick": args.quick,
-               "classifier": args.classifier,
+               "classifier": args.classifier, "regressor": args.regressor,
                "zoo_seed": args.zoo_seed, "verdicts": verdict_results}
     tmp = out / ".piracy_suite.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1))

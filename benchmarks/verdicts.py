@@ -168,16 +168,19 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def for_suite(tasks: list[str], zoo_seeds: list[int], *, cache: str, n: int, seed: int, classifier: str = "mlp"
-              ) -> dict[str, Any]:
+def for_suite(tasks: list[str], zoo_seeds: list[int], *, cache: str, n: int, seed: int, classifier: str = "mlp",
+              regressor: str = "mlp") -> dict[str, Any]:
     """The verdicts on the zoos of a benchmarks/piracy_suite.py run (its --verdicts hook), printed and returned."""
     args = _parser().parse_args(["--zoo-seeds", *map(str, zoo_seeds), "--tasks", *tasks, "--cache", cache,
-                                 "--n", str(n), "--seed", str(seed), "--classifier", classifier, "--no-progress"])
+                                 "--n", str(n), "--seed", str(seed), "--classifier", classifier, "--regressor", regressor,
+                                 "--no-progress"])
     results = [r for s in args.zoo_seeds for t in tasks for r in run_zoo(t, s, args)]
     return {"summary": summarize(results), "results": results}
 
 
 def _parser() -> argparse.ArgumentParser:
+    import piracy_suite as ps
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo-seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--tasks", nargs="+", default=["classification", "regression", "generation"])
@@ -194,8 +197,10 @@ def _parser() -> argparse.ArgumentParser:
                              "fingerprint uses it (default: always)")
     parser.add_argument("--combine", choices=("score", "features"), default="score",
                         help="tafa.calibrate's combine: the uncalibrated score alone (default) or every feature")
-    parser.add_argument("--classifier", choices=("mlp", "cnn"), default="mlp",
-                        help="the classification zoo's architecture (benchmarks/piracy_suite.py --classifier)")
+    parser.add_argument("--classifier", choices=list(ps.CLASSIFIERS), default="mlp",
+                        help="the classification zoo (benchmarks/piracy_suite.py --classifier)")
+    parser.add_argument("--regressor", choices=list(ps.REGRESSORS), default="mlp",
+                        help="the regression zoo (benchmarks/piracy_suite.py --regressor)")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -216,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     payload = {"summary": summary, "results": results, "seconds": time.time() - t0, "target_fpr": TARGET_FPR,
                "zoo_seeds": args.zoo_seeds, "n": args.n, "n_refs": args.n_refs, "combine": args.combine,
-               "refs_base": args.refs_base, "classifier": args.classifier}
+               "refs_base": args.refs_base, "classifier": args.classifier,
+               "regressor": args.regressor}
     tmp = out / ".verdicts.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1, default=float))
     os.replace(tmp, out / "verdicts.json")

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KINDS = ("digits_mlp", "digits_cnn", "diabetes_mlp", "digits_decoder")
+KINDS = ("digits_mlp", "digits_cnn", "diabetes_mlp", "digits_decoder", "synthetic_mlp", "friedman_mlp")
 TASK_OF_KIND = {
     "digits_mlp": "classification",
     "digits_cnn": "classification",
     "diabetes_mlp": "regression",
     "digits_decoder": "generation",
+    "synthetic_mlp": "classification",  # held-out zoos: data and shapes no constant was measured on
+    "friedman_mlp": "regression",
 }
 LATENT_DIM = 8
 
@@ -69,6 +71,32 @@ def diabetes_data(*, seed: int = 0, test_fraction: float = 0.3) -> Data:
     return Data(x[tr], y[tr], x[te], y[te])
 
 
+def synthetic_data(*, seed: int = 0, test_fraction: float = 0.3) -> Data:
+    """A fixed draw of scikit-learn's make_classification: 2000 points, 20 features (12
+    informative, 4 redundant), 5 classes of 2 clusters each, features standardized on the
+    train split; ``seed`` picks the split."""
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(n_samples=2000, n_features=20, n_informative=12, n_redundant=4, n_classes=5,
+                               n_clusters_per_class=2, class_sep=1.5, random_state=0)
+    x, y = x.astype("float32"), y.astype("int64")
+    tr, te = _split(len(x), seed, test_fraction)
+    x = (x - x[tr].mean(0)) / x[tr].std(0)
+    return Data(x[tr], y[tr], x[te], y[te])
+
+
+def friedman_data(*, seed: int = 0, test_fraction: float = 0.3) -> Data:
+    """A fixed draw of scikit-learn's make_friedman1 (1500 points, 10 features in [0, 1], 5
+    of them used, noise 1), the target standardized on the train split."""
+    from sklearn.datasets import make_friedman1
+
+    x, y = make_friedman1(n_samples=1500, n_features=10, noise=1.0, random_state=0)
+    x, y = x.astype("float32"), y.astype("float32")
+    tr, te = _split(len(x), seed, test_fraction)
+    y = ((y - y[tr].mean()) / y[tr].std()).reshape(-1, 1)
+    return Data(x[tr], y[tr], x[te], y[te])
+
+
 def data_for(kind: str, *, seed: int = 0) -> Data:
     """The data set a reference model of ``kind`` is trained on."""
     _check_kind(kind)
@@ -76,6 +104,10 @@ def data_for(kind: str, *, seed: int = 0) -> Data:
         return digits_data(image=True, seed=seed)
     if kind == "diabetes_mlp":
         return diabetes_data(seed=seed)
+    if kind == "synthetic_mlp":
+        return synthetic_data(seed=seed)
+    if kind == "friedman_mlp":
+        return friedman_data(seed=seed)
     return digits_data(seed=seed)
 
 
@@ -114,15 +146,16 @@ def build(kind: str, *, seed: int = 0):
             ],
             name="digits_cnn",
         )
-    if kind == "diabetes_mlp":
+    if kind in ("diabetes_mlp", "friedman_mlp", "synthetic_mlp"):
+        inputs, outputs = {"synthetic_mlp": (20, 5)}.get(kind, (10, 1))
         return keras.Sequential(
             [
-                keras.Input((10,)),
+                keras.Input((inputs,)),
                 layers.Dense(64, activation="relu"),
                 layers.Dense(32, activation="relu"),
-                layers.Dense(1),
+                layers.Dense(outputs),
             ],
-            name="diabetes_mlp",
+            name=kind,
         )
     return keras.Sequential(
         [
