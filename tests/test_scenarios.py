@@ -18,6 +18,9 @@ SCENARIOS = {
     "digits_cnn": tafa.domains.Box(0.0, 1.0),
     "diabetes_mlp": None,  # the documented default: Gaussian(1) for standardized features
     "digits_decoder": None,  # the documented default: a Gaussian latent
+    # held out: data and shapes no constant of the library was measured on
+    "synthetic_mlp": None,  # make_classification, standardized features
+    "friedman_mlp": tafa.domains.Box(0.0, 1.0),  # make_friedman1: features in [0, 1]
 }
 
 
@@ -43,7 +46,14 @@ def _pirates(kind: str, owner) -> dict:
     }
 
 
-@pytest.mark.parametrize("kind", list(SCENARIOS))
+FRIEDMAN_GAP = pytest.mark.xfail(strict=True, reason=(
+    "held-out zoo, a known gap (docs/results.md, Held-out zoos): make_friedman1 is smooth, every model "
+    "learns it alike, and a copy pruned by 30% without retraining (0.77) answers less like the owner than "
+    "independent models do (up to 0.82)"))
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=FRIEDMAN_GAP) if k == "friedman_mlp" else k for k in SCENARIOS])
 def test_every_pirate_outscores_every_independent_model(kind, trained):
     owner = trained(kind, 0)
     fp = tafa.fingerprint(owner, task=zoo.TASK_OF_KIND[kind], n=128, domain=SCENARIOS[kind], seed=0)
