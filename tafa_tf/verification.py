@@ -312,20 +312,45 @@ def _pull(s: np.ndarray, o: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(w * np.clip(t, 0.0, 1.0) * np.clip(cos, 0.0, 1.0)) / np.sum(w))
 
 
+def _as_compared(fp: Fingerprint, answers: np.ndarray, width: int) -> tuple[np.ndarray, str]:
+    """A classifier suspect's answers as they are compared with the owner's ``width``
+    outputs, and their kind: its classes in the owner's order (:func:`class_order`), and
+    labels where its probabilities come rounded (:func:`tafa_tf.outputs.coarse_grid`).
+    Answers of another width are left for the shape check."""
+    kind = output_kind(answers, fp.task, width)
+    if fp.task != "classification" or kind == "labels" or answers.ndim != 2 or answers.shape[1] != width:
+        return answers, kind
+    order = class_order(fp, answers)
+    if order is not None:  # the classes answer in another order: the owner's order first
+        answers = answers[:, order]
+    if coarse_grid(answers) is not None:
+        # rounded probabilities (an API's 4 decimals, a float16 model): the bends are lost in
+        # the rounding and log(0) stands where a probability was rounded away; labels are not
+        return labels_of(answers, kind).astype("float64"), "labels"
+    return answers, kind
+
+
+def _answer_warnings(fp: Fingerprint, answers: np.ndarray, mode: str) -> list[str]:
+    """What the report says about how the suspect's answers were read."""
+    out = []
+    order = class_order(fp, answers) if fp.task == "classification" and answers.ndim == 2 else None
+    if order is not None:
+        moved = int(np.sum(order != np.arange(len(order))))
+        out.append(f"The suspect lists its classes in another order ({moved} of {len(order)} moved): its "
+                   "outputs were matched to the owner's classes before scoring.")
+    if mode == "labels":
+        grid = coarse_grid(answers) if answers.ndim == 2 and answers.shape[1] > 1 else None
+        out.append(f"The suspect's answers are rounded ({grid}), far coarser than the fingerprint's bends: "
+                   "scored as a label-only suspect, on label agreement and decision flips alone."
+                   if grid else "Label-only suspect: scored on label agreement and decision flips alone.")
+    return out
+
+
 def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, float], str]:
     """Verification features of a suspect's answers to ``fp.queries()``; and the mode."""
     n = fp.n_points
     owner = fp.owner_outputs().astype("float64")
-    s_kind = output_kind(answers, fp.task, owner.shape[1])
-    fits = answers.ndim == 2 and answers.shape[1] == owner.shape[1]  # else the shape error below
-    if fp.task == "classification" and s_kind != "labels" and fits:
-        order = class_order(fp, answers)
-        if order is not None:  # the classes answer in another order: the owner's order first
-            answers = answers[:, order]
-        if coarse_grid(answers) is not None:
-            # rounded probabilities (an API's 4 decimals, a float16 model): the bends are lost in
-            # the rounding and log(0) stands where a probability was rounded away; labels are not
-            answers, s_kind = labels_of(answers, s_kind).astype("float64"), "labels"
+    answers, s_kind = _as_compared(fp, answers, owner.shape[1])
     features: dict[str, float] = {}
     stable = stable_points(fp)
     if fp.task == "classification":
@@ -400,6 +425,10 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
 CLASS_ORDER_GAIN = 0.1
 """How much the best matching of the suspect's classes to the owner's must raise their mean
 correlation over identity before the suspect's outputs are reordered (:func:`class_order`)."""
+CLASS_ORDER_MATCH = 0.5
+"""... and how high that mean correlation must then be: answers that correlate with the
+owner's at noise level (the shuffled-owner references of tafa_tf.judge) find some other
+matching by chance, which says nothing about their classes."""
 
 
 def class_order(fp: Fingerprint, answers: np.ndarray) -> np.ndarray | None:
@@ -412,10 +441,12 @@ def class_order(fp: Fingerprint, answers: np.ndarray) -> np.ndarray | None:
     fine-tune with its classes reordered 0.24 and was cleared. Each owner class is matched
     to the suspect column whose canonical outputs correlate best with it over the 3N
     queries (one to one, scipy's ``linear_sum_assignment``), kept only where that raises
-    the mean correlation over identity by :data:`CLASS_ORDER_GAIN`. Measured over 13 zoos
+    the mean correlation over identity by :data:`CLASS_ORDER_GAIN`, to at least
+    :data:`CLASS_ORDER_MATCH`. Measured over 13 zoos
     (digits MLP and CNN, make_classification; docs/results.md): no innocent model's best
-    matching differed from identity (gain 0.000 for each of 216); RTAL copies, their
-    output layer drawn afresh, gained at most 0.036; a reordered copy gains about 0.7.
+    matching differed from identity (gain 0.000 for each of 216, their correlation at
+    identity 0.62-0.99); RTAL copies, their output layer drawn afresh, gained at most
+    0.036; a reordered copy gains about 0.7, to about 1.
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -434,8 +465,9 @@ def class_order(fp: Fingerprint, answers: np.ndarray) -> np.ndarray | None:
     identity = np.arange(owner.shape[1])
     if np.array_equal(order, identity):
         return None
-    gain = corr[identity, order].mean() - np.diag(corr).mean()
-    return order if gain >= CLASS_ORDER_GAIN else None
+    matched = corr[identity, order].mean()
+    gain = matched - np.diag(corr).mean()
+    return order if gain >= CLASS_ORDER_GAIN and matched >= CLASS_ORDER_MATCH else None
 
 
 _TINY_NORM = 1e-12
@@ -680,16 +712,7 @@ def verify(
         )
     features, mode = compute_features(fp, answers)
     score, calibrated = _score(fp, features, mode, warnings)
-    order = class_order(fp, answers) if fp.task == "classification" and answers.ndim == 2 else None
-    if order is not None:
-        moved = int(np.sum(order != np.arange(len(order))))
-        warnings.append(f"The suspect lists its classes in another order ({moved} of {len(order)} moved): its "
-                        "outputs were matched to the owner's classes before scoring.")
-    if mode == "labels":
-        grid = coarse_grid(answers) if answers.ndim == 2 and answers.shape[1] > 1 else None
-        warnings.append(f"The suspect's answers are rounded ({grid}), far coarser than the fingerprint's bends: "
-                        "scored as a label-only suspect, on label agreement and decision flips alone."
-                        if grid else "Label-only suspect: scored on label agreement and decision flips alone.")
+    warnings.extend(_answer_warnings(fp, answers, mode))
     decision = judge.decide(fp, score, calibration=calibration if calibrated else None, mode=mode,
                             references=None if calibrated else _references_of(fp, mode))
     warnings.extend(decision.pop("warnings"))
