@@ -312,45 +312,58 @@ def _pull(s: np.ndarray, o: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(w * np.clip(t, 0.0, 1.0) * np.clip(cos, 0.0, 1.0)) / np.sum(w))
 
 
-def _as_compared(fp: Fingerprint, answers: np.ndarray, width: int) -> tuple[np.ndarray, str]:
+@dataclass(frozen=True)
+class _Reading:
+    """A suspect's answers as they are compared with the owner's, and how they were read."""
+
+    answers: np.ndarray
+    kind: str  # output kind: "labels", "probabilities", "logits" or "values"
+    order: np.ndarray | None = None  # its classes in the owner's order (:func:`class_order`), if moved
+    grid: str | None = None  # how its probabilities were rounded (:func:`tafa_tf.outputs.coarse_grid`)
+
+    def warnings(self) -> list[str]:
+        """What the report says about how the answers were read."""
+        out = []
+        if self.order is not None:
+            moved = int(np.sum(self.order != np.arange(len(self.order))))
+            out.append(f"The suspect lists its classes in another order ({moved} of {len(self.order)} moved): "
+                       "its outputs were matched to the owner's classes before scoring.")
+        if self.kind == "labels":
+            out.append(f"The suspect's answers are rounded ({self.grid}), far coarser than the fingerprint's "
+                       "bends: scored as a label-only suspect, on label agreement and decision flips alone."
+                       if self.grid else "Label-only suspect: scored on label agreement and decision flips alone.")
+        return out
+
+
+def _read(fp: Fingerprint, answers: np.ndarray, width: int) -> _Reading:
     """A classifier suspect's answers as they are compared with the owner's ``width``
-    outputs, and their kind: its classes in the owner's order (:func:`class_order`), and
-    labels where its probabilities come rounded (:func:`tafa_tf.outputs.coarse_grid`).
-    Answers of another width are left for the shape check."""
+    outputs: its classes in the owner's order (:func:`class_order`), and labels where its
+    probabilities come rounded (:func:`tafa_tf.outputs.coarse_grid`). Answers of another
+    width are left for the shape check."""
     kind = output_kind(answers, fp.task, width)
     if fp.task != "classification" or kind == "labels" or answers.ndim != 2 or answers.shape[1] != width:
-        return answers, kind
+        return _Reading(answers, kind)
     order = class_order(fp, answers)
     if order is not None:  # the classes answer in another order: the owner's order first
         answers = answers[:, order]
-    if coarse_grid(answers) is not None:
+    grid = coarse_grid(answers)
+    if grid is not None:
         # rounded probabilities (an API's 4 decimals, a float16 model): the bends are lost in
         # the rounding and log(0) stands where a probability was rounded away; labels are not
-        return labels_of(answers, kind).astype("float64"), "labels"
-    return answers, kind
-
-
-def _answer_warnings(fp: Fingerprint, answers: np.ndarray, mode: str) -> list[str]:
-    """What the report says about how the suspect's answers were read."""
-    out = []
-    order = class_order(fp, answers) if fp.task == "classification" and answers.ndim == 2 else None
-    if order is not None:
-        moved = int(np.sum(order != np.arange(len(order))))
-        out.append(f"The suspect lists its classes in another order ({moved} of {len(order)} moved): its "
-                   "outputs were matched to the owner's classes before scoring.")
-    if mode == "labels":
-        grid = coarse_grid(answers) if answers.ndim == 2 and answers.shape[1] > 1 else None
-        out.append(f"The suspect's answers are rounded ({grid}), far coarser than the fingerprint's bends: "
-                   "scored as a label-only suspect, on label agreement and decision flips alone."
-                   if grid else "Label-only suspect: scored on label agreement and decision flips alone.")
-    return out
+        return _Reading(labels_of(answers, kind).astype("float64"), "labels", order, grid)
+    return _Reading(answers, kind, order)
 
 
 def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, float], str]:
     """Verification features of a suspect's answers to ``fp.queries()``; and the mode."""
+    return _features(fp, _read(fp, answers, fp.owner_outputs().shape[1]))
+
+
+def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str]:
+    """:func:`compute_features` of answers already read (:func:`_read`)."""
     n = fp.n_points
     owner = fp.owner_outputs().astype("float64")
-    answers, s_kind = _as_compared(fp, answers, owner.shape[1])
+    answers, s_kind = reading.answers, reading.kind
     features: dict[str, float] = {}
     stable = stable_points(fp)
     if fp.task == "classification":
@@ -422,6 +435,7 @@ def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, fl
     return features, "outputs"
 
 
+_TINY_NORM = 1e-12
 CLASS_ORDER_GAIN = 0.1
 """How much the best matching of the suspect's classes to the owner's must raise their mean
 correlation over identity before the suspect's outputs are reordered (:func:`class_order`)."""
@@ -469,8 +483,6 @@ def class_order(fp: Fingerprint, answers: np.ndarray) -> np.ndarray | None:
     gain = matched - np.diag(corr).mean()
     return order if gain >= CLASS_ORDER_GAIN and matched >= CLASS_ORDER_MATCH else None
 
-
-_TINY_NORM = 1e-12
 
 
 MIN_STABLE = 8
@@ -710,9 +722,10 @@ def verify(
             "The suspect answered the same input differently (dropout or noise at inference?): "
             "the score is noisier than usual; query it in inference mode if you can."
         )
-    features, mode = compute_features(fp, answers)
+    reading = _read(fp, answers, fp.owner_outputs().shape[1])
+    features, mode = _features(fp, reading)
     score, calibrated = _score(fp, features, mode, warnings)
-    warnings.extend(_answer_warnings(fp, answers, mode))
+    warnings.extend(reading.warnings())
     decision = judge.decide(fp, score, calibration=calibration if calibrated else None, mode=mode,
                             references=None if calibrated else _references_of(fp, mode))
     warnings.extend(decision.pop("warnings"))
