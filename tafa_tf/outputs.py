@@ -53,9 +53,9 @@ def coarse_grid(y: Any) -> str | None:
         told = a[np.abs(a) * 2.0**-23 <= step / 100]
         scaled = told / step
         nearest = np.round(scaled)
-        # zeros show no grid (a confident float32 softmax underflows to 0): it takes 16
+        # on the grid to float32's rounding of the decimal (so 0.9997 is not a rounded 1);
+        # zeros show no grid (a confident float32 softmax underflows to 0), so it takes 16
         # values on the grid's nonzero steps
-        # on the grid to float32's rounding of the decimal (so 0.9997 is not a rounded 1)
         close = np.abs(scaled - nearest) <= np.abs(scaled) * 2.0**-22 + 1e-9
         if np.count_nonzero(nearest) >= 16 and np.all(close & ((nearest != 0) | (told == 0))):
             return f"{k} decimals"

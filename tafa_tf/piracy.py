@@ -35,6 +35,7 @@ from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import activation_name
 from tafa_tf.introspection import kernel_layers as _kernel_layers
 from tafa_tf.introspection import leaf_layers as _leaf_layers
+from tafa_tf.introspection import output_squash
 from tafa_tf.introspection import state_weights
 from tafa_tf.outputs import model_outputs
 
@@ -82,10 +83,8 @@ def set_weights(model, weights: list[np.ndarray]) -> None:
     constants by ``finalize_state``, which Keras calls when it loads a file but not on
     ``set_weights``) brought up to date. Without it a copy of a model with an adapted
     Normalization layer normalizes with mean 0 and variance 1."""
-    from tafa_tf.introspection import leaf_layers
-
     model.set_weights(weights)
-    for layer in leaf_layers(model):
+    for layer in _leaf_layers(model):
         finalize = getattr(layer, "finalize_state", None)
         if callable(finalize):
             finalize()
@@ -96,12 +95,10 @@ def fresh_model(model, seed: int):
     of its data preprocessing layers (an adapted ``Normalization``'s mean and variance: a
     model trained independently on the same data would have adapted them alike;
     ``clone_model`` alone leaves them at 0 and 1)."""
-    from tafa_tf.introspection import leaf_layers
-
     keras = _keras()
     keras.utils.set_random_seed(seed)
     clone = keras.models.clone_model(model)
-    for mine, theirs in zip(leaf_layers(clone), leaf_layers(model)):
+    for mine, theirs in zip(_leaf_layers(clone), _leaf_layers(model)):
         if type(mine).__name__ in PREPROCESSING_STATE:
             mine.set_weights(theirs.get_weights())
             mine.finalize_state()
@@ -150,9 +147,7 @@ def head_activation(model) -> str | None:
     """The activation of ``model``'s output layer: the last layer that computes (inside
     nested models, past trailing Reshape/Flatten/Dropout), a ``Softmax()`` layer read as
     "softmax"; None where it applies none."""
-    from tafa_tf.introspection import leaf_layers, output_squash
-
-    layers = [layer for layer in leaf_layers(model) if type(layer).__name__ not in _SHAPE_ONLY]
+    layers = [layer for layer in _leaf_layers(model) if type(layer).__name__ not in _SHAPE_ONLY]
     if not layers:
         return None
     last = layers[-1]

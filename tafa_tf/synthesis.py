@@ -46,7 +46,7 @@ import numpy as np
 from tafa_tf.bends import audible, constant_to_rounding
 from tafa_tf.domains import Domain, Gaussian
 from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
-from tafa_tf.introspection import ReluNetwork, _linear_activation
+from tafa_tf.introspection import ReluNetwork, _linear_activation, leaf_layers, output_squash
 from tafa_tf.outputs import canonical
 from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, by_query, probe_step, side_margins, stable_under, survives
 MAX_TARGETS = 4
@@ -143,8 +143,6 @@ def engine_for(net: ReluNetwork, logits: bool = False) -> _Engine:
 def softmax_layer(net: ReluNetwork) -> Any:
     """The model's output layer when it applies a softmax over a vector of classes (fused in
     a kernel layer, ``Activation("softmax")`` or ``Softmax()``), else None."""
-    from tafa_tf.introspection import leaf_layers, output_squash
-
     leaves = leaf_layers(net.model)
     last = leaves[-1] if leaves else None
     one_vector = len(tuple(net.output_shape)) == 1
@@ -162,7 +160,7 @@ class _Engine:
 
         self.tf = tf
         self.net = net
-        self.softmax = softmax  # a fused output softmax to see through: outputs are then its logits
+        self.softmax = softmax  # the output softmax layer to see through: outputs are then its logits
         self.d = int(np.prod(net.input_shape))
         self._traced: dict[Any, Any] = {}
         self._answering: Any = _UNSET  # the model giving outputs and penultimate features (tafa_tf.heads)
