@@ -270,16 +270,17 @@ def _load_keras(path: Path, source: str, *, trust_code: bool) -> Loaded:
             f"Could not load the Keras model {source} (corrupt, truncated, or it needs "
             f"custom objects). Received: {type(e).__name__}: {first_line(e)}"
         ) from e
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
+    if len(model.inputs) != 1:
         raise ModelLoadError(
-            "A suspect must take one input tensor and return one output tensor. "
-            f"Received: {len(model.inputs)} inputs, {len(model.outputs)} outputs in {source}"
+            "A suspect must take one input tensor (it may return several: tafa.verify scores "
+            f"those that fit the owner's). Received: {len(model.inputs)} inputs in {source}"
         )
 
     def predict(x: np.ndarray) -> Any:
         return model(x, training=False)
 
-    return predict, model, _shape(model.inputs[0].shape), _shape(model.outputs[0].shape)
+    out_shape = _shape(model.outputs[0].shape) if len(model.outputs) == 1 else None
+    return predict, model, _shape(model.inputs[0].shape), out_shape
 
 
 def _load_saved_model(path: Path, source: str) -> Loaded:

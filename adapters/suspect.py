@@ -77,14 +77,16 @@ class Suspect:
     batch_size: int = DEFAULT_BATCH_SIZE
     scan_report: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
         """Query the suspect on a batch.
 
         Args:
             x: inputs with a leading batch axis; cast to float32.
 
         Returns:
-            The suspect's outputs as a numpy array with the same leading axis.
+            The suspect's outputs as a numpy array with the same leading axis; for a
+            model with several outputs, a dict of such arrays by output name
+            (``tafa.verify`` scores those that fit the owner's).
 
         Raises:
             tafa_tf.errors.SuspectShapeError: ``x`` does not fit the model's input shape.
@@ -102,10 +104,7 @@ class Suspect:
                 f"Received: x.shape={x.shape}"
             )
         size = inference_batch_size(x.shape[1:], cap=self.batch_size)  # large images: smaller batches
-        if len(x) <= size:
-            return _to_numpy(self.predict(x))
-        parts = [_to_numpy(self.predict(x[i : i + size])) for i in range(0, len(x), size)]
-        return np.concatenate(parts, axis=0)
+        return _joined([_to_numpy(self.predict(x[i : i + size]), len(x[i : i + size])) for i in range(0, len(x), size)])
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary of the suspect's provenance.
@@ -129,21 +128,14 @@ def _shape_list(shape: tuple[int | None, ...] | None) -> list[int | None] | None
     return None if shape is None else list(shape)
 
 
-def _to_numpy(y: Any) -> np.ndarray:
-    from tafa_tf.errors import SuspectError
+def _to_numpy(y: Any, rows: int) -> list[tuple[str, np.ndarray]]:
+    """The model's outputs for one batch as named numpy arrays (one for most models)."""
+    from tafa_tf.asking import output_list
 
-    if isinstance(y, dict):
-        if len(y) != 1:
-            raise SuspectError(
-                "The suspect answered with several outputs; expected one tensor. "
-                f"Received: outputs={sorted(y)}"
-            )
-        y = next(iter(y.values()))
-    if isinstance(y, (list, tuple)):
-        if len(y) != 1:
-            raise SuspectError(
-                f"The suspect answered with several outputs; expected one tensor. "
-                f"Received: {len(y)} outputs"
-            )
-        y = y[0]
-    return np.asarray(y.numpy() if hasattr(y, "numpy") else y)
+    return [(name, np.asarray(v.numpy() if hasattr(v, "numpy") else v)) for name, v in output_list(y, rows)]
+
+
+def _joined(parts: list[list[tuple[str, np.ndarray]]]) -> np.ndarray | dict[str, np.ndarray]:
+    """Batches' outputs joined: one array, or a dict of arrays for a model with several outputs."""
+    joined = {name: np.concatenate([p[k][1] for p in parts], axis=0) for k, (name, _) in enumerate(parts[0])}
+    return next(iter(joined.values())) if len(joined) == 1 else joined

@@ -268,7 +268,10 @@ class ReluNetwork:
         if len(inputs) != 1 or len(outputs) != 1:
             raise UnsupportedModelError(
                 "Only models with one input and one output can be fingerprinted. "
-                f"Received: {len(inputs)} inputs and {len(outputs)} outputs in {model.name!r}"
+                f"Received: {len(inputs)} inputs and {len(outputs)} outputs in {model.name!r}. "
+                + ("Fingerprint the output that does the task, keras.Model(model.inputs, model.outputs[k]); "
+                   "verify finds it among a suspect's outputs." if len(inputs) == 1 else
+                   "Fingerprint a model of one input: the inputs concatenated, split inside by layers.")
             )
         dtype = str(inputs[0].dtype)
         if "int" in dtype or "bool" in dtype:

@@ -42,21 +42,21 @@ fingerprint carries a calibration, else ``default_score`` (documented there).
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import math
 import weakref
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from tafa_tf import judge
 from tafa_tf.bends import bend_presence, linearize
-from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
+from tafa_tf.asking import ask, query
+from tafa_tf.errors import SuspectShapeError
 from tafa_tf.heads import head_contrast, head_fit
 from tafa_tf.judge import UNCALIBRATED_FLOOR
-from tafa_tf.outputs import canonical, coarse_grid, labels_of, model_outputs, output_kind
+from tafa_tf.outputs import canonical, coarse_grid, labels_of, output_kind
 from tafa_tf.probes import KIND_DECISION, kinks, n_repeats, stable_under
 from tafa_tf.record import Fingerprint
 from tafa_tf.verdicts import verdict_word
@@ -180,80 +180,6 @@ class Report:
         if self.status != STATUS_OK:
             head += f" [status: {self.status}]"
         return head
-
-
-def _expected_input_shape(suspect: Any) -> tuple[int, ...] | None:
-    shape = None
-    inputs = getattr(suspect, "inputs", None)
-    if inputs and len(inputs) == 1 and getattr(inputs[0], "shape", None) is not None:
-        shape = tuple(inputs[0].shape[1:])
-    elif getattr(suspect, "input_shape", None) is not None and not callable(suspect.input_shape):
-        shape = tuple(suspect.input_shape)
-        shape = shape[1:] if len(shape) and shape[0] is None else shape
-    if shape is None or any(d is None for d in shape):
-        return None
-    return tuple(int(d) for d in shape)
-
-
-def _as_callable(suspect: Any, batch_size: int | None) -> Callable[[np.ndarray], np.ndarray]:
-    import keras
-
-    if isinstance(suspect, keras.Model):
-        return lambda x: model_outputs(suspect, x, batch_size=batch_size)
-    if callable(suspect):
-        return lambda x: np.asarray(suspect(x))
-    raise SuspectError(
-        "A suspect must be a keras.Model or a callable taking a numpy batch and returning a numpy batch. "
-        f"Received: {type(suspect).__name__}"
-    )
-
-
-def query(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | None = None,
-          timeout: float | None = None) -> np.ndarray:
-    """Ask ``suspect`` about ``x``; return its answers as a float array, one row per input.
-
-    Raises:
-        SuspectShapeError: the suspect's input or output does not fit the fingerprint.
-        SuspectTimeoutError: no answer within ``timeout`` seconds.
-        SuspectError: the suspect raised, or answered something that is not an array.
-    """
-    expected = _expected_input_shape(suspect)
-    if expected is not None and expected != tuple(fp.input_shape):
-        raise SuspectShapeError(
-            f"The suspect takes inputs of shape {expected}, but the fingerprint was made for "
-            f"{tuple(fp.input_shape)}. Check that you picked the right fingerprint for this model."
-        )
-    call = _as_callable(suspect, batch_size)
-    try:
-        if timeout is None:
-            y = call(x)
-        else:
-            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tafa-suspect")
-            try:
-                y = pool.submit(call, x).result(timeout=timeout)
-            except concurrent.futures.TimeoutError as e:
-                raise SuspectTimeoutError(
-                    f"The suspect did not answer {len(x)} queries within timeout={timeout} s. "
-                    "Raise the timeout for slow models."
-                ) from e
-            finally:
-                pool.shutdown(wait=False, cancel_futures=True)
-    except SuspectError:
-        raise
-    except Exception as e:
-        raise SuspectError(
-            f"The suspect raised {type(e).__name__} when asked about a batch of shape {x.shape}: {e}"
-        ) from e
-    try:
-        y = np.asarray(y, dtype="float64")
-    except (TypeError, ValueError) as e:
-        raise SuspectError(f"The suspect's answer is not a numeric array. Received: {type(y).__name__}") from e
-    if y.ndim == 0 or len(y) != len(x):
-        raise SuspectShapeError(
-            f"The suspect answered {0 if y.ndim == 0 else len(y)} rows for {len(x)} inputs. "
-            f"Received output shape {y.shape}."
-        )
-    return y.reshape(len(y), -1) if y.ndim > 1 else y
 
 
 def _relative_similarity(s: np.ndarray, o: np.ndarray, reference: np.ndarray) -> float:
@@ -698,7 +624,8 @@ def verify(
     _check_verify_arguments(fp, batch_size, timeout)
     x = fp.queries()
     repeat = x[: n_repeats(fp.n_points)]
-    answers = query(fp, suspect, np.concatenate([x, repeat]), batch_size=batch_size, timeout=timeout)
+    asked = ask(fp, suspect, np.concatenate([x, repeat]), batch_size=batch_size, timeout=timeout)
+    answers = _closest_output(fp, asked, len(x))
     answers, again = answers[: len(x)], answers[len(x) :]
     calibration = fp.calibration
     common = {
@@ -714,7 +641,7 @@ def verify(
             warnings=(f"The suspect answered NaN or inf for {bad} of {len(x)} inputs; it cannot be scored.",),
             **common,
         )
-    warnings: list[str] = []
+    warnings: list[str] = list(asked.notes)
     status = STATUS_OK
     if _answers_vary(answers[: len(repeat)], again):
         status = STATUS_NONDETERMINISTIC
@@ -740,6 +667,18 @@ def verify(
         score=score, pirated=pirated, features=features, status=status, calibrated=calibrated, mode=mode,
         warnings=tuple(warnings), **common,
     )
+
+
+def _closest_output(fp: Fingerprint, asked: Any, n: int) -> np.ndarray:
+    """The answers of the suspect's output closest to the owner: its only one, or, where
+    several fit the owner's (a decoy beside the copy), the one with the highest default
+    score on the first ``n`` answers (the queries; the rest are repeats)."""
+    if len(asked.outputs) == 1:
+        return asked.outputs[0][1]
+    scores = [_suspect_score(fp, y[:n]) if np.all(np.isfinite(y)) else -math.inf for _, y in asked.outputs]
+    best = int(np.argmax(scores))
+    asked.notes.append(f"Of those, output '{asked.outputs[best][0]}' answers most like the owner and is the one scored.")
+    return asked.outputs[best][1]
 
 
 def _check_verify_arguments(fp: Any, batch_size: Any, timeout: Any) -> None:

@@ -75,6 +75,23 @@ def test_large_batches_are_split_and_reassembled(saved):
     np.testing.assert_allclose(suspect(x), saved["model"](x).numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_a_model_with_several_outputs_loads_and_is_verified_on_the_fitting_one(tmp_path, owner):
+    """A copy republished beside a second output (here a 1-value head) is loaded, answers a
+    dict of outputs, and verify scores the one that fits the owner's."""
+    import keras
+
+    import tafa_tf as tafa
+
+    inp = keras.Input((64,))
+    two = keras.Model(inp, {"logits": keras.Sequential([owner], name="copy")(inp), "value": keras.layers.Dense(1)(inp)})
+    suspect = load_suspect(save_model_as(two, "keras", tmp_path / "two"))
+    answers = suspect(np.zeros((3, 64), "float32"))
+    assert sorted(answers) == ["logits", "value"] and answers["logits"].shape == (3, 10)
+    fp = tafa.fingerprint(owner, task="classification", n=16, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+    report = tafa.verify(fp, suspect)
+    assert report.pirated is True and any("'logits' answer(s) like the owner's" in w for w in report.warnings)
+
+
 def test_wrong_input_shape_is_a_suspect_shape_error(saved):
     suspect = load_suspect(saved["keras"])
     with pytest.raises(SuspectShapeError, match=r"Received: x.shape=\(2, 5\)"):

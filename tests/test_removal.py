@@ -3,7 +3,6 @@ untouched, the right layers changed, and a pirate's accuracy kept."""
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 

@@ -81,13 +81,13 @@ def test_callable_that_rejects_the_input_shape(fp):
         (lambda x: np.zeros((len(x), 5)), SuspectShapeError, "answers 5 values per input.*answered 10"),
         (lambda x: np.zeros((len(x) - 1, 10)), SuspectShapeError, r"answered \d+ rows for \d+ inputs"),
         (lambda x: np.float32(0.5), SuspectShapeError, "answered 0 rows"),
-        (lambda x: {"logits": np.zeros((len(x), 10))}, SuspectError, "not a numeric array"),
-        # verify's own np.asarray fails here, reported as if the suspect raised (wording only)
-        (lambda x: [np.zeros((len(x), 10)), np.zeros((len(x), 3))], SuspectError, "inhomogeneous"),
+        (lambda x: {"a": np.zeros((len(x), 5)), "b": np.zeros((len(x), 3))}, SuspectShapeError,
+         r"None of the suspect's 2 outputs answers 10 values per input.*'a': 5, 'b': 3"),
+        (lambda x: [[0.0] * 10] * (len(x) - 1) + [[0.0] * 3], SuspectError, "not a numeric array"),
         (lambda x: None, SuspectShapeError, "answered 0 rows"),
         (lambda x: np.array(["cat"] * len(x)), SuspectError, "not a numeric array"),
     ],
-    ids=["5 outputs for 10", "one row short", "a scalar", "a dict", "ragged list", "None", "strings"],
+    ids=["5 outputs for 10", "one row short", "a scalar", "a dict of misfits", "ragged rows", "None", "strings"],
 )
 def test_answers_of_the_wrong_shape_or_type(fp, answer, error, message, request):
     with pytest.raises(error, match=message):
@@ -95,13 +95,69 @@ def test_answers_of_the_wrong_shape_or_type(fp, answer, error, message, request)
     record(f"answers: {request.node.callspec.id}", raised=error.__name__)
 
 
-def test_keras_suspect_with_two_outputs(fp, owner):
+def test_keras_suspect_with_a_decoy_output_is_scored_on_the_copy(fp, owner, trained):
+    """A second output beside the copy (an innocent model's answers, a regressor's) costs a
+    pirate nothing; each output that fits the owner's is scored and the closest one counts."""
+    def named(model, name):  # the zoo's models share one name, and a model's layers may not
+        return keras.Sequential([model], name=name)
+
     inp = keras.Input((64,))
-    out = owner(inp)
-    two = keras.Model(inp, [out, out])
-    with pytest.raises(SuspectShapeError, match="rows for"):
-        tafa.verify(fp, two)
-    record("keras suspect with two outputs", raised="SuspectShapeError")
+    two = keras.Model(inp, {"decoy": named(trained("digits_mlp", seed=3), "decoy")(inp),
+                            "logits": named(owner, "copy")(inp), "value": keras.layers.Dense(1)(inp)})
+    report = tafa.verify(fp, two)
+    record_report("keras suspect: copy beside a decoy and a regressor head", report)
+    assert report.pirated is True and report.score > 0.9
+    assert any("3 outputs; 'decoy', 'logits'" in w for w in report.warnings)
+    assert any("output 'logits' answers most like the owner" in w for w in report.warnings)
+    innocent = keras.Model(inp, [named(trained("digits_mlp", seed=3), "a")(inp), named(trained("digits_mlp", seed=4), "b")(inp)])
+    assert tafa.verify(fp, innocent).pirated is not True
+
+
+def test_answers_wrapped_in_a_dict_or_tuple_are_read(fp, owner):
+    for wrap in (lambda y: {"probabilities": y}, lambda y: (y,)):
+        report = tafa.verify(fp, lambda x, wrap=wrap: wrap(np.asarray(owner(x, training=False))))
+        assert report.pirated is True and report.score > 0.9
+
+
+def test_a_copy_taking_its_inputs_in_another_layout_is_verified(fp, owner, trained):
+    """Flattened or reshaped inputs change nothing of the function: the queries are given
+    in the suspect's layout (the same values, row-major), and the report says so."""
+    reshaped = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Reshape((64,)), owner])
+    report = tafa.verify(fp, reshaped)
+    record_report("copy taking (8, 8, 1) inputs for (64,)", report)
+    assert report.pirated is True and report.score > 0.9
+    assert any("reshaped in row-major order" in w for w in report.warnings)
+    innocent = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Reshape((64,)), trained("digits_mlp", seed=3)])
+    assert tafa.verify(fp, innocent).pirated is not True
+
+
+def test_channels_first_copy_of_an_image_model(trained):
+    keras.utils.set_random_seed(0)
+    image = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(4)])
+    other = keras.models.clone_model(image)  # fresh weights: an independent model
+    f = tafa.fingerprint(image, task="classification", n=16, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+
+    def channels_first(model):
+        return keras.Sequential([keras.Input((3, 6, 6)), keras.layers.Permute((2, 3, 1)), model])
+
+    report = tafa.verify(f, channels_first(image))
+    assert report.score > 0.99 and report.pirated is True
+    assert any("given channels first" in w for w in report.warnings)
+    assert tafa.verify(f, channels_first(other)).score < 0.5  # 0.22 measured
+
+
+def test_input_layouts():
+    from tafa_tf.asking import input_layout
+
+    x = np.arange(2 * 4 * 5 * 3, dtype="float32").reshape(2, 4, 5, 3)
+    how, move = input_layout((4, 5, 3), (3, 4, 5))
+    assert how == "channels first" and np.array_equal(move(x)[1, 2], x[1, :, :, 2])
+    how, move = input_layout((3, 4, 5), (4, 5, 3))
+    assert how == "channels last" and np.array_equal(move(x.reshape(2, 3, 4, 5))[0, :, :, 1], x.reshape(2, 3, 4, 5)[0, 1])
+    how, move = input_layout((4, 5, 3), (60,))
+    assert how == "reshaped in row-major order" and np.array_equal(move(x), x.reshape(2, 60))
+    assert input_layout((4, 5, 3), (59,)) is None
 
 
 def test_one_output_for_a_classifier_is_read_as_labels_and_never_pirated(fp):

@@ -86,9 +86,12 @@ def test_label_only_suspects_are_scored_on_labels(owner, fp, trained):
 
 
 def test_wrong_shapes_are_clear_errors(fp, trained):
-    cnn = trained("digits_cnn")
-    with pytest.raises(SuspectShapeError, match=r"inputs of shape \(8, 8, 1\).*\(64,\)"):
-        tafa.verify(fp, cnn)
+    small = keras.Sequential([keras.Input((8, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    with pytest.raises(SuspectShapeError, match=r"inputs of shape \(8, 4, 1\).*\(64,\)"):
+        tafa.verify(fp, small)
+    # the same 64 values in an image's layout are given as an image: an innocent CNN is scored
+    cnn = tafa.verify(fp, trained("digits_cnn"))
+    assert cnn.pirated is not True and any("reshaped in row-major order" in w for w in cnn.warnings)
     with pytest.raises(SuspectShapeError, match="answers 3 values per input"):
         tafa.verify(fp, lambda x: np.zeros((len(x), 3)))
     with pytest.raises(SuspectShapeError, match="answered 5 rows"):

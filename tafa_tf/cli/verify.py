@@ -8,7 +8,6 @@ from typing import Any
 
 from tafa_tf.cli import _common as c
 from tafa_tf.progress import progress_bar
-from tafa_tf.verdicts import verdict_word
 
 EPILOG = """\
 examples:

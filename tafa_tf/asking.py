@@ -1,0 +1,201 @@
+"""Asking a suspect: fitting the queries to the inputs it takes, and reading what it answers.
+
+A pirate can republish a model behind a trivial wrapper that costs it nothing: inputs
+flattened, or channels first where the owner's came last; the answer wrapped in a
+dict or a tuple, or beside a second output. None of that changes the function, so
+none of it should stop a verification. :func:`ask` undoes what can be undone without
+guessing (the same number of input values in another layout; outputs named or listed)
+and says what it did; anything else is refused with a message that says what the
+suspect takes or gives.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
+from tafa_tf.outputs import inference_batch_size
+from tafa_tf.record import Fingerprint
+
+
+@dataclass
+class Asked:
+    """A suspect's answers: one array per output that fits the owner's, and how they were asked."""
+
+    outputs: list[tuple[str, np.ndarray]]  # (name, answers with one row per query)
+    notes: list[str] = field(default_factory=list)
+
+
+def expected_input_shape(suspect: Any) -> tuple[int, ...] | None:
+    """The input shape a suspect declares (no batch axis), if it declares a fixed one."""
+    shape = None
+    inputs = getattr(suspect, "inputs", None)
+    if inputs and len(inputs) == 1 and getattr(inputs[0], "shape", None) is not None:
+        shape = tuple(inputs[0].shape[1:])
+    elif getattr(suspect, "input_shape", None) is not None and not callable(suspect.input_shape):
+        shape = tuple(suspect.input_shape)
+        shape = shape[1:] if len(shape) and shape[0] is None else shape
+    if shape is None or any(d is None for d in shape):
+        return None
+    return tuple(int(d) for d in shape)
+
+
+def input_layout(owner: tuple[int, ...], suspect: tuple[int, ...]) -> tuple[str, Callable[[np.ndarray], np.ndarray]] | None:
+    """How to give the owner's queries (shape ``owner``) to a suspect taking ``suspect``.
+
+    The same values in another layout: channels moved from last to first (or back) for
+    images, else the values in their row-major order (flattened, or reshaped). None when
+    the suspect takes another number of values: that is another model, or the wrong
+    fingerprint.
+    """
+    owner, suspect = tuple(owner), tuple(suspect)
+    if int(np.prod(owner, dtype=np.int64)) != int(np.prod(suspect, dtype=np.int64)):
+        return None
+    if len(owner) == len(suspect) == 3 and owner[0] != owner[2]:
+        if suspect == (owner[2], owner[0], owner[1]):
+            return "channels first", lambda x: np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+        if suspect == (owner[1], owner[2], owner[0]):
+            return "channels last", lambda x: np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)))
+    return "reshaped in row-major order", lambda x: x.reshape((len(x),) + suspect)
+
+
+def output_list(y: Any, rows: int) -> list[tuple[str, Any]]:
+    """A suspect's answer as named outputs: a dict's entries, or a tuple/list of arrays with
+    one row per input each; anything else is one output (a list of rows among them)."""
+    if isinstance(y, dict):
+        return [(str(k), v) for k, v in y.items()]
+    if isinstance(y, (list, tuple)) and y and all(
+        getattr(v, "shape", None) is not None and len(v.shape) >= 1 and v.shape[0] == rows for v in y
+    ):
+        return [(str(i), v) for i, v in enumerate(y)]
+    return [("", y)]
+
+
+def _keras_outputs(model: Any, x: np.ndarray, batch_size: int | None) -> list[tuple[str, np.ndarray]]:
+    """A Keras model's outputs at ``x`` in inference mode, batch by batch, one array per output."""
+    size = batch_size if batch_size is not None else inference_batch_size(np.shape(x)[1:])
+    parts = [output_list(model(x[i : i + size], training=False), len(x[i : i + size])) for i in range(0, len(x), size)]
+    return [(name, np.concatenate([np.asarray(p[k][1]) for p in parts])) for k, (name, _) in enumerate(parts[0])]
+
+
+def _as_callable(suspect: Any, batch_size: int | None) -> Callable[[np.ndarray], Any]:
+    import keras
+
+    if isinstance(suspect, keras.Model):
+        return lambda x: _keras_outputs(suspect, x, batch_size)
+    if callable(suspect):
+        return lambda x: output_list(suspect(x), len(x))
+    raise SuspectError(
+        "A suspect must be a keras.Model or a callable taking a numpy batch and returning a numpy batch. "
+        f"Received: {type(suspect).__name__}"
+    )
+
+
+def _call(call: Callable[[np.ndarray], Any], x: np.ndarray, timeout: float | None) -> Any:
+    try:
+        if timeout is None:
+            return call(x)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tafa-suspect")
+        try:
+            return pool.submit(call, x).result(timeout=timeout)
+        except concurrent.futures.TimeoutError as e:
+            raise SuspectTimeoutError(
+                f"The suspect did not answer {len(x)} queries within timeout={timeout} s. "
+                "Raise the timeout for slow models."
+            ) from e
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+    except SuspectError:
+        raise
+    except Exception as e:
+        raise SuspectError(
+            f"The suspect raised {type(e).__name__} when asked about a batch of shape {x.shape}: {e}"
+        ) from e
+
+
+def _numeric(name: str, y: Any, rows: int) -> np.ndarray:
+    what, who = (f"output '{name}'", f"'s output '{name}'") if name else ("answer", "")
+    try:
+        y = np.asarray(y, dtype="float64")
+    except (TypeError, ValueError) as e:
+        raise SuspectError(
+            f"The suspect's {what} is not a numeric array. Received: {type(y).__name__}. "
+            "Return one array (or tensor) with a row per input."
+        ) from e
+    if y.ndim == 0 or len(y) != rows:
+        raise SuspectShapeError(
+            f"The suspect{who} answered {0 if y.ndim == 0 else len(y)} rows for {rows} inputs. "
+            f"Received output shape {y.shape}."
+        )
+    return y.reshape(len(y), -1) if y.ndim > 1 else y
+
+
+def _fitting(fp: Fingerprint, outputs: list[tuple[str, np.ndarray]]) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
+    """The outputs that answer as the owner's does (its width; or labels for a classifier)."""
+    if len(outputs) == 1:
+        return outputs, []
+    width = int(np.prod(fp.output_shape, dtype=np.int64))
+    per_row = [1 if y.ndim == 1 else y.shape[1] for _, y in outputs]
+    keep = [o for o, w in zip(outputs, per_row) if w == width]
+    if not keep and fp.task == "classification":
+        keep = [o for o, w in zip(outputs, per_row) if w == 1]  # labels only
+    if not keep:
+        shapes = ", ".join(f"'{name}': {w}" for (name, _), w in zip(outputs, per_row))
+        raise SuspectShapeError(
+            f"None of the suspect's {len(outputs)} outputs answers {width} values per input, as the "
+            f"owner's model does (values per input: {shapes}). Verify the output that does the owner's task."
+        )
+    names = ", ".join(f"'{name}'" for name, _ in keep)
+    return keep, [f"The suspect has {len(outputs)} outputs; {names} answer(s) like the owner's and "
+                  f"{'was' if len(keep) == 1 else 'were'} scored."]
+
+
+def ask(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | None = None,
+        timeout: float | None = None) -> Asked:
+    """Ask ``suspect`` about ``x`` (inputs shaped as the fingerprint's): its outputs that fit
+    the owner's, each a float array with one row per input, and notes on how it was asked.
+
+    Raises:
+        SuspectShapeError: the suspect takes another number of input values, or none of
+            its outputs fits, or it answers another number of rows.
+        SuspectTimeoutError: no answer within ``timeout`` seconds.
+        SuspectError: the suspect raised, or answered something that is not an array.
+    """
+    notes = []
+    expected = expected_input_shape(suspect)
+    if expected is not None and expected != tuple(fp.input_shape):
+        layout = input_layout(tuple(fp.input_shape), expected)
+        if layout is None:
+            raise SuspectShapeError(
+                f"The suspect takes inputs of shape {expected}, but the fingerprint was made for "
+                f"{tuple(fp.input_shape)}. Check that you picked the right fingerprint for this model."
+            )
+        how, move = layout
+        x = move(x)
+        notes.append(f"The suspect takes inputs of shape {expected}, the fingerprint's are "
+                     f"{tuple(fp.input_shape)}: the same values were given {how}.")
+    raw = _call(_as_callable(suspect, batch_size), x, timeout)
+    outputs, said = _fitting(fp, [(name, _numeric(name, y, len(x))) for name, y in raw])
+    return Asked(outputs, notes + said)
+
+
+def query(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | None = None,
+          timeout: float | None = None) -> np.ndarray:
+    """Ask ``suspect`` about ``x``; return its answers as a float array, one row per input.
+
+    A suspect with several outputs that fit the owner's gives its first (``tafa.verify``
+    scores each and keeps the closest to the owner).
+
+    Raises:
+        SuspectShapeError: the suspect's input or output does not fit the fingerprint.
+        SuspectTimeoutError: no answer within ``timeout`` seconds.
+        SuspectError: the suspect raised, or answered something that is not an array.
+    """
+    return ask(fp, suspect, x, batch_size=batch_size, timeout=timeout).outputs[0][1]
+
+
+__all__ = ["Asked", "ask", "query", "input_layout", "output_list", "expected_input_shape"]
