@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KINDS = ("digits_mlp", "digits_cnn", "diabetes_mlp", "digits_decoder", "synthetic_mlp", "friedman_mlp")
+KINDS = ("digits_mlp", "digits_cnn", "diabetes_mlp", "digits_decoder", "synthetic_mlp", "friedman_mlp", "cancer_mlp")
 TASK_OF_KIND = {
     "digits_mlp": "classification",
     "digits_cnn": "classification",
     "diabetes_mlp": "regression",
     "digits_decoder": "generation",
     "synthetic_mlp": "classification",  # held-out zoos: data and shapes no constant was measured on
+    "cancer_mlp": "classification",
     "friedman_mlp": "regression",
 }
 LATENT_DIM = 8
@@ -85,6 +86,18 @@ def synthetic_data(*, seed: int = 0, test_fraction: float = 0.3) -> Data:
     return Data(x[tr], y[tr], x[te], y[te])
 
 
+def cancer_data(*, seed: int = 0, test_fraction: float = 0.3) -> Data:
+    """scikit-learn's breast cancer data (569 tumours, 30 features, 2 classes), features
+    standardized on the train split; ``seed`` picks the split."""
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x, y = x.astype("float32"), y.astype("int64")
+    tr, te = _split(len(x), seed, test_fraction)
+    x = (x - x[tr].mean(0)) / x[tr].std(0)
+    return Data(x[tr], y[tr], x[te], y[te])
+
+
 def friedman_data(*, seed: int = 0, test_fraction: float = 0.3) -> Data:
     """A fixed draw of scikit-learn's make_friedman1 (1500 points, 10 features in [0, 1], 5
     of them used, noise 1), the target standardized on the train split."""
@@ -108,6 +121,8 @@ def data_for(kind: str, *, seed: int = 0) -> Data:
         return synthetic_data(seed=seed)
     if kind == "friedman_mlp":
         return friedman_data(seed=seed)
+    if kind == "cancer_mlp":
+        return cancer_data(seed=seed)
     return digits_data(seed=seed)
 
 
@@ -146,8 +161,8 @@ def build(kind: str, *, seed: int = 0):
             ],
             name="digits_cnn",
         )
-    if kind in ("diabetes_mlp", "friedman_mlp", "synthetic_mlp"):
-        inputs, outputs = {"synthetic_mlp": (20, 5)}.get(kind, (10, 1))
+    if kind in ("diabetes_mlp", "friedman_mlp", "synthetic_mlp", "cancer_mlp"):
+        inputs, outputs = {"synthetic_mlp": (20, 5), "cancer_mlp": (30, 2)}.get(kind, (10, 1))
         return keras.Sequential(
             [
                 keras.Input((inputs,)),

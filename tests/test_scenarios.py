@@ -21,6 +21,7 @@ SCENARIOS = {
     # held out: data and shapes no constant of the library was measured on
     "synthetic_mlp": None,  # make_classification, standardized features
     "friedman_mlp": tafa.domains.Box(0.0, 1.0),  # make_friedman1: features in [0, 1]
+    "cancer_mlp": None,  # breast cancer, two classes, standardized features
 }
 
 
