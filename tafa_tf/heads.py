@@ -30,6 +30,10 @@ verification:
 - ``head_evidence`` = ``head_fit * head_contrast`` lifts the default score
   (tafa_tf.verification.default_score): the contrast alone sits at 0.5 for unrelated
   models, which a regressor's single output makes noisy enough to lift innocents.
+- ``head_exact`` (:func:`head_exact`, with or without a base): whether the fit is exact
+  to float32 rounding. A same-base fine-tune reads the owner's features well, never
+  exactly (it leaves at least 5.5e-3 of its answers' variance over 21 zoos); a copy
+  under a retrained output layer leaves 10^-13 to 4e-6. It lifts the score too.
 """
 
 from __future__ import annotations
@@ -178,6 +182,38 @@ def head_fit(features: np.ndarray, answers: np.ndarray, n_points: int) -> float:
     return 1.0 - float(np.sum((y - pred) ** 2)) / total
 
 
+EXACT_DECADES = (2.0, 5.0)
+""":func:`exactness` ramps from 0, where a fit leaves 10^-2 of the answers' variance
+unexplained, to 1 at 10^-5 (log-linear between). Measured over the piracy benchmark's
+zoos (docs/results.md): copies under a new or tuned output layer on the owner's
+unchanged hidden layers (RTLL, FTLL) leave 10^-13 to 4e-6, innocent models at least
+6e-3 (a smooth regression target every model learns alike) and mostly 10^-2 and up."""
+
+
+def exactness(fit: float) -> float:
+    """How exactly an affine map of the features explains the answers, from the fit's R^2:
+    0 for an unexplained share of 10^-2 or more, 1 for 10^-5 or less (:data:`EXACT_DECADES`);
+    NaN for NaN. Float32 answers of an exactly affine map leave about 10^-12."""
+    if not math.isfinite(fit):
+        return float("nan")
+    lo, hi = EXACT_DECADES
+    decades = -math.log10(max(1.0 - fit, 1e-300))
+    return float(min(1.0, max(0.0, (decades - lo) / (hi - lo))))
+
+
+def head_exact(fit_owner: float, fit_inputs: float = float("nan"), fit_base: float = float("nan")) -> float:
+    """``exactness(fit_owner)``, unless something public explains the answers as exactly:
+    an affine map of the inputs themselves (a suspect linear over the queries, where the
+    owner's features span every affine function of a few inputs), or of the public
+    base's features (the owner's hidden layers are the base's). Each such fit's
+    exactness takes its share off; a NaN fit (not computed) takes nothing."""
+    exact = exactness(fit_owner)
+    for other in (fit_inputs, fit_base):
+        if math.isfinite(other):
+            exact *= 1.0 - exactness(other)
+    return exact
+
+
 def head_contrast(fit_owner: float, fit_base: float) -> float:
     """e_base / (e_owner + e_base) with e = 1 - R^2 (see the module docstring); NaN when
     either fit is NaN or both are perfect."""
@@ -189,5 +225,5 @@ def head_contrast(fit_owner: float, fit_base: float) -> float:
     return e_b / (e_o + e_b)
 
 
-__all__ = ["MAX_FEATURES", "FOLDS", "ALPHAS", "answering_model", "outputs_and_features", "compress", "head_fit",
-           "head_contrast"]
+__all__ = ["MAX_FEATURES", "FOLDS", "ALPHAS", "EXACT_DECADES", "answering_model", "outputs_and_features", "compress",
+           "head_fit", "exactness", "head_exact", "head_contrast"]

@@ -54,7 +54,7 @@ from tafa_tf import judge
 from tafa_tf.bends import bend_presence, linearize
 from tafa_tf.asking import ask, query
 from tafa_tf.errors import SuspectShapeError
-from tafa_tf.heads import head_contrast, head_fit
+from tafa_tf.heads import FOLDS, head_contrast, head_exact, head_fit
 from tafa_tf.judge import UNCALIBRATED_FLOOR
 from tafa_tf.outputs import canonical, coarse_grid, labels_of, output_kind
 from tafa_tf.probes import KIND_DECISION, kinks, n_repeats, stable_under
@@ -453,10 +453,23 @@ def _head_features(fp: Fingerprint, answers: np.ndarray) -> dict[str, float]:
     if fp.features is None:
         return {}
     out = {"head_fit": head_fit(fp.features, answers, fp.n_points)}
+    fit_base = float("nan")
     if fp.base_features is not None:
-        out["head_contrast"] = head_contrast(out["head_fit"], head_fit(fp.base_features, answers, fp.n_points))
+        fit_base = head_fit(fp.base_features, answers, fp.n_points)
+        out["head_contrast"] = head_contrast(out["head_fit"], fit_base)
         out["head_evidence"] = out["head_fit"] * out["head_contrast"]
+    out["head_exact"] = head_exact(out["head_fit"], _input_fit(fp, answers), fit_base)
     return {k: v for k, v in out.items() if math.isfinite(v)}
+
+
+def _input_fit(fp: Fingerprint, answers: np.ndarray) -> float:
+    """``head_fit`` of the answers on the queries themselves, where a fold's training rows
+    outnumber the input values (else an affine map of the inputs cannot be learnt from
+    them exactly, nor one of the owner's features that span it: NaN, not computed)."""
+    if int(np.prod(fp.input_shape, dtype=np.int64)) + 1 >= 3 * fp.n_points * (FOLDS - 1) // FOLDS:
+        return float("nan")
+    x = fp.queries()
+    return head_fit(x.reshape(len(x), -1), answers, fp.n_points)
 
 
 SCORE_FEATURES = ("output_similarity", "diff_similarity", "kink_similarity", "label_agreement", "flip_agreement")
@@ -473,7 +486,7 @@ the two models' label frequencies give by chance (Cohen's kappa) counts. Measure
 scored at or under an innocent (0.287 / 0.291, 0.287 / 0.385) and now score above;
 on the piracy benchmark's classifiers, no AUC fell by more than 0.01.
 """
-LIFTS = ("bend_presence", "head_evidence")
+LIFTS = ("bend_presence", "head_evidence", "head_exact")
 """Features that raise the default score to themselves where they are higher (never lower it)."""
 OWNER_SIDE_WEIGHT = 2.0 / 3.0
 

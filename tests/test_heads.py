@@ -11,7 +11,7 @@ from sklearn.linear_model import RidgeCV
 
 import tafa_tf as tafa
 from tafa_tf.errors import FingerprintFileError
-from tafa_tf.heads import ALPHAS, FOLDS, compress, head_contrast, head_fit
+from tafa_tf.heads import ALPHAS, FOLDS, compress, exactness, head_contrast, head_exact, head_fit
 
 
 def three_queries(rng, n: int, d: int) -> np.ndarray:
@@ -62,6 +62,30 @@ def test_compressed_features_give_every_fit_exactly():
         assert head_fit(small, y, n) == pytest.approx(head_fit(h, y, n), abs=1e-5)
     assert compress(np.where(np.eye(3 * n, 4) > 0, np.nan, h[:, :4])) is None
     assert compress(None) is None
+
+
+def test_exactness_ramps_over_three_decades_of_unexplained_variance():
+    assert exactness(1.0 - 1e-12) == 1.0 and exactness(1.0 - 1e-5) == pytest.approx(1.0)
+    assert exactness(1.0 - 1e-2) == pytest.approx(0.0) and exactness(0.5) == 0.0 and exactness(-3.0) == 0.0
+    assert exactness(1.0 - 10**-3.5) == pytest.approx(0.5)
+    assert np.isnan(exactness(float("nan")))
+
+
+def test_head_exact_for_an_affine_head_on_the_features_only():
+    """Float32 answers of a new affine head on the owner's features fit to rounding; a
+    non-affine part a tenth of their spread (about what the closest innocent models of
+    the benchmark leave: 5e-3 of the variance) counts for little;
+    and where the inputs (or the base's features) explain the answers as exactly, the
+    owner's features prove nothing."""
+    rng = np.random.default_rng(4)
+    n, d = 96, 24
+    h = three_queries(rng, n, d)
+    head = (h @ rng.standard_normal((d, 10))).astype("float32")
+    fit = head_fit(h, head, n)
+    assert head_exact(fit) == 1.0
+    assert head_exact(head_fit(h, head + 0.1 * np.abs(h[:, :10]) * head.std(), n)) < 0.1
+    assert head_exact(fit, fit_inputs=fit) == 0.0 and head_exact(fit, fit_base=fit) == 0.0
+    assert head_exact(fit, fit_inputs=0.7, fit_base=float("nan")) == 1.0
 
 
 def test_head_contrast_is_one_for_the_owners_features_zero_for_the_bases_and_half_between():
