@@ -188,6 +188,14 @@ def _resolve_task_and_domain(net: Any, task: str, domain: Any) -> tuple[str, Dom
     if task == "auto":
         task = infer_task(net.coverage.output_activation, net.input_shape, net.output_shape)
         logger.info("task='auto' resolved to %r", task)
+    if task == "classification" and int(np.prod(net.output_shape)) == 1:
+        raise UnsupportedModelError(
+            "task='classification' needs one output per class, and this model answers a single "
+            f"value ({net.coverage.output_activation} output: a binary classifier's score). "
+            "Fingerprint it with task='regression' (or task='auto'): its score is then compared as a "
+            "value, which tells its copies from other models as well. "
+            f"Received: output shape {tuple(net.output_shape)}"
+        )
     if domain is None:
         domain = default_domain(task, net.input_shape, net.model)
         logger.warning("No domain given: using %r for %s inputs of shape %s (pass domain= to choose).",

@@ -239,7 +239,19 @@ def test_several_inputs_or_outputs_are_refused():
     refused("two inputs", keras.Model([a, b], layers.Dense(3)(h)), "one input and one output.*2 inputs and 1 outputs")
     x = keras.Input((8,))
     h = layers.Dense(16, activation="relu")(x)
-    refused("two outputs", keras.Model(x, [layers.Dense(3)(h), layers.Dense(1)(h)]), "1 inputs and 2 outputs")
+    refused("two outputs", keras.Model(x, [layers.Dense(3)(h), layers.Dense(1)(h)]),
+            r"1 inputs and 2 outputs.*keras.Model\(model.inputs, model.outputs\[k\]\)")
+
+
+def test_a_one_score_binary_classifier_is_fingerprinted_as_a_value_not_crashed_on():
+    """A sigmoid binary classifier called a classifier had crashed with an IndexError (the
+    decision points' top-2 classes of one column); it is refused with the task that works."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(16, activation="relu"), layers.Dense(1, activation="sigmoid")])
+    refused("one sigmoid output as a classifier", model, r"sigmoid output.*task='regression'.*Received: output shape \(1,\)",
+            task="classification")
+    fp = tafa.fingerprint(model, n=16, domain=BOX, seed=0)
+    assert fp.task == "regression" and tafa.verify(fp, model).score > 0.99
 
 
 def test_integer_inputs_are_refused():
