@@ -139,6 +139,10 @@ def fingerprint(
         pool_config = config if base is None else replace(config, oversample=config.oversample * config.base_candidates,
                                                           stop_at_n=False)
         points = synthesize(net, domain, task, out_kind, pool_config, samples=_check_samples(samples, net.input_shape))
+        if not len(points.x):
+            raise UnsupportedModelError(
+                f"No boundary point was found in {domain!r} (synthesis: {points.stats}). Check that the domain "
+                "is where the model works. " + SAMPLES_HINT)
         bar.update(1)
         answers = _ask_owner(model, base, points, out_kind)
         bar.update(1)

@@ -203,13 +203,18 @@ def default_domain(task: str, input_shape: tuple[int, ...], model: Any = None) -
 
 
 def _first_layer(model: Any) -> Any:
-    """The first computing layer of a Keras model, looking into a nested model in front."""
+    """The first computing layer of a Keras model, looking into a nested model in front and past
+    layers that do nothing in inference (data augmentation, dropout, noise)."""
     import keras
 
+    from tafa_tf.introspection import inference_identity
+
     for layer in getattr(model, "layers", []):
-        if type(layer).__name__ == "InputLayer":
-            continue
-        return _first_layer(layer) if isinstance(layer, keras.Model) else layer
+        if type(layer).__name__ in ("InputLayer", "Dropout", "GaussianNoise", "GaussianDropout") or inference_identity(layer):
+            continue  # nothing at inference: the rescaling, if any, comes after
+        first = _first_layer(layer) if isinstance(layer, keras.Model) else layer
+        if first is not None:
+            return first
     return None
 
 

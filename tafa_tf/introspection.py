@@ -45,6 +45,19 @@ PIECEWISE_LINEAR_LAYERS = frozenset(
 # the same class name is not trusted to be. InceptionResNetV2 scales each residual branch
 # with CustomScaleLayer (inputs[0] + inputs[1] * scale).
 AFFINE_KERAS_INTERNALS = frozenset({"keras.src.applications.inception_resnet_v2.CustomScaleLayer"})
+# Keras's own augmentation layers (RandomFlip, RandomRotation, RandomZoom, RandomCrop, MixUp,
+# ...) change their input only in training: in inference, where a fingerprint asks, they pass
+# it through (RandomCrop crops the centre). Trusted by their Keras module, as above.
+_AUGMENTATIONS = ("MixUp", "CutMix", "AugMix", "RandAugment")
+
+
+def inference_identity(layer: Any) -> bool:
+    """Whether ``layer`` is one of Keras's data augmentation layers (linear in inference)."""
+    name = type(layer).__name__
+    return type(layer).__module__.startswith("keras.src.layers.preprocessing") and (
+        name.startswith("Random") or name in _AUGMENTATIONS)
+
+
 PIECEWISE_LINEAR_ACTIVATIONS = frozenset({"linear", "relu", "relu6", "leaky_relu", "hard_sigmoid", "hard_tanh"})
 # Where each piecewise-linear activation bends (Keras 3: hard_sigmoid is relu6(x + 3) / 6,
 # hard_tanh clips to [-1, 1]).
@@ -326,6 +339,8 @@ class ReluNetwork:
             if len(args) != 1 or kwargs.get("mask") is not None:
                 raise UnsupportedModelError(f"Nested model {name!r} must take one input.")
             return self._run(layer, args[0], record, name + "/", skip)
+        if getattr(layer, "_call_has_training_arg", False):
+            kwargs["training"] = False  # inference: augmentation and dropout off, BatchNormalization's statistics
         kind = relu_breakpoints(layer)
         if kind is None:
             return layer(*args, **kwargs)
@@ -396,7 +411,8 @@ class ReluNetwork:
                 if act not in PIECEWISE_LINEAR_ACTIVATIONS:
                     offenders.append(f"{path} (Activation, {act})")
                 continue
-            if cls not in PIECEWISE_LINEAR_LAYERS and _qualified(layer) not in AFFINE_KERAS_INTERNALS:
+            if (cls not in PIECEWISE_LINEAR_LAYERS and _qualified(layer) not in AFFINE_KERAS_INTERNALS
+                    and not inference_identity(layer)):
                 offenders.append(f"{path} ({cls})")
             elif act not in PIECEWISE_LINEAR_ACTIVATIONS:
                 offenders.append(f"{path} ({cls}, activation={act})")

@@ -328,3 +328,34 @@ def test_a_classifier_with_fewer_hidden_units_than_classes_is_fingerprinted():
     fp = tafa.fingerprint(model, n=16, domain=BOX, task="classification")
     assert fp.n_points == 16 and (fp.kind == tafa.verification.KIND_DECISION).any()
     assert tafa.verify(fp, piracy.quantize(model, "float16")).score > 0.9
+
+
+def test_data_augmentation_in_front_is_inference_identity_and_the_rescaling_behind_sets_the_domain():
+    """Keras's transfer-learning guide puts RandomFlip/RandomRotation/... and a Rescaling in
+    front of the model. The augmentation ran in training mode inside the synthesis's passes
+    (it crashed with a ValueError, no point found), was reported as not piecewise linear,
+    and hid the Rescaling from the default domain (Box(0, 1) for 0-255 pixels)."""
+    from sklearn.datasets import load_digits
+
+    from tafa_tf import piracy
+
+    x, y = load_digits(return_X_y=True)
+    x = (x.reshape(-1, 8, 8, 1) * 16).astype("float32")  # raw pixels, 0..255
+
+    def model(seed):
+        keras.utils.set_random_seed(seed)
+        augment = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1), layers.RandomZoom(0.1),
+                                    layers.RandomContrast(0.1)], name="augment")
+        m = keras.Sequential([keras.Input((8, 8, 1)), augment, layers.Rescaling(1 / 255.0),
+                              layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(), layers.Dense(10)])
+        m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(x, y, epochs=8, verbose=0)
+        return m
+
+    owner = model(0)
+    fp = tafa.fingerprint(owner, task="classification", n=32, seed=0)
+    assert fp.domain.to_dict()["kind"] == "box" and float(np.max(fp.domain.high)) == pytest.approx(255.0)
+    assert fp.coverage["non_piecewise_linear"] == [] and fp.n_points == 32
+    copy, innocent = tafa.verify(fp, piracy.quantize(owner, "float16")), tafa.verify(fp, model(1))
+    record("augmentation and Rescaling in front", f"copy {copy.score:.3f}, innocent {innocent.score:.3f}")
+    assert copy.pirated is True and innocent.score < copy.score - 0.3
