@@ -1,8 +1,9 @@
 """Small models of shapes the piracy suite does not train: does each fingerprint, and do
 its copies outscore independent models of the same shape?
 
-A held-out check beside probe_applications.py (large backbones): nineteen small Keras
-models on scikit-learn data (digits as vectors, 8x8 images and length-64 sequences;
+A held-out check beside probe_applications.py (large backbones): twenty-one small Keras
+models on scikit-learn data (digits as vectors, 8x8 images, raw 0-255 pixels behind data
+augmentation and a Rescaling or preprocess_input, and length-64 sequences;
 make_regression with 3 targets; diabetes behind an adapted Normalization layer; a
 decoder from an 8-d latent to digits), each trained 15 epochs at Adam 3e-3 on two
 thirds of its data, fingerprinted with 32 points in its default domain, and verified
@@ -14,7 +15,8 @@ whether every copy outscores every independent model; or the error it was refuse
 This sweep found three bugs (docs/results.md, session 26): an adapted Normalization
 copied with mean 0 and variance 1, a Newton step that gathered class indices as units
 when a network has fewer hidden units than classes, and a TypeError for a free input
-length.
+length. The two augmented models were added in session 27, when augmentation layers
+called in training mode inside the synthesis crashed it.
 
     python benchmarks/probe_small.py                      # every model below (about 3 minutes)
     python benchmarks/probe_small.py --only conv1d tiny4
@@ -49,6 +51,7 @@ def _data():
     return {
         "digits": (x, y), "binary": (x, (y >= 5).astype("int64")), "onehot": (x, np.eye(10, dtype="float32")[y]),
         "images": (x.reshape(-1, 8, 8, 1), y), "images16": (x.reshape(-1, 8, 8, 1) * 16, y),
+        "images255": (x.reshape(-1, 8, 8, 1) * 255, y),
         "sequences": (x[..., None], y), "rows": (x.reshape(-1, 8, 8), y),
         "regression3": (xr.astype("float32"), (yr / yr.std(0)).astype("float32")),
         "diabetes": (xd.astype("float32"), ((yd - yd.mean()) / yd.std()).astype("float32")), "latent": (z, x),
@@ -79,6 +82,17 @@ def _models(data):
         norm.adapt(data["diabetes"][0])
         return keras.Sequential([keras.Input((10,)), norm, L.Dense(32, activation="relu"),
                                  L.Dense(16, activation="relu"), L.Dense(1)])
+
+    def augmented(front):
+        """Keras's transfer-learning guide: augmentation, then Rescaling or preprocess_input, in front."""
+        def build():
+            augment = keras.Sequential([L.RandomFlip("horizontal"), L.RandomRotation(0.1), L.RandomZoom(0.1)])
+            i = keras.Input((8, 8, 1))
+            h = L.Rescaling(1 / 255.0)(augment(i)) if front == "rescaling" else \
+                keras.applications.mobilenet_v2.preprocess_input(augment(i))
+            h = L.Conv2D(16, 3, padding="same", activation="relu")(h)
+            return keras.Model(i, L.Dense(10)(L.GlobalAveragePooling2D()(h)))
+        return build
 
     def mk(*makers):
         """A Sequential builder: each maker (a layer class or a lambda) makes a new layer per model."""
@@ -115,6 +129,8 @@ def _models(data):
         "rescaling_0_16": ("images16", "sparse_categorical_crossentropy", None, mk(
             lambda: keras.Input((8, 8, 1)), lambda: L.Rescaling(1 / 16.0), lambda: L.Conv2D(8, 3, activation="relu"),
             lambda: L.AveragePooling2D(2), L.Flatten, dense(10, "softmax"))),
+        "augment_rescaling": ("images255", logits, None, augmented("rescaling")),
+        "augment_preprocess_input": ("images255", logits, None, augmented("preprocess_input")),
         "upsample_crop": ("images", logits, None, mk(
             lambda: keras.Input((8, 8, 1)), lambda: L.Conv2D(8, 3, strides=2, padding="same", activation="relu"),
             L.UpSampling2D, lambda: L.Cropping2D(1), lambda: L.Conv2D(4, 3, activation="relu"),

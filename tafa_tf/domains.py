@@ -179,7 +179,10 @@ def default_domain(task: str, input_shape: tuple[int, ...], model: Any = None) -
       raw x to x*scale + offset, onto [0, 1] (offset >= 0) or [-1, 1] (offset < 0), so
       Rescaling(1/255) and Rescaling(1/127.5, offset=-1) both give Box(0, 255).
       ``Normalization(mean, variance)`` gives Box(mean - 3 std, mean + 3 std);
-    - image-like inputs (rank 3, e.g. HxWxC): Box(0, 1), pixels scaled to [0, 1];
+    - image-like inputs (rank 3, e.g. HxWxC): Box(0, 1), pixels scaled to [0, 1]; but
+      Box(0, 255) where the model's first computation is arithmetic on its input tensor
+      (``keras.applications.*.preprocess_input`` applied inside the model: every mode of
+      it takes 0-255 pixels);
     - anything else: Gaussian(1.0), standardized features.
     """
     if task == "generation":
@@ -198,8 +201,16 @@ def default_domain(task: str, input_shape: tuple[int, ...], model: Any = None) -
             mean, std = mean[0], std[0]
         return Box(mean - 3 * std, mean + 3 * std)
     if len(input_shape) == 3:
-        return Box(0.0, 1.0)
+        # arithmetic before any layer is what keras.applications' preprocess_input does, and
+        # every mode of it (x / 127.5 - 1; x / 255 then standardized; BGR minus the mean) takes 0-255 pixels
+        return Box(0.0, 255.0) if _is_arithmetic(front) else Box(0.0, 1.0)
     return Gaussian(1.0)
+
+
+def _is_arithmetic(op: Any) -> bool:
+    """Whether ``op`` is a Keras operation on tensors (``keras.ops``: divide, subtract, a
+    channel reorder), not a layer."""
+    return type(op).__module__.startswith("keras.src.ops.")
 
 
 def _first_layer(model: Any) -> Any:
@@ -209,7 +220,9 @@ def _first_layer(model: Any) -> Any:
 
     from tafa_tf.introspection import inference_identity
 
-    for layer in getattr(model, "layers", []):
+    # a Functional model's operations hold, beside its layers, the arithmetic on tensors
+    # (keras.applications' preprocess_input: x / 127.5 - 1), in the order they run
+    for layer in getattr(model, "operations", None) or getattr(model, "layers", []):
         if type(layer).__name__ in ("InputLayer", "Dropout", "GaussianNoise", "GaussianDropout") or inference_identity(layer):
             continue  # nothing at inference: the rescaling, if any, comes after
         first = _first_layer(layer) if isinstance(layer, keras.Model) else layer

@@ -330,11 +330,14 @@ def test_a_classifier_with_fewer_hidden_units_than_classes_is_fingerprinted():
     assert tafa.verify(fp, piracy.quantize(model, "float16")).score > 0.9
 
 
-def test_data_augmentation_in_front_is_inference_identity_and_the_rescaling_behind_sets_the_domain():
-    """Keras's transfer-learning guide puts RandomFlip/RandomRotation/... and a Rescaling in
-    front of the model. The augmentation ran in training mode inside the synthesis's passes
-    (it crashed with a ValueError, no point found), was reported as not piecewise linear,
-    and hid the Rescaling from the default domain (Box(0, 1) for 0-255 pixels)."""
+@pytest.mark.parametrize("front", ["Rescaling", "preprocess_input"])
+def test_data_augmentation_in_front_is_inference_identity_and_the_rescaling_behind_sets_the_domain(front):
+    """Keras's transfer-learning guide puts RandomFlip/RandomRotation/... and a Rescaling (or
+    keras.applications' preprocess_input, arithmetic ops on the tensor) in front of the
+    model. The augmentation ran in training mode inside the synthesis's passes (it crashed
+    with a ValueError, no point found), was reported as not piecewise linear, and hid the
+    Rescaling from the default domain; preprocess_input was not seen at all (Box(0, 1) for
+    0-255 pixels)."""
     from sklearn.datasets import load_digits
 
     from tafa_tf import piracy
@@ -346,8 +349,11 @@ def test_data_augmentation_in_front_is_inference_identity_and_the_rescaling_behi
         keras.utils.set_random_seed(seed)
         augment = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1), layers.RandomZoom(0.1),
                                     layers.RandomContrast(0.1)], name="augment")
-        m = keras.Sequential([keras.Input((8, 8, 1)), augment, layers.Rescaling(1 / 255.0),
-                              layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(), layers.Dense(10)])
+        inputs = keras.Input((8, 8, 1))
+        h = augment(inputs)
+        h = layers.Rescaling(1 / 255.0)(h) if front == "Rescaling" else keras.applications.mobilenet_v2.preprocess_input(h)
+        h = layers.GlobalAveragePooling2D()(layers.Conv2D(8, 3, activation="relu")(h))
+        m = keras.Model(inputs, layers.Dense(10)(h))
         m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         m.fit(x, y, epochs=8, verbose=0)
         return m
@@ -357,5 +363,5 @@ def test_data_augmentation_in_front_is_inference_identity_and_the_rescaling_behi
     assert fp.domain.to_dict()["kind"] == "box" and float(np.max(fp.domain.high)) == pytest.approx(255.0)
     assert fp.coverage["non_piecewise_linear"] == [] and fp.n_points == 32
     copy, innocent = tafa.verify(fp, piracy.quantize(owner, "float16")), tafa.verify(fp, model(1))
-    record("augmentation and Rescaling in front", f"copy {copy.score:.3f}, innocent {innocent.score:.3f}")
+    record(f"augmentation and {front} in front", f"copy {copy.score:.3f}, innocent {innocent.score:.3f}")
     assert copy.pirated is True and innocent.score < copy.score - 0.3
