@@ -41,6 +41,12 @@ PIECEWISE_LINEAR_LAYERS = frozenset(
         "ReLU", "LeakyReLU", "PReLU",
     }
 )
+# Layers that only move values about (or drop them in training): an output activation
+# before them is still the model's output squash.
+SHAPE_ONLY_LAYERS = frozenset({
+    "Reshape", "Flatten", "Permute", "Identity", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
+    "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+})
 # Keras's own internal layers that are affine, named with their module: a user's layer of
 # the same class name is not trusted to be. InceptionResNetV2 scales each residual branch
 # with CustomScaleLayer (inputs[0] + inputs[1] * scale).
@@ -399,10 +405,12 @@ class ReluNetwork:
 
         walk(self.model, "")
         output_activation = "linear"
+        computing = [i for i, (_, layer) in enumerate(leaves) if type(layer).__name__ not in SHAPE_ONLY_LAYERS]
+        last = computing[-1] if computing else len(leaves) - 1  # past a trailing Reshape or Flatten
         for i, (path, layer) in enumerate(leaves):
             cls = type(layer).__name__
             act = output_squash(layer)
-            is_last = i == len(leaves) - 1
+            is_last = i == last
             if is_last and act in OUTPUT_ACTIVATIONS:
                 output_activation = act
                 if cls in PIECEWISE_LINEAR_LAYERS or cls in ("Activation", "Softmax"):

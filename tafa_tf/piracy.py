@@ -35,7 +35,7 @@ from tafa_tf.errors import UnsupportedModelError
 from tafa_tf.introspection import activation_name
 from tafa_tf.introspection import kernel_layers as _kernel_layers
 from tafa_tf.introspection import leaf_layers as _leaf_layers
-from tafa_tf.introspection import output_squash
+from tafa_tf.introspection import SHAPE_ONLY_LAYERS, output_squash
 from tafa_tf.introspection import state_weights
 from tafa_tf.outputs import model_outputs
 
@@ -137,17 +137,11 @@ def _draw_inputs(model, domain: Any, n: int, seed: int) -> np.ndarray:
     return dom.sample(np.random.default_rng(seed), (n, *_input_shape(model)))
 
 
-_SHAPE_ONLY = frozenset({
-    "Reshape", "Flatten", "Permute", "Identity", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
-    "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
-})
-
-
 def head_activation(model) -> str | None:
     """The activation of ``model``'s output layer: the last layer that computes (inside
     nested models, past trailing Reshape/Flatten/Dropout), a ``Softmax()`` layer read as
     "softmax"; None where it applies none."""
-    layers = [layer for layer in _leaf_layers(model) if type(layer).__name__ not in _SHAPE_ONLY]
+    layers = [layer for layer in _leaf_layers(model) if type(layer).__name__ not in SHAPE_ONLY_LAYERS]
     if not layers:
         return None
     last = layers[-1]

@@ -134,6 +134,11 @@ def test_a_softmax_layer_counts_as_the_output_squash_only_at_the_output_over_the
     assert over_rows.output_activation == "linear"
     inside = inspect_model(model_with(keras.layers.Softmax(), keras.layers.Dense(3)))
     assert not inside.complete  # in the middle it bends the features: not piecewise linear
+    # a squash before a trailing Reshape (a decoder's sigmoid pixels, flattened) is still the
+    # output's; it was reported as not piecewise linear
+    decoder = inspect_model(model_with(keras.layers.Dense(3, activation="sigmoid"), keras.layers.Reshape((12,)),
+                                       keras.layers.Dropout(0.1)))
+    assert decoder.complete and decoder.output_activation == "sigmoid"
 
 
 def test_summary_counts_by_kind_then_lists_each_layer_on_its_own_line():
