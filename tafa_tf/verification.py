@@ -622,10 +622,7 @@ def verify(
             (``tafa_tf.outputs.inference_batch_size``).
         timeout: seconds the suspect may take to answer all queries; None waits.
 
-    A suspect that takes the fingerprint's inputs in another layout (flattened, reshaped,
-    channels first) is asked in its own, and one that answers several outputs (a dict, a
-    tuple, a decoy beside the copy) is scored on the output that fits the owner's and
-    answers most like it (``tafa_tf.asking``); ``report.warnings`` says so.
+    Inputs in another layout, or several outputs: see ``tafa_tf.asking`` (and the warnings).
 
     Returns:
         A Report (score, pirated, features, queries, status, ...).
