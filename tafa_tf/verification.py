@@ -462,14 +462,25 @@ def _head_features(fp: Fingerprint, answers: np.ndarray) -> dict[str, float]:
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
+_QUERY_ROWS: dict[int, np.ndarray] = {}
+
+
 def _input_fit(fp: Fingerprint, answers: np.ndarray) -> float:
     """``head_fit`` of the answers on the queries themselves, where a fold's training rows
     outnumber the input values (else an affine map of the inputs cannot be learnt from
-    them exactly, nor one of the owner's features that span it: NaN, not computed)."""
+    them exactly, nor one of the owner's features that span it: NaN, not computed).
+
+    The flattened queries are kept once per fingerprint (the entry goes when it does), so
+    head_fit's fold decompositions of them are made once, not once per suspect: they were
+    two thirds of a digits MLP verification."""
     if int(np.prod(fp.input_shape, dtype=np.int64)) + 1 >= 3 * fp.n_points * (FOLDS - 1) // FOLDS:
         return float("nan")
-    x = fp.queries()
-    return head_fit(x.reshape(len(x), -1), answers, fp.n_points)
+    rows = _QUERY_ROWS.get(id(fp))
+    if rows is None:
+        x = fp.queries()
+        rows = _QUERY_ROWS[id(fp)] = x.reshape(len(x), -1)
+        weakref.finalize(fp, _QUERY_ROWS.pop, id(fp), None)
+    return head_fit(rows, answers, fp.n_points)
 
 
 SCORE_FEATURES = ("output_similarity", "diff_similarity", "kink_similarity", "label_agreement", "flip_agreement")
