@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tafa_tf.asking import batched_outputs
 from tafa_tf.outputs import inference_batch_size
 
 DEFAULT_BATCH_SIZE = 1024
@@ -104,7 +105,8 @@ class Suspect:
                 f"Received: x.shape={x.shape}"
             )
         size = inference_batch_size(x.shape[1:], cap=self.batch_size)  # large images: smaller batches
-        return _joined([_to_numpy(self.predict(x[i : i + size]), len(x[i : i + size])) for i in range(0, len(x), size)])
+        outputs = batched_outputs(self.predict, x, size)
+        return outputs[0][1] if len(outputs) == 1 else dict(outputs)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary of the suspect's provenance.
@@ -126,16 +128,3 @@ class Suspect:
 
 def _shape_list(shape: tuple[int | None, ...] | None) -> list[int | None] | None:
     return None if shape is None else list(shape)
-
-
-def _to_numpy(y: Any, rows: int) -> list[tuple[str, np.ndarray]]:
-    """The model's outputs for one batch as named numpy arrays (one for most models)."""
-    from tafa_tf.asking import output_list
-
-    return [(name, np.asarray(v.numpy() if hasattr(v, "numpy") else v)) for name, v in output_list(y, rows)]
-
-
-def _joined(parts: list[list[tuple[str, np.ndarray]]]) -> np.ndarray | dict[str, np.ndarray]:
-    """Batches' outputs joined: one array, or a dict of arrays for a model with several outputs."""
-    joined = {name: np.concatenate([p[k][1] for p in parts], axis=0) for k, (name, _) in enumerate(parts[0])}
-    return next(iter(joined.values())) if len(joined) == 1 else joined

@@ -75,11 +75,18 @@ def output_list(y: Any, rows: int) -> list[tuple[str, Any]]:
     return [("", y)]
 
 
+def batched_outputs(call: Callable[[np.ndarray], Any], x: np.ndarray, size: int) -> list[tuple[str, np.ndarray]]:
+    """``call`` on ``x`` in batches of ``size``, each answer read as named outputs
+    (:func:`output_list`) and joined batch after batch: one array per output."""
+    parts = [output_list(call(x[i : i + size]), len(x[i : i + size])) for i in range(0, len(x), size)]
+    return [(name, np.concatenate([np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in
+                                   (p[k][1] for p in parts)], axis=0)) for k, (name, _) in enumerate(parts[0])]
+
+
 def _keras_outputs(model: Any, x: np.ndarray, batch_size: int | None) -> list[tuple[str, np.ndarray]]:
     """A Keras model's outputs at ``x`` in inference mode, batch by batch, one array per output."""
     size = batch_size if batch_size is not None else inference_batch_size(np.shape(x)[1:])
-    parts = [output_list(model(x[i : i + size], training=False), len(x[i : i + size])) for i in range(0, len(x), size)]
-    return [(name, np.concatenate([np.asarray(p[k][1]) for p in parts])) for k, (name, _) in enumerate(parts[0])]
+    return batched_outputs(lambda b: model(b, training=False), x, size)
 
 
 def _as_callable(suspect: Any, batch_size: int | None) -> Callable[[np.ndarray], Any]:
@@ -198,4 +205,4 @@ def query(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | Non
     return ask(fp, suspect, x, batch_size=batch_size, timeout=timeout).outputs[0][1]
 
 
-__all__ = ["Asked", "ask", "query", "input_layout", "output_list", "expected_input_shape"]
+__all__ = ["Asked", "ask", "query", "input_layout", "output_list", "batched_outputs", "expected_input_shape"]
