@@ -80,10 +80,7 @@ def synthetic_data(*, seed: int = 0, test_fraction: float = 0.3) -> Data:
 
     x, y = make_classification(n_samples=2000, n_features=20, n_informative=12, n_redundant=4, n_classes=5,
                                n_clusters_per_class=2, class_sep=1.5, random_state=0)
-    x, y = x.astype("float32"), y.astype("int64")
-    tr, te = _split(len(x), seed, test_fraction)
-    x = (x - x[tr].mean(0)) / x[tr].std(0)
-    return Data(x[tr], y[tr], x[te], y[te])
+    return _standardized_classes(x, y, seed, test_fraction)
 
 
 def cancer_data(*, seed: int = 0, test_fraction: float = 0.3) -> Data:
@@ -91,7 +88,11 @@ def cancer_data(*, seed: int = 0, test_fraction: float = 0.3) -> Data:
     standardized on the train split; ``seed`` picks the split."""
     from sklearn.datasets import load_breast_cancer
 
-    x, y = load_breast_cancer(return_X_y=True)
+    return _standardized_classes(*load_breast_cancer(return_X_y=True), seed, test_fraction)
+
+
+def _standardized_classes(x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float) -> Data:
+    """Features and class labels split by ``seed``, the features standardized on the train split."""
     x, y = x.astype("float32"), y.astype("int64")
     tr, te = _split(len(x), seed, test_fraction)
     x = (x - x[tr].mean(0)) / x[tr].std(0)
