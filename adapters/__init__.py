@@ -1,7 +1,7 @@
 """tafa-tf adapters: load suspect models from files and the Hugging Face Hub, and scan many.
 
     from adapters import load_suspect, scan
-    suspect = load_suspect("hf://org/name@revision")   # or a .keras / .h5 / SavedModel path
+    suspect = load_suspect("hf://org/name@revision")   # or a .keras / .h5 / .tflite / SavedModel path
     result = scan([fp_a, fp_b], refs, store="scans.db", engine="threads")   # or engine="ray"
 
 The PyPI distribution "adapters" installs a top-level package with the same name.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from adapters.errors import NoModelError
 
 #: Formats in order of preference when a folder holds several models at one depth.
-FORMATS = ("keras", "keras_folder", "h5", "saved_model")
+FORMATS = ("keras", "keras_folder", "h5", "saved_model", "tflite")
 
 _SAVED_MODEL_PARTS = ("saved_model.pb", "fingerprint.pb")
 _SAVED_MODEL_DIRS = ("variables/", "assets/")
@@ -27,8 +27,8 @@ class ModelLayout:
 
     Attributes:
         format: one of ``FORMATS``.
-        root: the model's path relative to the base: the file for ``keras`` and
-            ``h5``, the folder for ``keras_folder`` and ``saved_model`` ("" = base).
+        root: the model's path relative to the base: the file for ``keras``, ``h5``
+            and ``tflite``, the folder for ``keras_folder`` and ``saved_model`` ("" = base).
         files: every relative path the format needs (what to download and hash).
     """
 
@@ -64,8 +64,8 @@ def find_model(paths: Iterable[str], *, where: str, filename: str | None = None)
         shown = all_paths[:20] + (["..."] if len(all_paths) > 20 else [])
         raise NoModelError(
             f"No loadable model in {where}: expected a .keras file, a Keras folder "
-            "(config.json + model.weights.h5), a full-model .h5 file or a SavedModel "
-            "(saved_model.pb + variables/)"
+            "(config.json + model.weights.h5), a full-model .h5 file, a SavedModel "
+            "(saved_model.pb + variables/) or a TensorFlow Lite .tflite file"
             + (f" under {filename!r}" if filename else "")
             + f". Received: files={shown}"
         )
@@ -100,6 +100,8 @@ def _candidates(paths: list[str]) -> list[ModelLayout]:
             found.append(ModelLayout("keras_folder", folder, tuple(files)))
         elif name.endswith(".keras"):
             found.append(ModelLayout("keras", path, (path,)))
+        elif name.endswith(".tflite"):
+            found.append(ModelLayout("tflite", path, (path,)))
         elif (
             name.endswith(".h5")
             and not name.endswith(".weights.h5")

@@ -3,12 +3,14 @@
 Every path goes through the same steps: find the model's files, check their total
 size, run the static safety checks (see :mod:`adapters.safety`), then load with
 Keras ``safe_mode`` on (unless ``trust_code=True``) or, for a SavedModel, through
-its serving signature.
+its serving signature, or, for a TensorFlow Lite file, in an interpreter with built-in
+operators only.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +27,7 @@ from adapters.safety import (
     check_size,
     check_zip_expansion,
     run_modelscan,
+    tflite_interpreter,
 )
 from adapters.suspect import DEFAULT_BATCH_SIZE, FileRecord, Suspect
 
@@ -49,8 +52,9 @@ def load_suspect(
 
     Args:
         ref: a ``.keras`` file, a Keras folder (config.json + model.weights.h5), a
-            full-model ``.h5`` file, a SavedModel folder, a folder holding one of
-            these, or ``hf://ORG/NAME[@REVISION]`` on the Hugging Face Hub.
+            full-model ``.h5`` file, a SavedModel folder, a TensorFlow Lite ``.tflite``
+            file (float or quantized), a folder holding one of these, or
+            ``hf://ORG/NAME[@REVISION]`` on the Hugging Face Hub.
         trust_code: accept layers that carry Python code (Lambda) and load with
             Keras ``safe_mode=False``. Only for models whose author you trust.
         max_bytes: the largest total size of the model's files (default 2 GiB),
@@ -220,10 +224,13 @@ def load_layout(
         )
     check_size(sum((base / p).stat().st_size for p in layout.files), max_bytes, source)
     report: dict[str, Any] = {"code_layers": []}
+    interpreter = None
     if layout.format == "keras":
         check_zip_expansion(root, max_bytes)
     if layout.format == "saved_model":
         check_saved_model_ops(root)
+    elif layout.format == "tflite":
+        interpreter = tflite_interpreter(root, source)
     else:
         report["code_layers"] = check_keras_code(root, layout.format, trust_code=trust_code)
     if modelscan:
@@ -231,6 +238,8 @@ def load_layout(
     files = tuple(FileRecord.of(base / p, base) for p in layout.files)
     if layout.format == "saved_model":
         predict, model, in_shape, out_shape = _load_saved_model(root, source)
+    elif interpreter is not None:
+        predict, model, in_shape, out_shape = _load_tflite(interpreter, source)
     else:
         predict, model, in_shape, out_shape = _load_keras(root, source, trust_code=trust_code)
     return Suspect(
@@ -321,9 +330,74 @@ def _load_saved_model(path: Path, source: str) -> Loaded:
     return predict, None, _shape(in_spec.shape), _shape(out_spec.shape)
 
 
+def _load_tflite(interpreter: Any, source: str) -> Loaded:
+    """Query a checked TensorFlow Lite interpreter (:func:`adapters.safety.tflite_interpreter`).
+
+    Batches are sent whole, the input resized to each; a model whose graph fixes its
+    batch size answers row by row instead. Quantized inputs and outputs (int8, uint8)
+    are quantized and dequantized with the file's own scale and zero point, so the
+    suspect takes and answers float32 as any other. One interpreter answers one call at
+    a time (a lock), as TensorFlow Lite requires.
+    """
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1:
+        raise ModelLoadError(
+            "A suspect must take one input tensor (it may return several: tafa.verify scores "
+            f"those that fit the owner's). Received: {len(inputs)} inputs in {source}"
+        )
+    spec, lock = inputs[0], threading.Lock()
+    fixed = tuple(int(d) for d in spec["shape"])  # the shape it was converted with
+    state = {"shape": None, "rowwise": False}
+
+    def run(x: np.ndarray) -> dict[str, np.ndarray]:
+        if state["shape"] != x.shape:
+            interpreter.resize_tensor_input(spec["index"], x.shape, strict=False)
+            interpreter.allocate_tensors()
+            state["shape"] = x.shape
+        interpreter.set_tensor(spec["index"], _quantize(x, spec))
+        interpreter.invoke()
+        answers = {d["name"]: _dequantize(interpreter.get_tensor(d["index"]), d) for d in outputs}
+        if any(len(a) != len(x) for a in answers.values()):  # a batch folded away by the graph
+            raise ValueError(f"answers for {[len(a) for a in answers.values()]} rows, not {len(x)}")
+        return answers
+
+    def predict(x: np.ndarray) -> Any:
+        with lock:
+            if not state["rowwise"]:
+                try:
+                    answers = run(x)
+                except (RuntimeError, ValueError):  # a graph that fixes its batch size
+                    state["rowwise"], state["shape"] = True, None
+            if state["rowwise"]:
+                rows = [run(row.reshape(fixed)) for row in x]
+                answers = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+        return next(iter(answers.values())) if len(answers) == 1 else answers
+
+    out_shape = _shape(outputs[0]["shape_signature"]) if len(outputs) == 1 else None
+    return predict, None, _shape(spec["shape_signature"]), out_shape
+
+
+def _quantize(x: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """``x`` in the tensor's type: quantized with its scale and zero point if it has them."""
+    dtype = np.dtype(spec["dtype"])
+    scale, zero = spec["quantization"]
+    if not np.issubdtype(dtype, np.integer) or scale == 0:
+        return x.astype(dtype)
+    limits = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero), limits.min, limits.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """A tensor read back as float32, dequantized if it is quantized."""
+    scale, zero = spec["quantization"]
+    if not np.issubdtype(y.dtype, np.integer) or scale == 0:
+        return y.astype(np.float32, copy=False)
+    return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+
+
 def _shape(shape: Any) -> tuple[int | None, ...] | None:
     try:
         dims = list(shape)
     except (TypeError, ValueError):
         return None
-    return tuple(None if d is None else int(d) for d in dims[1:])
+    return tuple(None if d is None or int(d) < 0 else int(d) for d in dims[1:])

@@ -7,6 +7,8 @@ reads it:
 - a SavedModel's graph and function library are walked for operators that touch
   files or call back into Python (``UNSAFE_TF_OPS``): they would run at load or
   inference time;
+- a TensorFlow Lite file's operators are listed before any runs: TensorFlow ops
+  carried inside it (Flex ops) are refused, those of ``UNSAFE_TF_OPS`` as unsafe;
 - modelscan (the ``tafa-tf[scan]`` extra) scans every file.
 
 Loading then happens with Keras ``safe_mode=True`` unless the caller trusts the
@@ -26,6 +28,7 @@ from adapters.errors import (
     ModelLoadError,
     ModelTooLargeError,
     UnsafeModelError,
+    first_line,
 )
 
 #: TensorFlow operators refused in a SavedModel: file system access, Python callbacks,
@@ -243,6 +246,63 @@ def check_saved_model_ops(saved_model_dir: Path) -> None:
             f"files or run Python, which would run when it is loaded or queried; it was "
             f"refused. Received: unsafe_ops={unsafe}"
         )
+
+
+FLEX_PREFIX = "Flex"
+"""How TensorFlow Lite names a TensorFlow op carried inside a .tflite file (``FlexWriteFile``)."""
+
+
+def tflite_interpreter(path: Path, source: str) -> Any:
+    """A TensorFlow Lite interpreter of the file at ``path``, after its operators are checked.
+
+    The interpreter is made with TensorFlow Lite's built-in kernels only, without the
+    default delegates, so no TensorFlow (Flex) op can run in it; its operators are read
+    from the file before any tensor is allocated or any op prepared. A .tflite file may
+    still carry TensorFlow ops (a converter's ``SELECT_TF_OPS``), which a Flex delegate
+    would run, file writes included: those are refused here with their names.
+
+    Args:
+        path: the .tflite file.
+        source: the user's reference, for messages.
+
+    Returns:
+        A ``tf.lite.Interpreter``, tensors not allocated.
+
+    Raises:
+        UnsafeModelError: a TensorFlow op of ``UNSAFE_TF_OPS`` is in the file.
+        ModelLoadError: the file is not a TensorFlow Lite model, or it needs TensorFlow ops.
+    """
+    import warnings
+
+    import tensorflow as tf
+
+    try:
+        with warnings.catch_warnings():  # tf.lite.Interpreter's notice that LiteRT succeeds it
+            warnings.simplefilter("ignore")
+            interpreter = tf.lite.Interpreter(
+                model_path=str(path),
+                experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            )
+        ops = {str(d["op_name"]) for d in interpreter._get_ops_details()}
+    except Exception as e:
+        raise ModelLoadError(
+            f"Could not read the TensorFlow Lite model {source} (corrupt or truncated). "
+            f"Received: {type(e).__name__}: {first_line(e)}"
+        ) from e
+    flex = sorted(op[len(FLEX_PREFIX):] for op in ops if op.startswith(FLEX_PREFIX))
+    unsafe = [op for op in flex if op in UNSAFE_TF_OPS]
+    if unsafe:
+        raise UnsafeModelError(
+            f"The TensorFlow Lite model {source} carries TensorFlow operators that read or write "
+            f"files or run Python; it was refused. Received: unsafe_ops={unsafe}"
+        )
+    if flex:
+        raise ModelLoadError(
+            f"The TensorFlow Lite model {source} needs TensorFlow operators (converted with "
+            "SELECT_TF_OPS), which tafa-tf does not run in a suspect; convert it with built-in "
+            f"operators only, or load the Keras or SavedModel original. Received: tf_ops={flex}"
+        )
+    return interpreter
 
 
 class _QuietModelScan(logging.Filter):

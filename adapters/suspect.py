@@ -55,13 +55,14 @@ class Suspect:
     Args:
         predict: the underlying function from a float32 batch to outputs.
         source: the reference the suspect was loaded from (a path or ``hf://`` URI).
-        format: one of ``"keras"``, ``"keras_folder"``, ``"h5"``, ``"saved_model"``.
+        format: one of ``"keras"``, ``"keras_folder"``, ``"h5"``, ``"saved_model"``,
+            ``"tflite"``.
         files: the files read, with size and sha256.
         commit_sha: for Hub suspects, the full commit sha the revision resolved to.
         revision: for Hub suspects, the revision that was asked for (None: default).
         input_shape: the model's input shape without the batch axis, if known.
         output_shape: the model's output shape without the batch axis, if known.
-        model: the Keras model when there is one, else None (SavedModel).
+        model: the Keras model when there is one, else None (SavedModel, TensorFlow Lite).
         batch_size: the largest batch sent to the model in one call.
         scan_report: a summary of the static safety checks that were run.
     """

@@ -68,6 +68,38 @@ def coarse_grid(y: Any) -> str | None:
     return None
 
 
+QUANTIZED_LEVELS = 256
+"""The most distinct values a suspect's answers take for :func:`lattice_step` to call them
+quantized: an int8 or uint8 output tensor has 256."""
+
+
+def lattice_step(y: Any) -> float | None:
+    """The step of the evenly spaced levels that every value of ``y`` lies on, where there
+    are at most :data:`QUANTIZED_LEVELS` of them and some come back: a
+    quantized model's answers (TensorFlow Lite int8 outputs, dequantized as
+    ``(q - zero_point) * scale``, are multiples of ``scale``, to within a hundredth of it).
+    None for answers as fine as float32 gives them: they almost never repeat, and a few
+    dozen of them never fall on one grid.
+
+    A suspect quantized this way answers the owner's probes on a grid far coarser than
+    its bends: an int8 TensorFlow Lite copy of the digits MLP kept every label and an
+    output correlation of 1.00, but its kink similarity fell to 0.01 (docs/results.md).
+    """
+    a = np.asarray(y, dtype="float64").ravel()
+    a = a[np.isfinite(a)]
+    levels = np.unique(a)
+    if not 3 <= len(levels) <= QUANTIZED_LEVELS or a.size < max(16, len(levels) + 8):
+        return None
+    offsets = levels - levels[0]
+    smallest = float(np.min(np.diff(levels)))
+    for parts in (1, 2, 3, 4):  # levels that never occur can make the smallest gap a multiple
+        k = np.round(offsets / (smallest / parts))
+        step = float(np.dot(k, offsets) / np.dot(k, k))  # least squares: rounding drifts over 255 steps
+        if np.all(np.abs(offsets - k * step) <= 0.01 * step):
+            return step
+    return None
+
+
 def output_kind(y: np.ndarray, task: str, n_outputs: int) -> str:
     """"labels", "probabilities", "logits" (classification) or "values"."""
     y = np.asarray(y)

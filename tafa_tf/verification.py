@@ -56,7 +56,7 @@ from tafa_tf.asking import ask, query
 from tafa_tf.errors import SuspectShapeError
 from tafa_tf.heads import FOLDS, head_contrast, head_exact, head_fit
 from tafa_tf.judge import UNCALIBRATED_FLOOR
-from tafa_tf.outputs import canonical, coarse_grid, labels_of, output_kind
+from tafa_tf.outputs import canonical, coarse_grid, labels_of, lattice_step, output_kind
 from tafa_tf.probes import KIND_DECISION, kinks, n_repeats, stable_under
 from tafa_tf.record import Fingerprint
 from tafa_tf.verdicts import verdict_word
@@ -246,6 +246,7 @@ class _Reading:
     kind: str  # output kind: "labels", "probabilities", "logits" or "values"
     order: np.ndarray | None = None  # its classes in the owner's order (:func:`class_order`), if moved
     grid: str | None = None  # how its probabilities were rounded (:func:`tafa_tf.outputs.coarse_grid`)
+    lattice: float | None = None  # the step of a quantized suspect's answers (:func:`tafa_tf.outputs.lattice_step`)
 
     def warnings(self) -> list[str]:
         """What the report says about how the answers were read."""
@@ -258,6 +259,11 @@ class _Reading:
             out.append(f"The suspect's answers are rounded ({self.grid}), far coarser than the fingerprint's "
                        "bends: scored as a label-only suspect, on label agreement and decision flips alone."
                        if self.grid else "Label-only suspect: scored on label agreement and decision flips alone.")
+        if self.lattice is not None:
+            out.append(f"The suspect's answers are quantized (every value a multiple of {self.lattice:.3g}, as an "
+                       "int8 model answers), far coarser than the owner's probes: no difference, kink or bend can "
+                       "be read across them, so its kinks count as absent (kink similarity 0.5) and the rest were "
+                       "left out of its score.")
         return out
 
 
@@ -267,17 +273,22 @@ def _read(fp: Fingerprint, answers: np.ndarray, width: int) -> _Reading:
     probabilities come rounded (:func:`tafa_tf.outputs.coarse_grid`). Answers of another
     width are left for the shape check."""
     kind = output_kind(answers, fp.task, width)
-    if fp.task != "classification" or kind == "labels" or answers.ndim != 2 or answers.shape[1] != width:
+    if kind == "labels":
         return _Reading(answers, kind)
+    step = lattice_step(answers)
+    if fp.task != "classification" or answers.ndim != 2 or answers.shape[1] != width:
+        return _Reading(answers, kind, lattice=step)
     order = class_order(fp, answers)
     if order is not None:  # the classes answer in another order: the owner's order first
         answers = answers[:, order]
     grid = coarse_grid(answers)
+    if grid is None and step is not None and kind == "probabilities":
+        grid = f"multiples of {step:.3g}"
     if grid is not None:
         # rounded probabilities (an API's 4 decimals, a float16 model): the bends are lost in
         # the rounding and log(0) stands where a probability was rounded away; labels are not
         return _Reading(labels_of(answers, kind).astype("float64"), "labels", order, grid)
-    return _Reading(answers, kind, order)
+    return _Reading(answers, kind, order, lattice=step)
 
 
 def compute_features(fp: Fingerprint, answers: np.ndarray) -> tuple[dict[str, float], str]:
@@ -327,7 +338,8 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
         features["output_correlation"] = _correlation(sc, oc)
     o0, op, om = oc[:n], oc[n : 2 * n], oc[2 * n :]
     s0, sp, sm = sc[:n], sc[n : 2 * n], sc[2 * n :]
-    features["diff_similarity"] = _relative_similarity(sp - sm, op - om, op - om)
+    if reading.lattice is None:  # quantized answers: the probes' steps are finer than their grid
+        features["diff_similarity"] = _relative_similarity(sp - sm, op - om, op - om)
     if fp.yb is not None:
         # Does the suspect depart from the public base the way the owner did? Another
         # fine-tune of that base departs elsewhere, a copy of the owner along with it.
@@ -349,9 +361,11 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
         delta = fp.delta.astype("float64")[kept]
         k_owner = kinks(o0[kept], op[kept], om[kept], delta)
         k_susp = kinks(s0[kept], sp[kept], sm[kept], delta)
+        if reading.lattice is not None:  # quantized answers: no kink can be read in them, none counts
+            k_susp = np.zeros_like(k_owner)  # (a suspect that does not bend there: 0.5 and 0)
         features["kink_similarity"] = _relative_similarity(k_susp, k_owner, k_owner)
         features["kink_cosine"] = _mean_cosine(k_owner, k_susp)
-    if bends.any():  # every bend: presence compares curvature, not kinks, and has its own guard (background)
+    if bends.any() and reading.lattice is None:  # presence compares curvature and has its own guard (background)
         presence = bend_presence((o0[bends], op[bends], om[bends]), (s0[bends], sp[bends], sm[bends]),
                                  sigmoid_head=fp.task == "generation",
                                  background=None if fp.background is None else fp.background[bends])
@@ -497,13 +511,28 @@ the two models' label frequencies give by chance (Cohen's kappa) counts. Measure
 scored at or under an innocent (0.287 / 0.291, 0.287 / 0.385) and now score above;
 on the piracy benchmark's classifiers, no AUC fell by more than 0.01.
 """
+FLOORS = {"kink_similarity": 0.5}
+"""Terms of the default score's mean that count no lower than this.
+
+``kink_similarity`` is 0.5 for a suspect that does not bend at the owner's points at all
+(its kink error is then the owner's kink), the level of every innocent model of the
+benchmark (median 0.498 over 1,200 of them, 5th percentile 0.47). Under 0.5 the suspect
+curves there more than the owner does, in other directions: answers with noise finer
+than the probes but coarser than the bends. A pirate gets that for free by shipping the
+copy as a TensorFlow Lite file with dynamic-range quantization (int8 weights, each
+layer's inputs rounded to 8 bits as it runs): over six zoo kinds such copies kept every
+label and an output correlation of 1.00, but their kink similarity fell to 0.02-0.40 and
+they scored 0.69-0.87 (make_friedman1 0.90-0.95), under the accusation line. Noise is no
+evidence of innocence, so it counts as no bend: they score 0.83-0.95, and no removal AUC
+of the piracy benchmark moved by more than 0.003 (docs/results.md).
+"""
 LIFTS = ("bend_presence", "head_evidence", "head_exact")
 """Features that raise the default score to themselves where they are higher (never lower it)."""
 OWNER_SIDE_WEIGHT = 2.0 / 3.0
 
 
-def default_score(features: dict[str, float]) -> float:
-    """The uncalibrated score, in [0, 1].
+def default_score(features: dict[str, float], *, floors: bool = True) -> float:
+    """The uncalibrated score, in [0, 1] (``floors``: apply :data:`FLOORS`).
 
     Without a public base: the mean of the similarity features present
     (:data:`SCORE_FEATURES`; for classifiers with :data:`STAND_INS`). With one
@@ -531,6 +560,8 @@ def default_score(features: dict[str, float]) -> float:
     """
     terms = [max(0.0, features[STAND_INS[k]]) if STAND_INS.get(k) in features else features.get(k, float("nan"))
              for k in SCORE_FEATURES]
+    if floors:  # a feature that is absent stays absent
+        terms = [max(FLOORS.get(k, -math.inf), v) if math.isfinite(v) else v for k, v in zip(SCORE_FEATURES, terms)]
     vals = [v for v in terms if math.isfinite(v)]
     mean = float(np.mean(vals)) if vals else float("nan")
     side = features.get("owner_side", float("nan"))
@@ -571,7 +602,11 @@ def calibration_row(features: dict[str, float], combine: str) -> dict[str, float
 
 def reference_score(fp: Fingerprint, answers: np.ndarray) -> float:
     """The default score of a data-free reference's answers, without the lifts
-    (``bend_presence``, ``head_evidence``).
+    (``bend_presence``, ``head_evidence``) and the floors (:data:`FLOORS`).
+
+    The floors are for a suspect whose answers carry noise; a shuffled reference's kinks
+    stand at the wrong points, and kept under 0.5 they keep the accusation line where the
+    benchmark's verdicts measured it (with the floor, 10 of 820 copies fell to uncertain).
 
     The shuffled-owner references (tafa_tf.judge) answer with the owner's own probe
     triples moved to other points, so the owner's bends come along and
@@ -586,7 +621,7 @@ def reference_score(fp: Fingerprint, answers: np.ndarray) -> float:
     features, _ = compute_features(fp, answers)
     for name in LIFTS:
         features.pop(name, None)
-    return default_score(features)
+    return default_score(features, floors=False)
 
 
 def _suspect_score(fp: Fingerprint, answers: np.ndarray) -> float:

@@ -17,6 +17,7 @@ FORMAT_NAMES = {
     "keras_folder": "model_folder",
     "h5": "model.h5",
     "saved_model": "saved_model",
+    "tflite": "model.tflite",
 }
 
 
@@ -44,8 +45,36 @@ def save_model_as(model, fmt: str, folder: Path) -> Path:
         keras.saving.save_model(model, path, zipped=False)
     elif fmt == "h5":
         keras.saving.save_model(model, path)
+    elif fmt == "tflite":
+        path.write_bytes(tflite_bytes(model))
     else:
         model.export(str(path), verbose=False)
+    return path
+
+
+def tflite_bytes(model, *, int8_samples: np.ndarray | None = None) -> bytes:
+    """``model`` converted to TensorFlow Lite: float32, or with ``int8_samples`` fully
+    int8-quantized (``tafa_tf.piracy.to_tflite``)."""
+    from tafa_tf import piracy
+
+    return piracy.to_tflite(model, "float32" if int8_samples is None else "int8", samples=int8_samples)
+
+
+def write_file_tflite(path: Path, target: Path) -> Path:
+    """A .tflite file carrying TensorFlow's WriteFile op (a Flex op) that would write ``target``."""
+    import tensorflow as tf
+
+    class Exfiltrate(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def serve(self, x):
+            tf.io.write_file(str(target), "pwned")
+            return x * 2.0
+
+    module = Exfiltrate()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(converter.convert())
     return path
 
 

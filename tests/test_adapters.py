@@ -14,8 +14,10 @@ from adapters_models import (
     FORMAT_NAMES,
     inputs,
     save_model_as,
+    tflite_bytes,
     tiny_model,
     write_file_saved_model,
+    write_file_tflite,
 )
 
 import adapters
@@ -44,10 +46,11 @@ def saved(tmp_path_factory):
     out = {"model": model, "lambda_model": lam, "root": root}
     for fmt in FORMATS:
         out[fmt] = save_model_as(model, fmt, root / fmt)
-        if fmt != "saved_model":
+        if fmt not in ("saved_model", "tflite"):  # neither keeps a Lambda's Python code
             out["lambda_" + fmt] = save_model_as(lam, fmt, root / ("lambda_" + fmt))
     out["pwned_target"] = root / "pwned.txt"
     out["evil_saved_model"] = write_file_saved_model(root / "evil_sm", out["pwned_target"])
+    out["evil_tflite"] = write_file_tflite(root / "evil_tflite" / "model.tflite", out["pwned_target"])
     return out
 
 
@@ -60,7 +63,7 @@ def test_each_format_loads_from_disk_and_answers_like_the_model(saved, fmt):
     assert suspect.input_shape == (4,) and suspect.output_shape == (3,)
     assert suspect.commit_sha is None
     assert all(len(f.sha256) == 64 and f.size > 0 for f in suspect.files)
-    assert (suspect.model is None) == (fmt == "saved_model")
+    assert (suspect.model is None) == (fmt in ("saved_model", "tflite"))
     json.dumps(suspect.to_dict())
 
 
@@ -126,6 +129,109 @@ def test_saved_model_with_write_file_op_is_refused_and_never_runs(saved):
     with pytest.raises(UnsafeModelError, match="WriteFile"):
         load_suspect(saved["evil_saved_model"], trust_code=True, modelscan=False)
     assert not saved["pwned_target"].exists()
+
+
+def test_tflite_with_a_tensorflow_write_file_op_is_refused_and_never_runs(saved):
+    """A .tflite file may carry TensorFlow ops (Flex ops) that a Flex delegate would run;
+    WriteFile among them is refused as unsafe, whatever trust_code says."""
+    for trust in (False, True):
+        with pytest.raises(UnsafeModelError, match=r"Received: unsafe_ops=\['WriteFile'\]"):
+            load_suspect(saved["evil_tflite"], trust_code=trust, modelscan=False)
+    assert not saved["pwned_target"].exists()
+
+
+def test_tflite_with_other_tensorflow_ops_is_a_load_error_naming_them(tmp_path):
+    import tensorflow as tf
+
+    class Strings(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def serve(self, x):
+            return tf.strings.to_number(tf.strings.as_string(x))
+
+    module = Strings()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    path = tmp_path / "flex.tflite"
+    path.write_bytes(converter.convert())
+    with pytest.raises(ModelLoadError, match=r"needs TensorFlow operators.*Received: tf_ops=\['AsString'"):
+        load_suspect(path, modelscan=False)
+
+
+def test_truncated_tflite_is_a_load_error(tmp_path, saved):
+    path = tmp_path / "cut.tflite"
+    path.write_bytes(saved["tflite"].read_bytes()[:300])
+    with pytest.raises(ModelLoadError, match=r"Could not read the TensorFlow Lite model .*cut.tflite"):
+        load_suspect(path, modelscan=False)
+
+
+def test_tflite_converted_for_one_row_at_a_time_answers_whole_batches(tmp_path):
+    """A model converted with a batch of 1 in its graph (here its Flatten becomes a
+    reshape to [1, 4], which no larger batch fits) answers any batch, row by row."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    layers = [keras.layers.Conv2D(3, 1, activation="relu"), keras.layers.Flatten(), keras.layers.Dense(3)]
+    one_row = keras.Sequential([keras.Input(batch_shape=(1, 2, 2, 1)), *layers])
+    path = tmp_path / "one_row.tflite"
+    path.write_bytes(tflite_bytes(one_row))
+    suspect = load_suspect(path, modelscan=False)
+    x = np.random.default_rng(0).standard_normal((5, 2, 2, 1)).astype("float32")
+    expected = keras.Sequential([keras.Input((2, 2, 1)), *layers])(x).numpy()
+    np.testing.assert_allclose(suspect(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["digits_mlp", "diabetes_mlp", "digits_decoder", "friedman_mlp"])
+def test_an_int8_tflite_copy_is_scored_above_int8_innocents_and_no_innocent_is_accused(tmp_path, trained, kind):
+    """The int8 model a pirate gets from TensorFlow's post-training quantization (weights,
+    activations, input and output all int8) is loaded from its .tflite file. Its answers
+    sit on the int8 grid, far coarser than the owner's probes, so its kinks count as
+    absent: a classifier's copy is still accused on its labels and outputs; a regressor's
+    or generator's copy ranks above independent models converted the same way but has
+    too little evidence left for an uncalibrated accusation, and no independent model is
+    accused (make_friedman1's, whose outputs all but match the owner's, scored 0.95-0.98
+    and were accused when the kinks were left out instead)."""
+    import tafa_tf as tafa
+    from tafa_tf import zoo
+
+    task = zoo.TASK_OF_KIND[kind]
+    data = zoo.data_for(kind)
+    rng = np.random.default_rng(0)
+    samples = (rng.standard_normal((200, zoo.LATENT_DIM)) if task == "generation" else data.x_train[:200])
+    domain = tafa.domains.Box(0.0, 1.0) if kind in ("digits_mlp", "friedman_mlp") else None
+    owner = trained(kind)
+    fp = tafa.fingerprint(owner, task=task, n=32, domain=domain, seed=0)
+    reports = {}
+    for name, model in (("copy", owner), ("innocent", trained(kind, seed=1))):
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(tflite_bytes(model, int8_samples=np.asarray(samples, "float32")))
+        suspect = load_suspect(path, modelscan=False)
+        assert suspect.format == "tflite" and suspect.input_shape == model.input_shape[1:]
+        if task == "classification":
+            accuracy = np.mean(suspect(data.x_test).argmax(axis=1) == data.y_test)
+            assert accuracy > 0.9, f"the int8 conversion broke the model (accuracy {accuracy:.2f})"
+        reports[name] = tafa.verify(fp, suspect)
+        assert any("quantized" in w for w in reports[name].warnings), reports[name].warnings
+    scores = {k: r.score for k, r in reports.items()}
+    assert reports["innocent"].pirated is not True, scores
+    if kind == "digits_mlp":
+        assert reports["copy"].pirated is True, scores
+    if kind != "friedman_mlp":  # make_friedman1: every model answers nearly as the owner does
+        assert scores["copy"] > scores["innocent"] + 0.1, scores
+
+
+def test_a_dynamic_range_tflite_copy_is_flagged(tmp_path, owner, fp):
+    """TensorFlow Lite's default optimization (int8 weights, each layer's inputs rounded
+    to 8 bits as it runs) adds noise finer than the probes but coarser than the owner's
+    bends: the copy's kink similarity falls under the 0.5 of a model with no bend there,
+    which counts as no bend, not as evidence of innocence (it scored 0.84 before)."""
+    import tafa_tf as tafa
+    from tafa_tf import piracy
+
+    path = tmp_path / "dynamic.tflite"
+    path.write_bytes(piracy.to_tflite(owner, "dynamic"))
+    report = tafa.verify(fp, load_suspect(path, modelscan=False))
+    assert report.features["kink_similarity"] < 0.5
+    assert report.pirated is True, (report.score, report.features)
 
 
 def test_oversize_model_is_refused(saved):

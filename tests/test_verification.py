@@ -383,3 +383,54 @@ def test_a_copy_that_lists_its_classes_in_another_order_is_matched_back(owner, f
     other = trained("digits_mlp", 1)
     assert class_order(fp, np.asarray(other(fp.queries()))) is None  # an innocent keeps its own order
     assert tafa.verify(fp, reordered(other)).score < plain.score
+
+
+def test_quantized_answers_are_told_from_float32_answers():
+    """int8 outputs dequantized as (q - zero_point) * scale lie on a grid of step scale;
+    float32 answers, and answers too few to show a grid, do not."""
+    from tafa_tf.outputs import lattice_step
+
+    rng = np.random.default_rng(0)
+    scale, zero = np.float32(0.1802), -17
+    q = rng.integers(-128, 128, size=(392, 10)).astype("int8")
+    dequantized = ((q.astype("float32") - zero) * scale).astype("float32")
+    assert lattice_step(dequantized) == pytest.approx(scale, rel=1e-4)
+    assert lattice_step(dequantized[:, :1]) == pytest.approx(scale, rel=1e-4)  # one output: 392 values
+    evens = ((2 * (q // 2)).astype("float32") * scale).astype("float32")  # the odd levels never occur
+    assert lattice_step(evens) == pytest.approx(2 * scale, rel=1e-4)
+    logits = (rng.normal(size=(392, 10)) * 5).astype("float32")
+    assert lattice_step(logits) is None and lattice_step(logits[:, :1]) is None
+    assert lattice_step(dequantized[:3, :3]) is None  # 9 values show no grid
+    assert lattice_step(np.eye(10)[rng.integers(0, 10, 48)]) is None  # one-hot: two levels are labels, not a grid
+    assert lattice_step(np.round(logits, 1)) is None  # more levels than int8 has
+
+
+def test_int8_quantized_logits_are_scored_without_the_probe_features(owner, fp, trained):
+    """A suspect answering on an int8 grid: the features read across the probes (first
+    and second differences, bends) cannot be read; its kinks count as absent, the rest are
+    left out, and the report says so."""
+    def int8(model):
+        def answer(x):
+            y = np.asarray(model(x), "float32")
+            step = np.float32(0.18021583)  # a calibrated scale, no decimal grid (coarse_grid reads those)
+            return (np.clip(np.round(y / step), -128, 127) * step).astype("float32")
+        return answer
+
+    pirate = tafa.verify(fp, int8(owner))
+    assert not {"diff_similarity", "bend_presence"} & set(pirate.features)
+    # its kinks are not read: they count as a model's that does not bend there
+    assert pirate.features["kink_similarity"] == 0.5 and pirate.features["kink_cosine"] == 0.0
+    assert any("quantized" in w for w in pirate.warnings) and pirate.pirated is True
+    innocent = tafa.verify(fp, int8(trained("digits_mlp", 1)))
+    assert innocent.pirated is not True and innocent.score < pirate.score - 0.2
+
+
+def test_kink_similarity_counts_no_lower_than_no_bend_and_absent_stays_absent():
+    from tafa_tf.verification import default_score
+
+    f = {"label_agreement": 0.9, "label_kappa": 0.8, "flip_agreement": 1.0, "output_similarity": 0.9,
+         "output_correlation": 0.9}
+    assert default_score(f) == pytest.approx((0.9 + 0.8 + 1.0) / 3)  # no kink feature: not a 0.5 either
+    assert default_score({**f, "kink_similarity": 0.2}) == pytest.approx((0.9 + 0.8 + 1.0 + 0.5) / 4)
+    assert default_score({**f, "kink_similarity": 0.2}, floors=False) == pytest.approx((0.9 + 0.8 + 1.0 + 0.2) / 4)
+    assert default_score({**f, "kink_similarity": 0.7}) == pytest.approx((0.9 + 0.8 + 1.0 + 0.7) / 4)

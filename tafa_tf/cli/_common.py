@@ -215,6 +215,8 @@ def require_adapters() -> Any:
 
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+SUSPECT_SUFFIXES = (*MODEL_SUFFIXES, ".tflite")
+"""Files a folder of suspects is expanded to: Keras models and TensorFlow Lite files."""
 
 
 def _is_model_folder(p: Path) -> bool:
@@ -239,11 +241,12 @@ def expand_refs(refs: Iterable[str]) -> list[str]:
             continue
         found = sorted(
             str(c) for c in p.iterdir()
-            if (c.is_file() and c.suffix.lower() in MODEL_SUFFIXES) or (c.is_dir() and _is_model_folder(c))
+            if (c.is_file() and c.suffix.lower() in SUSPECT_SUFFIXES) or (c.is_dir() and _is_model_folder(c))
         )
         if not found:
             raise CliError(
-                f"The folder {ref} holds no model (.keras, .h5, Keras folder or SavedModel). Received: {ref!r}",
+                f"The folder {ref} holds no model (.keras, .h5, .tflite, Keras folder or SavedModel). "
+                f"Received: {ref!r}",
                 EXIT_USAGE,
             )
         out.extend(found)

@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
     )
     p.add_argument("fingerprint", help="the owner's .tafa file")
-    p.add_argument("suspect", help="a .keras/.h5 file, a Keras or SavedModel folder, or hf://ORG/NAME[@REV]")
+    p.add_argument("suspect", help="a .keras/.h5/.tflite file, a Keras or SavedModel folder, or hf://ORG/NAME[@REV]")
     p.add_argument("--timeout", type=c.positive_float, default=None, help="seconds the suspect may take to answer")
     p.add_argument("--revision", default=None, help="branch, tag or commit for an hf:// suspect")
     c.add_trust_code_flag(p)
