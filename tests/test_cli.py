@@ -210,19 +210,16 @@ def test_scan_ranks_a_folder_and_flags_the_copy(models, fingerprint_file, tmp_pa
 
 
 def test_scan_reads_a_folder_of_tflite_files(trained, fingerprint_file, tmp_path):
-    """A folder of TensorFlow Lite files (an int8 copy, as shipped to phones) is expanded and scanned."""
-    from sklearn.datasets import load_digits
-
+    """A folder of TensorFlow Lite files (a float16 copy, as shipped to phones) is expanded and scanned."""
     from tafa_tf import piracy
 
     folder = tmp_path / "phones"
     folder.mkdir()
-    samples = (load_digits().data[:200] / 16.0).astype("float32")
-    (folder / "copy.tflite").write_bytes(piracy.to_tflite(trained("digits_mlp", seed=0), "int8", samples=samples))
+    (folder / "copy.tflite").write_bytes(piracy.to_tflite(trained("digits_mlp", seed=0), "float16"))
     proc = tafa_cli("scan", str(fingerprint_file), str(folder), "--json")
     assert proc.returncode == c.EXIT_PIRATED, proc.stderr
     (entry,) = json.loads(proc.stdout)["entries"]
-    assert entry["ref"].endswith("copy.tflite") and entry["pirated"] is True
+    assert entry["ref"].endswith("copy.tflite") and entry["format"] == "tflite" and entry["pirated"] is True
 
 
 def test_calibrate_stores_the_calibration_and_draws_the_roc(models, fingerprint_file, tmp_path):
