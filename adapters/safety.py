@@ -283,12 +283,18 @@ def tflite_interpreter(path: Path, source: str) -> Any:
                 model_path=str(path),
                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
             )
-        ops = {str(d["op_name"]) for d in interpreter._get_ops_details()}
     except Exception as e:
         raise ModelLoadError(
             f"Could not read the TensorFlow Lite model {source} (corrupt or truncated). "
             f"Received: {type(e).__name__}: {first_line(e)}"
         ) from e
+    list_ops = getattr(interpreter, "_get_ops_details", None)  # not public, but read before anything runs
+    if list_ops is None:
+        raise ModelLoadError(
+            f"This TensorFlow cannot list a TensorFlow Lite file's operators before running them, so "
+            f"{source} was not loaded; load the Keras or SavedModel original. Received: tensorflow {tf.__version__}"
+        )
+    ops = {str(d["op_name"]) for d in list_ops()}
     flex = sorted(op[len(FLEX_PREFIX):] for op in ops if op.startswith(FLEX_PREFIX))
     unsafe = [op for op in flex if op in UNSAFE_TF_OPS]
     if unsafe:
