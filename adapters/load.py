@@ -238,7 +238,7 @@ def load_layout(
     files = tuple(FileRecord.of(base / p, base) for p in layout.files)
     if layout.format == "saved_model":
         predict, model, in_shape, out_shape = _load_saved_model(root, source)
-    elif interpreter is not None:
+    elif layout.format == "tflite":
         predict, model, in_shape, out_shape = _load_tflite(interpreter, source)
     else:
         predict, model, in_shape, out_shape = _load_keras(root, source, trust_code=trust_code)

@@ -360,9 +360,9 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     if kept.any():
         delta = fp.delta.astype("float64")[kept]
         k_owner = kinks(o0[kept], op[kept], om[kept], delta)
-        k_susp = kinks(s0[kept], sp[kept], sm[kept], delta)
-        if reading.lattice is not None:  # quantized answers: no kink can be read in them, none counts
-            k_susp = np.zeros_like(k_owner)  # (a suspect that does not bend there: 0.5 and 0)
+        # quantized answers: no kink can be read in them, so none counts (as for a suspect
+        # that does not bend there: kink similarity 0.5, cosine 0)
+        k_susp = kinks(s0[kept], sp[kept], sm[kept], delta) if reading.lattice is None else np.zeros_like(k_owner)
         features["kink_similarity"] = _relative_similarity(k_susp, k_owner, k_owner)
         features["kink_cosine"] = _mean_cosine(k_owner, k_susp)
     if bends.any() and reading.lattice is None:  # presence compares curvature and has its own guard (background)
@@ -516,14 +516,14 @@ FLOORS = {"kink_similarity": 0.5}
 
 ``kink_similarity`` is 0.5 for a suspect that does not bend at the owner's points at all
 (its kink error is then the owner's kink), the level of every innocent model of the
-benchmark (median 0.498 over 1,200 of them, 5th percentile 0.47). Under 0.5 the suspect
+benchmark (median 0.498 over the 696 of its zoos, 5th percentile 0.47). Under 0.5 the suspect
 curves there more than the owner does, in other directions: answers with noise finer
 than the probes but coarser than the bends. A pirate gets that for free by shipping the
 copy as a TensorFlow Lite file with dynamic-range quantization (int8 weights, each
 layer's inputs rounded to 8 bits as it runs): over six zoo kinds such copies kept every
 label and an output correlation of 1.00, but their kink similarity fell to 0.02-0.40 and
 they scored 0.69-0.87 (make_friedman1 0.90-0.95), under the accusation line. Noise is no
-evidence of innocence, so it counts as no bend: they score 0.83-0.95, and no removal AUC
+evidence of innocence, so it counts as no bend: they score 0.83-0.96, and no removal AUC
 of the piracy benchmark moved by more than 0.003 (docs/results.md).
 """
 LIFTS = ("bend_presence", "head_evidence", "head_exact")

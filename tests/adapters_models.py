@@ -60,6 +60,18 @@ def tflite_bytes(model, *, int8_samples: np.ndarray | None = None) -> bytes:
     return piracy.to_tflite(model, "float32" if int8_samples is None else "int8", samples=int8_samples)
 
 
+def tf_ops_tflite(module, path: Path) -> Path:
+    """``module.serve`` (a tf.function) converted to ``path`` with TensorFlow ops allowed
+    (``SELECT_TF_OPS``): what TensorFlow Lite cannot run itself is carried as Flex ops."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(converter.convert())
+    return path
+
+
 def write_file_tflite(path: Path, target: Path) -> Path:
     """A .tflite file carrying TensorFlow's WriteFile op (a Flex op) that would write ``target``."""
     import tensorflow as tf
@@ -70,12 +82,7 @@ def write_file_tflite(path: Path, target: Path) -> Path:
             tf.io.write_file(str(target), "pwned")
             return x * 2.0
 
-    module = Exfiltrate()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(converter.convert())
-    return path
+    return tf_ops_tflite(Exfiltrate(), path)
 
 
 def write_file_saved_model(folder: Path, target: Path) -> Path:

@@ -14,6 +14,7 @@ from adapters_models import (
     FORMAT_NAMES,
     inputs,
     save_model_as,
+    tf_ops_tflite,
     tflite_bytes,
     tiny_model,
     write_file_saved_model,
@@ -148,11 +149,7 @@ def test_tflite_with_other_tensorflow_ops_is_a_load_error_naming_them(tmp_path):
         def serve(self, x):
             return tf.strings.to_number(tf.strings.as_string(x))
 
-    module = Strings()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-    path = tmp_path / "flex.tflite"
-    path.write_bytes(converter.convert())
+    path = tf_ops_tflite(Strings(), tmp_path / "flex.tflite")
     with pytest.raises(ModelLoadError, match=r"needs TensorFlow operators.*Received: tf_ops=\['AsString'"):
         load_suspect(path, modelscan=False)
 
