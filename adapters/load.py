@@ -230,7 +230,7 @@ def load_layout(
     if layout.format == "saved_model":
         check_saved_model_ops(root)
     elif layout.format == "tflite":
-        interpreter = tflite_interpreter(root, source)
+        interpreter, report["tflite_runtime"] = tflite_interpreter(root, source)
     else:
         report["code_layers"] = check_keras_code(root, layout.format, trust_code=trust_code)
     if modelscan:

@@ -252,36 +252,77 @@ FLEX_PREFIX = "Flex"
 """How TensorFlow Lite names a TensorFlow op carried inside a .tflite file (``FlexWriteFile``)."""
 
 
-def tflite_interpreter(path: Path, source: str) -> Any:
+TFLITE_RUNTIMES = ("ai_edge_litert", "tensorflow")
+"""Where a TensorFlow Lite interpreter is taken from, first installed first: LiteRT
+(``ai_edge_litert``, the ``tafa-tf[tflite]`` extra), which succeeds ``tf.lite.Interpreter``
+(deprecated since TensorFlow 2.18 and announced for deletion), else TensorFlow's own."""
+
+
+def _litert() -> tuple[Any, Any, str]:
+    import ai_edge_litert
+    from ai_edge_litert import interpreter
+
+    return interpreter.Interpreter, interpreter.OpResolverType, f"ai_edge_litert {ai_edge_litert.__version__}"
+
+
+def _tensorflow_lite() -> tuple[Any, Any, str]:
+    import tensorflow as tf
+
+    return tf.lite.Interpreter, tf.lite.experimental.OpResolverType, f"tensorflow {tf.__version__}"
+
+
+_TFLITE_RUNTIME_LOADERS = {"ai_edge_litert": _litert, "tensorflow": _tensorflow_lite}
+
+
+def tflite_runtime() -> tuple[Any, Any, str]:
+    """(interpreter class, its ``OpResolverType`` enum, the runtime's name and version) of the
+    first of :data:`TFLITE_RUNTIMES` that is installed.
+
+    Raises:
+        MissingDependencyError: none is (a TensorFlow without ``tf.lite.Interpreter``).
+    """
+    for name in TFLITE_RUNTIMES:
+        try:
+            return _TFLITE_RUNTIME_LOADERS[name]()
+        except (KeyError, ImportError, AttributeError):
+            continue
+    raise MissingDependencyError(
+        "Reading a TensorFlow Lite file needs the LiteRT interpreter: pip install 'tafa-tf[tflite]' "
+        f"(ai-edge-litert). Received: none of {list(TFLITE_RUNTIMES)} provides one."
+    )
+
+
+def tflite_interpreter(path: Path, source: str) -> tuple[Any, str]:
     """A TensorFlow Lite interpreter of the file at ``path``, after its operators are checked.
 
-    The interpreter is made with TensorFlow Lite's built-in kernels only, without the
-    default delegates, so no TensorFlow (Flex) op can run in it; its operators are read
-    from the file before any tensor is allocated or any op prepared. A .tflite file may
-    still carry TensorFlow ops (a converter's ``SELECT_TF_OPS``), which a Flex delegate
-    would run, file writes included: those are refused here with their names.
+    The interpreter (:func:`tflite_runtime`) is made with TensorFlow Lite's built-in
+    kernels only, without the default delegates, so no TensorFlow (Flex) op can run in it;
+    its operators are read from the file before any tensor is allocated or any op
+    prepared. A .tflite file may still carry TensorFlow ops (a converter's
+    ``SELECT_TF_OPS``), which a Flex delegate would run, file writes included: those are
+    refused here with their names.
 
     Args:
         path: the .tflite file.
         source: the user's reference, for messages.
 
     Returns:
-        A ``tf.lite.Interpreter``, tensors not allocated.
+        A LiteRT (or ``tf.lite``) ``Interpreter``, tensors not allocated, and the runtime's
+        name and version.
 
     Raises:
         UnsafeModelError: a TensorFlow op of ``UNSAFE_TF_OPS`` is in the file.
         ModelLoadError: the file is not a TensorFlow Lite model, or it needs TensorFlow ops.
+        MissingDependencyError: no TensorFlow Lite interpreter is installed.
     """
     import warnings
 
-    import tensorflow as tf
-
+    interpreter_class, resolvers, runtime = tflite_runtime()
     try:
         with warnings.catch_warnings():  # tf.lite.Interpreter's notice that LiteRT succeeds it
             warnings.simplefilter("ignore")
-            interpreter = tf.lite.Interpreter(
-                model_path=str(path),
-                experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            interpreter = interpreter_class(
+                model_path=str(path), experimental_op_resolver_type=resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES
             )
     except Exception as e:
         raise ModelLoadError(
@@ -291,8 +332,8 @@ def tflite_interpreter(path: Path, source: str) -> Any:
     list_ops = getattr(interpreter, "_get_ops_details", None)  # not public, but read before anything runs
     if list_ops is None:
         raise ModelLoadError(
-            f"This TensorFlow cannot list a TensorFlow Lite file's operators before running them, so "
-            f"{source} was not loaded; load the Keras or SavedModel original. Received: tensorflow {tf.__version__}"
+            f"This TensorFlow Lite interpreter cannot list a file's operators before running them, so "
+            f"{source} was not loaded; load the Keras or SavedModel original. Received: {runtime}"
         )
     ops = {str(d["op_name"]) for d in list_ops()}
     flex = sorted(op[len(FLEX_PREFIX):] for op in ops if op.startswith(FLEX_PREFIX))
@@ -308,7 +349,7 @@ def tflite_interpreter(path: Path, source: str) -> Any:
             "SELECT_TF_OPS), which tafa-tf does not run in a suspect; convert it with built-in "
             f"operators only, or load the Keras or SavedModel original. Received: tf_ops={flex}"
         )
-    return interpreter
+    return interpreter, runtime
 
 
 class _QuietModelScan(logging.Filter):

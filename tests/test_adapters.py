@@ -31,7 +31,9 @@ from adapters import (
     UnsafeModelError,
     load_suspect,
 )
+from adapters import safety as adapters_safety
 from adapters.hub import parse_hub_ref
+from adapters.safety import TFLITE_RUNTIMES
 from adapters.scanning import HubQuery, list_hub_refs
 from tafa_tf.errors import SuspectShapeError, TafaError
 
@@ -53,6 +55,32 @@ def saved(tmp_path_factory):
     out["evil_saved_model"] = write_file_saved_model(root / "evil_sm", out["pwned_target"])
     out["evil_tflite"] = write_file_tflite(root / "evil_tflite" / "model.tflite", out["pwned_target"])
     return out
+
+
+@pytest.fixture(params=TFLITE_RUNTIMES)
+def tflite_runtime(request, monkeypatch):
+    """Each TensorFlow Lite runtime in turn, as the only one the loader may take (skipped where
+    it is not installed: TensorFlow drops ``tf.lite.Interpreter`` after 2.21)."""
+    monkeypatch.setattr("adapters.safety.TFLITE_RUNTIMES", (request.param,))
+    try:
+        runtime = adapters_safety.tflite_runtime()[2]
+    except MissingDependencyError:
+        pytest.skip(f"{request.param} provides no TensorFlow Lite interpreter here")
+    return runtime
+
+
+def test_tflite_loads_in_each_runtime_and_says_which(saved, tflite_runtime):
+    suspect = load_suspect(saved["tflite"], modelscan=False)
+    x = inputs(7)
+    np.testing.assert_allclose(suspect(x), saved["model"](x).numpy(), rtol=1e-5, atol=1e-6)
+    assert suspect.scan_report["tflite_runtime"] == tflite_runtime
+
+
+def test_litert_comes_first_and_none_at_all_is_a_missing_dependency(monkeypatch):
+    assert TFLITE_RUNTIMES[0] == "ai_edge_litert"
+    monkeypatch.setattr("adapters.safety.TFLITE_RUNTIMES", ("no_such_runtime",))
+    with pytest.raises(MissingDependencyError, match=r"pip install 'tafa-tf\[tflite\]'"):
+        adapters_safety.tflite_runtime()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -132,7 +160,7 @@ def test_saved_model_with_write_file_op_is_refused_and_never_runs(saved):
     assert not saved["pwned_target"].exists()
 
 
-def test_tflite_with_a_tensorflow_write_file_op_is_refused_and_never_runs(saved):
+def test_tflite_with_a_tensorflow_write_file_op_is_refused_and_never_runs(saved, tflite_runtime):
     """A .tflite file may carry TensorFlow ops (Flex ops) that a Flex delegate would run;
     WriteFile among them is refused as unsafe, whatever trust_code says."""
     for trust in (False, True):
@@ -141,7 +169,7 @@ def test_tflite_with_a_tensorflow_write_file_op_is_refused_and_never_runs(saved)
     assert not saved["pwned_target"].exists()
 
 
-def test_tflite_with_other_tensorflow_ops_is_a_load_error_naming_them(tmp_path):
+def test_tflite_with_other_tensorflow_ops_is_a_load_error_naming_them(tmp_path, tflite_runtime):
     import tensorflow as tf
 
     class Strings(tf.Module):
@@ -154,14 +182,14 @@ def test_tflite_with_other_tensorflow_ops_is_a_load_error_naming_them(tmp_path):
         load_suspect(path, modelscan=False)
 
 
-def test_truncated_tflite_is_a_load_error(tmp_path, saved):
+def test_truncated_tflite_is_a_load_error(tmp_path, saved, tflite_runtime):
     path = tmp_path / "cut.tflite"
     path.write_bytes(saved["tflite"].read_bytes()[:300])
     with pytest.raises(ModelLoadError, match=r"Could not read the TensorFlow Lite model .*cut.tflite"):
         load_suspect(path, modelscan=False)
 
 
-def test_tflite_converted_for_one_row_at_a_time_answers_whole_batches(tmp_path):
+def test_tflite_converted_for_one_row_at_a_time_answers_whole_batches(tmp_path, tflite_runtime):
     """A model converted with a batch of 1 in its graph (here its Flatten becomes a
     reshape to [1, 4], which no larger batch fits) answers any batch, row by row."""
     import keras
