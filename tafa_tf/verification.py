@@ -9,6 +9,9 @@ task-agnostic features:
   f(x+du) - f(x-du), which carry the local slope of the owner's function;
 - ``kink_similarity`` and ``kink_cosine``: agreement of the second differences
   (the bends) at the owner's boundary points;
+- ``lattice_agreement``, for a suspect whose answers lie on an int8 grid (kinks cannot
+  be read there): the share of its answers within two grid steps of the owner's, beyond
+  chance; it stands in for ``kink_similarity`` in the default score;
 - ``bend_presence``: whether the suspect bends where the owner does, whatever its
   outputs say (tafa_tf.bends): its relative curvature across the owner's probes
   against the owner's, the smaller over the larger; a copy that kept the owner's
@@ -262,8 +265,9 @@ class _Reading:
         if self.lattice is not None:
             out.append(f"The suspect's answers are quantized (every value a multiple of {self.lattice:.3g}, as an "
                        "int8 model answers), far coarser than the owner's probes: no difference, kink or bend can "
-                       "be read across them, so its kinks count as absent (kink similarity 0.5) and the rest were "
-                       "left out of its score.")
+                       "be read across them. They were left out of its score; in the kinks' place it counts how "
+                       f"many of its answers lie within {LATTICE_STEPS:g} grid steps of the owner's, beyond chance "
+                       "(lattice_agreement, counted no lower than 0.5).")
         return out
 
 
@@ -282,8 +286,9 @@ def _read(fp: Fingerprint, answers: np.ndarray, width: int) -> _Reading:
     if order is not None:  # the classes answer in another order: the owner's order first
         answers = answers[:, order]
     grid = coarse_grid(answers)
-    if grid is None and step is not None and kind == "probabilities":
-        grid = f"multiples of {step:.3g}"
+    half = grid in ("float16", "bfloat16")  # an int8 softmax's 1/256 grid fits bfloat16's too
+    if step is not None and (half or (grid is None and kind == "probabilities")):
+        grid = f"quantized, every value a multiple of {step:.3g}, as an int8 model answers"
     if grid is not None:
         # rounded probabilities (an API's 4 decimals, a float16 model): the bends are lost in
         # the rounding and log(0) stands where a probability was rounded away; labels are not
@@ -371,8 +376,43 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
                                  background=None if fp.background is None else fp.background[bends])
         if math.isfinite(presence):
             features["bend_presence"] = presence
+    agreement = math.nan if reading.lattice is None else lattice_agreement(answers, fp.owner_outputs(), reading.lattice)
+    if math.isfinite(agreement):  # a quantized suspect's stand-in for its kinks (STAND_INS)
+        features["lattice_agreement"] = agreement
     features.update(_head_features(fp, linearize(sc) if fp.task == "generation" else sc))
     return features, "outputs"
+
+
+LATTICE_STEPS = 2.0
+"""How many of a quantized suspect's grid steps its answer may lie from the owner's and
+still agree (:func:`lattice_agreement`): half a step from rounding the output, the rest
+from the activations rounded to 8 bits inside."""
+
+
+def lattice_agreement(answers: np.ndarray, owner: np.ndarray, step: float) -> float:
+    """How many of a quantized suspect's answers lie within :data:`LATTICE_STEPS` grid
+    steps (``step``: :func:`tafa_tf.outputs.lattice_step`) of the owner's, beyond chance:
+    ``(agree - chance) / (1 - chance)``, chance being the share that would agree were each
+    answer compared with the owner's answers to every query (one output at a time), as
+    Cohen's kappa counts labels. NaN where the shapes differ or chance is 1.
+
+    An int8 copy's kinks are lost in its grid, but its answers are the owner's rounded:
+    full-int8 TensorFlow Lite copies of the benchmark's MLPs and CNN put 0.88-1.00 of
+    their answers within two steps of the owner's, independent int8 models 0.01-0.28,
+    mostly by chance (a decoder's background pixels: 0.27 by chance). Measured in
+    docs/results.md, TensorFlow Lite copies (session 29).
+    """
+    a = np.asarray(answers, dtype="float64").reshape(len(answers), -1)
+    o = np.asarray(owner, dtype="float64").reshape(len(owner), -1)
+    if a.shape != o.shape or not len(a):
+        return float("nan")
+    width = LATTICE_STEPS * float(step)
+    agree = float(np.mean(np.abs(a - o) <= width))
+    ranked = np.sort(o, axis=0)
+    within = [np.searchsorted(ranked[:, j], a[:, j] + width, side="right")
+              - np.searchsorted(ranked[:, j], a[:, j] - width, side="left") for j in range(o.shape[1])]
+    chance = float(np.mean(within)) / len(o)
+    return (agree - chance) / (1.0 - chance) if chance < 1.0 else float("nan")
 
 
 _TINY_NORM = 1e-12
@@ -498,13 +538,22 @@ def _input_fit(fp: Fingerprint, answers: np.ndarray) -> float:
 
 
 SCORE_FEATURES = ("output_similarity", "diff_similarity", "kink_similarity", "label_agreement", "flip_agreement")
-"""The terms of the default score's mean, as named before classifiers' stand-ins (:data:`STAND_INS`)."""
-STAND_INS = {"output_similarity": "output_correlation", "label_agreement": "label_kappa"}
-"""Classifiers' terms of the mean: where the features carry them, these stand in (clipped at 0).
+"""The terms of the default score's mean, as named before their stand-ins (:data:`STAND_INS`)."""
+STAND_INS = {"output_similarity": "output_correlation", "label_agreement": "label_kappa",
+             "kink_similarity": "lattice_agreement"}
+"""Terms of the mean that stand in where the features carry them (clipped at 0), under the
+floor of the term they replace (:data:`FLOORS`).
 
-A classifier's centered log-probabilities scale with its confidence, which any
-fine-tune, pruning or temperature changes, so their correlation with the owner's
-counts, not their squared error; and its labels off the data often fall on one or two
+A quantized suspect's kinks cannot be read (:func:`tafa_tf.outputs.lattice_step`), so
+``lattice_agreement`` stands in for ``kink_similarity``: whether its answers are the
+owner's rounded to its grid. Full-int8 TensorFlow Lite copies had scored at most 0.875
+with the kinks counted absent (classifiers) and 0.75 (regressors, decoder); with it
+0.92-1.00, and independent int8 models kept their scores (docs/results.md).
+
+Classifiers' ``output_correlation`` and ``label_kappa``: a classifier's centered
+log-probabilities scale with its confidence, which any fine-tune, pruning or
+temperature changes, so their correlation with the owner's counts, not their squared
+error; and its labels off the data often fall on one or two
 classes that any model trained on the same data picks too, so agreement beyond what
 the two models' label frequencies give by chance (Cohen's kappa) counts. Measured
 (docs/results.md): on MobileNetV2 rows, 30%-pruned copies (accuracy 0.12-0.33) had

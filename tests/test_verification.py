@@ -407,8 +407,9 @@ def test_quantized_answers_are_told_from_float32_answers():
 
 def test_int8_quantized_logits_are_scored_without_the_probe_features(owner, fp, trained):
     """A suspect answering on an int8 grid: the features read across the probes (first
-    and second differences, bends) cannot be read; its kinks count as absent, the rest are
-    left out, and the report says so."""
+    and second differences, bends) cannot be read and are left out, its kinks count as
+    absent, whether its answers are the owner's rounded stands in for them, and the report
+    says so."""
     def int8(model):
         def answer(x):
             y = np.asarray(model(x), "float32")
@@ -421,8 +422,49 @@ def test_int8_quantized_logits_are_scored_without_the_probe_features(owner, fp, 
     # its kinks are not read: they count as a model's that does not bend there
     assert pirate.features["kink_similarity"] == 0.5 and pirate.features["kink_cosine"] == 0.0
     assert any("quantized" in w for w in pirate.warnings) and pirate.pirated is True
+    assert pirate.features["lattice_agreement"] == pytest.approx(1.0) and pirate.score > 0.95
     innocent = tafa.verify(fp, int8(trained("digits_mlp", 1)))
+    assert innocent.features["lattice_agreement"] < 0.2
     assert innocent.pirated is not True and innocent.score < pirate.score - 0.2
+
+
+def test_int8_softmax_answers_are_read_as_labels_and_named_as_an_int8_models(owner, fp):
+    """An int8 softmax answers multiples of 1/256, a grid bfloat16 also fits: the report
+    names the int8 grid (not "bfloat16"), and the labels it keeps still accuse the copy."""
+    def int8_softmax(x):
+        logits = np.asarray(owner(x), "float64")
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return (np.clip(np.round(p * 256), 0, 255) / 256).astype("float32")
+
+    report = tafa.verify(fp, int8_softmax)
+    assert report.mode == "labels", report.warnings
+    assert any("multiple of 0.00391, as an int8 model answers" in w for w in report.warnings), report.warnings
+    assert not any("bfloat16" in w for w in report.warnings)
+    assert report.pirated is True, (report.score, report.features)
+
+
+def test_lattice_agreement_counts_answers_near_the_owners_beyond_chance():
+    from tafa_tf.verification import lattice_agreement
+
+    rng = np.random.default_rng(0)
+    owner = rng.normal(size=(300, 4))
+    step = 0.05
+    rounded = np.round(owner / step) * step
+    assert lattice_agreement(rounded, owner, step) == pytest.approx(1.0)
+    # another model's answers: as close to the owner's as chance puts them, not more
+    assert abs(lattice_agreement(np.round(rng.normal(size=(300, 4)) / step) * step, owner, step)) < 0.1
+    # an output every model gives alike (a decoder's background pixel) agrees by chance only
+    owner[:, 0] = 0.0
+    other = np.round(rng.normal(size=(300, 4)) / step) * step
+    other[:, 0] = 0.0
+    assert np.mean(np.abs(other - owner) <= 2 * step) > 0.25
+    assert abs(lattice_agreement(other, owner, step)) < 0.1
+    rounded = np.round(owner / step) * step
+    half = rounded.copy()
+    half[:150] = rng.normal(size=(150, 4))
+    assert 0.4 < lattice_agreement(half, owner, step) < 0.6
+    assert np.isnan(lattice_agreement(rounded[:, :3], owner, step))
 
 
 def test_kink_similarity_counts_no_lower_than_no_bend_and_absent_stays_absent():
