@@ -9,7 +9,8 @@ input and output, calibrated on 200 training inputs); two independently trained 
 with full integer quantization. Each gets the score and verdict ``tafa.verify`` gives,
 and the score it got before session 28 ("before"): its answers read as float32 ones
 (the features read across the probes kept) and kink similarity taken as it is (no floor,
-``tafa_tf.verification.FLOORS``).
+``tafa_tf.verification.FLOORS``); and in session 28 ("s28"): without
+``lattice_agreement`` standing in for the kinks of a quantized suspect.
 
     python benchmarks/bench_tflite.py [--kinds digits_mlp diabetes_mlp ...] [--seeds 0 1 2]
         [--arch mnv2_035_32_trained resnet50_32_trained ...] [--json benchmarks/results/tflite.json]
@@ -55,7 +56,7 @@ def _score_before(fp, answers) -> float:
     from tafa_tf import verification as V
 
     reading = V._read(fp, answers, fp.owner_outputs().shape[1])
-    if reading.kind == "labels" and reading.grid and reading.grid.startswith("multiples"):
+    if reading.kind == "labels" and reading.grid and reading.grid.startswith("quantized"):
         reading = V._Reading(answers, V.output_kind(answers, fp.task, fp.owner_outputs().shape[1]))
     return V.default_score(V._features(fp, dataclasses.replace(reading, lattice=None))[0], floors=False)
 
@@ -102,8 +103,11 @@ def rows_of(kind: str, seed: int, fp, owner, innocents, samples, folder: Path) -
         suspect = load_suspect(path, modelscan=False)
         report = tafa.verify(fp, suspect)
         answers = verification.query(fp, suspect, fp.queries())
+        without = {k: v for k, v in report.features.items() if k != "lattice_agreement"}
         rows.append({"kind": kind, "seed": seed, "side": side, "suspect": name, "score": report.score,
                      "pirated": report.pirated, "score_before": _score_before(fp, answers),
+                     "lattice_agreement": report.features.get("lattice_agreement"),
+                     "score_session28": verification.default_score(without) if report.mode == "outputs" else report.score,
                      "quantized_reading": any("quantized" in w for w in report.warnings),
                      "bytes": path.stat().st_size})
         print(f"{kind:15s} seed {seed} {name:32s} score {report.score:.3f} (before {rows[-1]['score_before']:.3f})"
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows += zoo_rows(kind, seed, Path(tmp))
         for name in args.arch:
             rows += arch_rows(name, Path(tmp))
-    print(f"\n{'kind':22s} {'suspect':26s} {'score':13s} {'before':13s} flagged")
+    print(f"\n{'kind':22s} {'suspect':26s} {'score':13s} {'s28':13s} {'before':13s} flagged")
     for kind in [*args.kinds, *args.arch]:
         groups: dict[str, list[dict]] = {}
         for r in rows:
@@ -133,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 groups.setdefault(r["suspect"] if r["side"] == "pirated" else "independent, TFLite int8", []).append(r)
         for name, group in groups.items():
             s, f = [r["score"] for r in group], [r["score_before"] for r in group]
-            print(f"{kind:22s} {name:26s} {min(s):.3f}-{max(s):.3f}   {min(f):.3f}-{max(f):.3f}   "
+            t = [r["score_session28"] for r in group]
+            print(f"{kind:22s} {name:26s} {min(s):.3f}-{max(s):.3f}   {min(t):.3f}-{max(t):.3f}   {min(f):.3f}-{max(f):.3f}   "
                   f"{sum(r['pirated'] is True for r in group)}/{len(group)}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     tmp_json = Path(args.json).with_suffix(".json.tmp")
