@@ -11,7 +11,10 @@ task-agnostic features:
   (the bends) at the owner's boundary points;
 - ``lattice_agreement``, for a suspect whose answers lie on an int8 grid (kinks cannot
   be read there): the share of its answers within two grid steps of the owner's, beyond
-  chance; it stands in for ``kink_similarity`` in the default score;
+  chance; and ``noise_agreement``, for one whose kinks are noisier than no bend: the
+  share of its answers at the owner's bends within twice its median kink error of the
+  owner's, beyond chance. The first stands in for ``kink_similarity`` in the default
+  score; the second raises its floor (:data:`FLOORS`);
 - ``bend_presence``: whether the suspect bends where the owner does, whatever its
   outputs say (tafa_tf.bends): its relative curvature across the owner's probes
   against the owner's, the smaller over the larger; a copy that kept the owner's
@@ -363,13 +366,7 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     if stable is not None:
         kept[bends] = _enough(stable[bends])
     if kept.any():
-        delta = fp.delta.astype("float64")[kept]
-        k_owner = kinks(o0[kept], op[kept], om[kept], delta)
-        # quantized answers: no kink can be read in them, so none counts (as for a suspect
-        # that does not bend there: kink similarity 0.5, cosine 0)
-        k_susp = kinks(s0[kept], sp[kept], sm[kept], delta) if reading.lattice is None else np.zeros_like(k_owner)
-        features["kink_similarity"] = _relative_similarity(k_susp, k_owner, k_owner)
-        features["kink_cosine"] = _mean_cosine(k_owner, k_susp)
+        features.update(_kink_features(fp, (o0, op, om), (s0, sp, sm), kept, quantized=reading.lattice is not None))
     if bends.any() and reading.lattice is None:  # presence compares curvature and has its own guard (background)
         presence = bend_presence((o0[bends], op[bends], om[bends]), (s0[bends], sp[bends], sm[bends]),
                                  sigmoid_head=fp.task == "generation",
@@ -383,6 +380,26 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     return features, "outputs"
 
 
+def _kink_features(fp: Fingerprint, owner: tuple, suspect: tuple, kept: np.ndarray, *,
+                   quantized: bool) -> dict[str, float]:
+    """``kink_similarity`` and ``kink_cosine`` over the ``kept`` bends, from the owner's and
+    the suspect's canonical answers (at the points, and across each probe); and, where the
+    suspect's kinks are noisier than no bend at all, ``noise_agreement``."""
+    (o0, op, om), (s0, sp, sm) = owner, suspect
+    delta = fp.delta.astype("float64")[kept]
+    k_owner = kinks(o0[kept], op[kept], om[kept], delta)
+    # quantized answers: no kink can be read in them, so none counts (as for a suspect
+    # that does not bend there: kink similarity 0.5, cosine 0)
+    k_susp = np.zeros_like(k_owner) if quantized else kinks(s0[kept], sp[kept], sm[kept], delta)
+    out = {"kink_similarity": _relative_similarity(k_susp, k_owner, k_owner),
+           "kink_cosine": _mean_cosine(k_owner, k_susp)}
+    if out["kink_similarity"] < FLOORS["kink_similarity"]:  # noise: is it all that parts the answers?
+        noise = noise_agreement(s0[kept], o0[kept], (k_susp - k_owner) * delta.reshape(-1, 1))
+        if math.isfinite(noise):
+            out["noise_agreement"] = noise
+    return out
+
+
 LATTICE_STEPS = 2.0
 """How many of a quantized suspect's grid steps its answer may lie from the owner's and
 still agree (:func:`lattice_agreement`): half a step from rounding the output, the rest
@@ -391,10 +408,8 @@ from the activations rounded to 8 bits inside."""
 
 def lattice_agreement(answers: np.ndarray, owner: np.ndarray, step: float) -> float:
     """How many of a quantized suspect's answers lie within :data:`LATTICE_STEPS` grid
-    steps (``step``: :func:`tafa_tf.outputs.lattice_step`) of the owner's, beyond chance:
-    ``(agree - chance) / (1 - chance)``, chance being the share that would agree were each
-    answer compared with the owner's answers to every query (one output at a time), as
-    Cohen's kappa counts labels. NaN where the shapes differ or chance is 1.
+    steps (``step``: :func:`tafa_tf.outputs.lattice_step`) of the owner's, beyond chance
+    (:func:`agreement_beyond_chance`). NaN where the shapes differ.
 
     An int8 copy's kinks are lost in its grid, but its answers are the owner's rounded:
     full-int8 TensorFlow Lite copies of the benchmark's MLPs and CNN put 0.88-1.00 of
@@ -406,12 +421,42 @@ def lattice_agreement(answers: np.ndarray, owner: np.ndarray, step: float) -> fl
     o = np.asarray(owner, dtype="float64").reshape(len(owner), -1)
     if a.shape != o.shape or not len(a):
         return float("nan")
-    width = LATTICE_STEPS * float(step)
-    agree = float(np.mean(np.abs(a - o) <= width))
-    ranked = np.sort(o, axis=0)
-    within = [np.searchsorted(ranked[:, j], a[:, j] + width, side="right")
-              - np.searchsorted(ranked[:, j], a[:, j] - width, side="left") for j in range(o.shape[1])]
-    chance = float(np.mean(within)) / len(o)
+    return agreement_beyond_chance(a, o, np.full(o.shape[1], LATTICE_STEPS * float(step)))
+
+
+NOISE_WIDTHS = 2.0
+"""How far a noisy suspect's answer may lie from the owner's, in medians of its kink
+error (:func:`noise_agreement`), and still agree."""
+
+
+def noise_agreement(s0: np.ndarray, o0: np.ndarray, kink_error: np.ndarray) -> float:
+    """Where a suspect's kinks are noisier than no bend at all (kink similarity under its
+    floor, :data:`FLOORS`): how many of its answers at the owner's bends (``s0`` against
+    ``o0``, canonical) lie within :data:`NOISE_WIDTHS` times the median of its own second
+    differences' error (``kink_error``, per output) of the owner's, beyond chance
+    (:func:`agreement_beyond_chance`).
+
+    A copy with noise finer than the probes (a dynamic-range TensorFlow Lite file: each
+    layer's inputs rounded to 8 bits as it runs) departs from the owner by the same noise
+    that scrambles its second differences; a model that is not the owner departs by far
+    more than its curvature at the owner's points. Measured (docs/results.md, session
+    29): the 26 dynamic-range copies of bench_tflite 0.61-0.99; every one of the 696
+    innocent models of the piracy benchmark's zoos at most 0.08.
+    """
+    width = NOISE_WIDTHS * np.median(np.abs(kink_error), axis=0)
+    return agreement_beyond_chance(s0, o0, width)
+
+
+def agreement_beyond_chance(answers: np.ndarray, owner: np.ndarray, width: np.ndarray) -> float:
+    """``(agree - chance) / (1 - chance)``: ``agree`` the share of answers within ``width``
+    (one per output) of the owner's answer to the same query, ``chance`` the share that
+    would be were each compared with the owner's answers to every query, one output at
+    a time, as Cohen's kappa counts labels. NaN where chance is 1."""
+    agree = float(np.mean(np.abs(answers - owner) <= width))
+    ranked = np.sort(owner, axis=0)
+    within = [np.searchsorted(ranked[:, j], answers[:, j] + width[j], side="right")
+              - np.searchsorted(ranked[:, j], answers[:, j] - width[j], side="left") for j in range(owner.shape[1])]
+    chance = float(np.mean(within)) / len(owner)
     return (agree - chance) / (1.0 - chance) if chance < 1.0 else float("nan")
 
 
@@ -574,6 +619,12 @@ label and an output correlation of 1.00, but their kink similarity fell to 0.02-
 they scored 0.69-0.87 (make_friedman1 0.90-0.95), under the accusation line. Noise is no
 evidence of innocence, so it counts as no bend: they score 0.83-0.96, and no removal AUC
 of the piracy benchmark moved by more than 0.003 (docs/results.md).
+
+Whether that noise is all that parts the suspect's answers from the owner's is evidence,
+though: ``noise_agreement`` (measured only where kink similarity is under 0.5) raises
+the floor to itself where it is higher. The same copies then score 0.86-1.00 (session
+29); no innocent of the benchmark came near it (at most 0.08 against 0.5), and no score
+of its 2,468 suspects moved. The data-free references are scored without any floor.
 """
 LIFTS = ("bend_presence", "head_evidence", "head_exact")
 """Features that raise the default score to themselves where they are higher (never lower it)."""
@@ -610,7 +661,7 @@ def default_score(features: dict[str, float], *, floors: bool = True) -> float:
     terms = [max(0.0, features[STAND_INS[k]]) if STAND_INS.get(k) in features else features.get(k, float("nan"))
              for k in SCORE_FEATURES]
     if floors:  # a feature that is absent stays absent
-        terms = [max(FLOORS.get(k, -math.inf), v) if math.isfinite(v) else v for k, v in zip(SCORE_FEATURES, terms)]
+        terms = [max(_floor(features, k), v) if math.isfinite(v) else v for k, v in zip(SCORE_FEATURES, terms)]
     vals = [v for v in terms if math.isfinite(v)]
     mean = float(np.mean(vals)) if vals else float("nan")
     side = features.get("owner_side", float("nan"))
@@ -624,6 +675,15 @@ def default_score(features: dict[str, float], *, floors: bool = True) -> float:
         return score
     lifts = [features.get(k, float("nan")) for k in LIFTS]
     return max([score, *(float(v) for v in lifts if math.isfinite(v))])
+
+
+def _floor(features: dict[str, float], name: str) -> float:
+    """The lowest the default score's term for ``name`` counts (:data:`FLOORS`): for the
+    kinks, ``noise_agreement`` where the suspect carries it and it is higher."""
+    floor = FLOORS.get(name, -math.inf)
+    if name == "kink_similarity":
+        floor = max(floor, features.get("noise_agreement", -math.inf))
+    return floor
 
 
 DEFAULT_SCORE_FEATURE = "default_score"

@@ -244,19 +244,27 @@ def test_an_int8_tflite_copy_is_scored_above_int8_innocents_and_no_innocent_is_a
         assert reports["copy"].pirated is True, scores
 
 
-def test_a_dynamic_range_tflite_copy_is_flagged(tmp_path, owner, fp):
+def test_a_dynamic_range_tflite_copy_is_flagged(tmp_path, owner, fp, trained):
     """TensorFlow Lite's default optimization (int8 weights, each layer's inputs rounded
     to 8 bits as it runs) adds noise finer than the probes but coarser than the owner's
     bends: the copy's kink similarity falls under the 0.5 of a model with no bend there,
-    which counts as no bend, not as evidence of innocence (it scored 0.84 before)."""
+    which counts as no bend, not as evidence of innocence (it scored 0.84 before); and that
+    noise is all that parts its answers from the owner's (noise_agreement), which an
+    independent model converted the same way does not show."""
     import tafa_tf as tafa
     from tafa_tf import piracy
 
-    path = tmp_path / "dynamic.tflite"
-    path.write_bytes(piracy.to_tflite(owner, "dynamic"))
-    report = tafa.verify(fp, load_suspect(path, modelscan=False))
-    assert report.features["kink_similarity"] < 0.5
-    assert report.pirated is True, (report.score, report.features)
+    reports = {}
+    for name, model in (("copy", owner), ("innocent", trained("digits_mlp", 1))):
+        path = tmp_path / f"dynamic-{name}.tflite"
+        path.write_bytes(piracy.to_tflite(model, "dynamic"))
+        reports[name] = tafa.verify(fp, load_suspect(path, modelscan=False))
+    copy, innocent = reports["copy"], reports["innocent"]
+    assert copy.features["kink_similarity"] < 0.5
+    assert copy.features["noise_agreement"] > 0.5, copy.features
+    assert copy.pirated is True and copy.score > 0.95, (copy.score, copy.features)
+    assert innocent.features.get("noise_agreement", 0.0) < 0.2, innocent.features
+    assert innocent.pirated is not True, (innocent.score, innocent.features)
 
 
 def test_oversize_model_is_refused(saved):

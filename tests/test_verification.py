@@ -467,6 +467,30 @@ def test_lattice_agreement_counts_answers_near_the_owners_beyond_chance():
     assert np.isnan(lattice_agreement(rounded[:, :3], owner, step))
 
 
+def test_noise_agreement_tells_the_owner_plus_noise_from_another_function():
+    """Answers that are the owner's plus noise depart from it by about their own kink
+    error; another function departs by far more than its curvature at the owner's points."""
+    from tafa_tf.probes import kinks
+    from tafa_tf.verification import noise_agreement
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(200, 1))
+    delta = np.full(200, 0.01)
+
+    def answers(f, noise=0.0):
+        return [f(x + d) + noise * rng.normal(size=(200, 3)) for d in (0.0, 0.01, -0.01)]
+
+    owner = answers(lambda z: np.abs(z - [0.1, 0.3, -0.2]))
+    k_owner = kinks(*owner, delta)
+
+    def agreement(suspect):
+        return noise_agreement(suspect[0], owner[0], (kinks(*suspect, delta) - k_owner) * delta.reshape(-1, 1))
+
+    assert agreement(answers(lambda z: np.abs(z - [0.1, 0.3, -0.2]), noise=1e-3)) > 0.8
+    assert abs(agreement(answers(lambda z: np.abs(z - [0.15, 0.25, -0.1]), noise=1e-3))) < 0.1
+    assert abs(agreement(answers(lambda z: 0.9 * z + 0.2))) < 0.1
+
+
 def test_kink_similarity_counts_no_lower_than_no_bend_and_absent_stays_absent():
     from tafa_tf.verification import default_score
 
