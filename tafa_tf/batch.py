@@ -18,7 +18,7 @@ from tafa_tf.calibration import Calibration, check_counts, check_fraction
 from tafa_tf.errors import CalibrationError
 from tafa_tf.progress import progress_bar
 from tafa_tf.record import Fingerprint
-from tafa_tf.verification import Report, calibration_row, check_combine, verify
+from tafa_tf.verification import CONDITIONAL_FEATURES, Report, calibration_row, check_combine, verify
 
 
 def verify_many(
@@ -114,11 +114,12 @@ def _shared_features(rows: list[dict[str, float]]) -> list[str]:
 
     A feature can be absent for some suspects (label-only answers) or NaN (no bend to
     compare); the combiner can only weigh what all the models have, so the others are
-    dropped with a warning rather than failing the whole calibration.
+    dropped with a warning rather than failing the whole calibration (without one for
+    :data:`~tafa_tf.verification.CONDITIONAL_FEATURES`, absent by design).
     """
     every = sorted({name for row in rows for name in row})
     shared = [n for n in every if all(n in r and math.isfinite(float(r[n])) for r in rows)]
-    dropped = sorted(set(every) - set(shared))
+    dropped = sorted(set(every) - set(shared) - CONDITIONAL_FEATURES)
     if dropped:
         warnings.warn(
             f"Calibrating without the feature(s) {dropped}: missing or not finite for some models.",

@@ -626,6 +626,9 @@ the floor to itself where it is higher. The same copies then score 0.86-1.00 (se
 29); no innocent of the benchmark came near it (at most 0.08 against 0.5), and no score
 of its 2,468 suspects moved. The data-free references are scored without any floor.
 """
+CONDITIONAL_FEATURES = frozenset({"lattice_agreement", "noise_agreement"})
+"""Features measured only where a suspect's answers call for them (on an int8 grid, kinks
+noisier than no bend): a calibration on features leaves them out without a warning."""
 LIFTS = ("bend_presence", "head_evidence", "head_exact")
 """Features that raise the default score to themselves where they are higher (never lower it)."""
 OWNER_SIDE_WEIGHT = 2.0 / 3.0

@@ -430,3 +430,19 @@ def test_calibrating_with_distilled_students_catches_held_out_students(trained):
     assert "owner_pull" in cal.feature_names_
     assert all(r.pirated for r in caught)
     assert not any(r.pirated for r in cleared)
+
+
+def test_features_measured_only_for_some_suspects_are_left_out_quietly_the_rest_with_a_warning():
+    import warnings
+
+    from tafa_tf.batch import _shared_features
+
+    rows = [{"output_similarity": 0.9, "kink_similarity": 0.4, "noise_agreement": 0.7},
+            {"output_similarity": 0.5, "kink_similarity": 0.5, "lattice_agreement": 0.1},
+            {"output_similarity": 0.4, "kink_similarity": 0.6}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _shared_features(rows) == ["kink_similarity", "output_similarity"]
+    rows[2] = {"output_similarity": 0.4}
+    with pytest.warns(UserWarning, match=r"without the feature\(s\) \['kink_similarity'\]"):
+        assert _shared_features(rows) == ["output_similarity"]
