@@ -10,7 +10,8 @@ with full integer quantization. Each gets the score and verdict ``tafa.verify`` 
 and the score it got before session 28 ("before"): its answers read as float32 ones
 (the features read across the probes kept) and kink similarity taken as it is (no floor,
 ``tafa_tf.verification.FLOORS``); and in session 28 ("s28"): without
-``lattice_agreement`` standing in for the kinks of a quantized suspect.
+``lattice_agreement`` standing in for the kinks of a quantized suspect and without
+``noise_agreement`` raising the floor under a noisy one's.
 
     python benchmarks/bench_tflite.py [--kinds digits_mlp diabetes_mlp ...] [--seeds 0 1 2]
         [--arch mnv2_035_32_trained resnet50_32_trained ...] [--json benchmarks/results/tflite.json]
@@ -54,9 +55,11 @@ def _score_before(fp, answers) -> float:
     """The default score as before session 28: answers read as float32 ones (no quantized
     reading) and no floor under kink similarity."""
     from tafa_tf import verification as V
+    from tafa_tf.outputs import coarse_grid
 
     reading = V._read(fp, answers, fp.owner_outputs().shape[1])
-    if reading.kind == "labels" and reading.grid and reading.grid.startswith("quantized"):
+    # an int8 softmax whose grid bfloat16's fits was read as labels before too
+    if reading.kind == "labels" and reading.grid and reading.grid.startswith("quantized") and coarse_grid(answers) is None:
         reading = V._Reading(answers, V.output_kind(answers, fp.task, fp.owner_outputs().shape[1]))
     return V.default_score(V._features(fp, dataclasses.replace(reading, lattice=None))[0], floors=False)
 
@@ -103,10 +106,11 @@ def rows_of(kind: str, seed: int, fp, owner, innocents, samples, folder: Path) -
         suspect = load_suspect(path, modelscan=False)
         report = tafa.verify(fp, suspect)
         answers = verification.query(fp, suspect, fp.queries())
-        without = {k: v for k, v in report.features.items() if k != "lattice_agreement"}
+        without = {k: v for k, v in report.features.items() if k not in ("lattice_agreement", "noise_agreement")}
         rows.append({"kind": kind, "seed": seed, "side": side, "suspect": name, "score": report.score,
                      "pirated": report.pirated, "score_before": _score_before(fp, answers),
                      "lattice_agreement": report.features.get("lattice_agreement"),
+                     "noise_agreement": report.features.get("noise_agreement"),
                      "score_session28": verification.default_score(without) if report.mode == "outputs" else report.score,
                      "quantized_reading": any("quantized" in w for w in report.warnings),
                      "bytes": path.stat().st_size})
