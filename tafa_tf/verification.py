@@ -626,6 +626,8 @@ the floor to itself where it is higher. The same copies then score 0.86-1.00 (se
 29); no innocent of the benchmark came near it (at most 0.08 against 0.5), and no score
 of its 2,468 suspects moved. The data-free references are scored without any floor.
 """
+FLOOR_RAISERS = {"kink_similarity": "noise_agreement"}
+"""Features that raise a term's floor (:data:`FLOORS`) to themselves where higher."""
 CONDITIONAL_FEATURES = frozenset({"lattice_agreement", "noise_agreement"})
 """Features measured only where a suspect's answers call for them (on an int8 grid, kinks
 noisier than no bend): a calibration on features leaves them out without a warning."""
@@ -681,12 +683,9 @@ def default_score(features: dict[str, float], *, floors: bool = True) -> float:
 
 
 def _floor(features: dict[str, float], name: str) -> float:
-    """The lowest the default score's term for ``name`` counts (:data:`FLOORS`): for the
-    kinks, ``noise_agreement`` where the suspect carries it and it is higher."""
-    floor = FLOORS.get(name, -math.inf)
-    if name == "kink_similarity":
-        floor = max(floor, features.get("noise_agreement", -math.inf))
-    return floor
+    """The lowest the default score's term for ``name`` counts: :data:`FLOORS`, raised to
+    the feature :data:`FLOOR_RAISERS` names where the suspect carries it and it is higher."""
+    return max(FLOORS.get(name, -math.inf), features.get(FLOOR_RAISERS.get(name, ""), -math.inf))
 
 
 DEFAULT_SCORE_FEATURE = "default_score"

@@ -500,3 +500,8 @@ def test_kink_similarity_counts_no_lower_than_no_bend_and_absent_stays_absent():
     assert default_score({**f, "kink_similarity": 0.2}) == pytest.approx((0.9 + 0.8 + 1.0 + 0.5) / 4)
     assert default_score({**f, "kink_similarity": 0.2}, floors=False) == pytest.approx((0.9 + 0.8 + 1.0 + 0.2) / 4)
     assert default_score({**f, "kink_similarity": 0.7}) == pytest.approx((0.9 + 0.8 + 1.0 + 0.7) / 4)
+    # noise that is all that parts the suspect from the owner raises the floor; never in a reference's score
+    noisy = {**f, "kink_similarity": 0.2, "noise_agreement": 0.9}
+    assert default_score(noisy) == pytest.approx((0.9 + 0.8 + 1.0 + 0.9) / 4)
+    assert default_score(noisy, floors=False) == pytest.approx((0.9 + 0.8 + 1.0 + 0.2) / 4)
+    assert default_score({**noisy, "noise_agreement": 0.1}) == pytest.approx((0.9 + 0.8 + 1.0 + 0.5) / 4)
