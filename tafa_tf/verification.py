@@ -393,7 +393,8 @@ def _kink_features(fp: Fingerprint, owner: tuple, suspect: tuple, kept: np.ndarr
     k_susp = np.zeros_like(k_owner) if quantized else kinks(s0[kept], sp[kept], sm[kept], delta)
     out = {"kink_similarity": _relative_similarity(k_susp, k_owner, k_owner),
            "kink_cosine": _mean_cosine(k_owner, k_susp)}
-    if out["kink_similarity"] < FLOORS["kink_similarity"]:  # noise: is it all that parts the answers?
+    # noise (not a grid, whose kinks were never read): is it all that parts the answers?
+    if not quantized and out["kink_similarity"] < FLOORS["kink_similarity"]:
         noise = noise_agreement(s0[kept], o0[kept], (k_susp - k_owner) * delta.reshape(-1, 1))
         if math.isfinite(noise):
             out["noise_agreement"] = noise
