@@ -11,7 +11,8 @@ Where things live: creation.py makes a fingerprint (``fingerprint``), record.py 
 ``Fingerprint`` value and archive.py its .tafa file, synthesis.py finds boundary
 points, probes.py the queries asked about them, verification.py asks a suspect and
 scores it (``verify``, ``Report``), calibration.py is the estimator (``Calibration``),
-batch.py verifies many suspects and calibrates on them (``calibrate``).
+batch.py verifies many suspects and calibrates on them (``calibrate``), inversion.py
+finds inputs a model's BatchNormalization statistics describe (``batchnorm_samples``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tafa_tf.batch import calibrate, verify_many
 from tafa_tf.calibration import Calibration
 from tafa_tf.creation import fingerprint
 from tafa_tf.introspection import inspect_model
+from tafa_tf.inversion import batchnorm_samples
 from tafa_tf.record import Fingerprint
 from tafa_tf.verification import Report, verify
 
@@ -29,6 +31,7 @@ __all__ = [
     "Calibration",
     "Fingerprint",
     "Report",
+    "batchnorm_samples",
     "calibrate",
     "domains",
     "errors",

@@ -317,34 +317,37 @@ class ReluNetwork:
     # -- walking -----------------------------------------------------------------------------
 
     def _run(self, model: Any, x: Any, record: Callable[[str, Any, Any, tuple], None], prefix: str,
-             skip: Any = None) -> Any:
+             skip: Any = None, observe: Callable[[Any, Any], None] | None = None) -> Any:
         """``model`` on ``x``, each ReLU site's pre-activation given to ``record``; the layer
-        ``skip`` (if any) passes its input through unchanged."""
+        ``skip`` (if any) passes its input through unchanged; ``observe(layer, input)``, if
+        given, sees every leaf layer's first input."""
         if _is_sequential(model):
             for layer in model.layers:
-                x = self._call_layer(layer, x, record=record, prefix=prefix, skip=skip)
+                x = self._call_layer(layer, x, record=record, prefix=prefix, skip=skip, observe=observe)
             return x
         if _is_functional(model):
             return model._run_through_graph(
-                x, operation_fn=lambda op: self._wrap(op, record, prefix, skip)
+                x, operation_fn=lambda op: self._wrap(op, record, prefix, skip, observe)
             )
         raise UnsupportedModelError(
             f"Nested subclassed model {prefix}{model.name!r} cannot be walked; rebuild it as Functional."
         )
 
-    def _wrap(self, layer: Any, record: Callable, prefix: str, skip: Any) -> Callable:
+    def _wrap(self, layer: Any, record: Callable, prefix: str, skip: Any, observe: Callable | None) -> Callable:
         return lambda *args, **kwargs: self._call_layer(layer, *args, record=record, prefix=prefix, skip=skip,
-                                                        **kwargs)
+                                                        observe=observe, **kwargs)
 
     def _call_layer(self, layer: Any, *args: Any, record: Callable, prefix: str, skip: Any = None,
-                    **kwargs: Any) -> Any:
+                    observe: Callable | None = None, **kwargs: Any) -> Any:
         name = prefix + layer.name
         if layer is skip:
             return args[0]
         if _is_model(layer):
             if len(args) != 1 or kwargs.get("mask") is not None:
                 raise UnsupportedModelError(f"Nested model {name!r} must take one input.")
-            return self._run(layer, args[0], record, name + "/", skip)
+            return self._run(layer, args[0], record, name + "/", skip, observe)
+        if observe is not None:
+            observe(layer, args[0])
         if getattr(layer, "_call_has_training_arg", False):
             kwargs["training"] = False  # inference: augmentation and dropout off, BatchNormalization's statistics
         kind = relu_breakpoints(layer)
@@ -442,6 +445,11 @@ class ReluNetwork:
         out = self._run(self.model, x, record, "")
         out = tf.reshape(tf.cast(out, tf.float32), (tf.shape(out)[0], -1))
         return out, tf.concat(pieces, axis=1)
+
+    def observed(self, x: Any, observe: Callable[[Any, Any], None]) -> Any:
+        """The model's outputs on ``x`` in inference mode, ``observe(layer, input)`` called
+        with every leaf layer (nested models walked) and its first input; differentiable."""
+        return self._run(self.model, x, lambda *_: None, "", observe=observe)
 
     def site_of_unit(self) -> np.ndarray:
         """For each coordinate column, the index of its site (spreads targets over layers)."""
