@@ -26,7 +26,13 @@ Every method gets the same query budget and is scored in the same run:
 - random: output similarity on random inputs from the same domain;
 - benign (ModelDiff-like): output similarity on held-out benign data;
 - ipguard (IPGuard-like, classifiers): label agreement at points pushed onto the
-  owner's decision boundary from benign data, probed on both sides.
+  owner's decision boundary from benign data, probed on both sides;
+- weights (wb), cka (wb): not fingerprints but a ceiling for one, what a judge holding
+  the suspect's weights and the owner's held-out data would see: the relative distance
+  of every weight but the output layer's from the owner's (negated), and the linear CKA
+  of the activations entering the output layer with the owner's on the benign inputs.
+  Where a family ranks under the innocents on both, no comparison of the suspect with
+  the owner alone, black box or white, would rank it above them.
 
 Models are cached in benchmarks/.cache so reruns are quick. Prints one table (rows
 task x family, columns method, cells AUC / TPR at 1% FPR), writes piracy_suite.json and
@@ -71,7 +77,7 @@ def kind_of(task: str, args: argparse.Namespace) -> str:
         return REGRESSORS[getattr(args, "regressor", "mlp")]
     return KIND_OF_TASK[task]
 HARD = "same-base fine-tune"
-METHODS = ("tafa", "no base", "tafa+", "tafa cv", "tafa+ cv", "random", "benign", "ipguard")
+METHODS = ("tafa", "no base", "tafa+", "tafa cv", "tafa+ cv", "random", "benign", "ipguard", "weights (wb)", "cka (wb)")
 REMOVAL = ("FTLL", "FTAL", "RTLL", "RTAL", "prune-retune", "adversarial tuning", "extraction (probabilities)")
 LABEL_ONLY = "extraction (labels)"
 N_PUBLIC = 32  # public samples the owner may add (tafa+): the first of the held-out split
@@ -291,6 +297,51 @@ class Baseline:
         return _similarity(self.task, self.owner_y, y)
 
 
+class WhiteBox:
+    """A ceiling for a fingerprint, not one: how close the suspect's weights and hidden
+    activations are to the owner's, read with the weights and the owner's held-out data.
+
+    The body is every top-level layer with weights but the last (the output layer, which
+    RTLL and RTAL draw afresh); units correspond as they are (every suspect of a zoo but
+    the independent ones starts from the owner's weights or its base's). A body of
+    another shape counts as infinitely far.
+    """
+
+    def __init__(self, owner, x: np.ndarray):
+        self.x = x
+        self.owner_body = self._body(owner)
+        self.owner_features = self._into_head(owner)
+
+    @staticmethod
+    def _weighted(model) -> list:
+        return [layer for layer in model.layers if layer.get_weights()]
+
+    def _body(self, model) -> list[np.ndarray]:
+        return [w for layer in self._weighted(model)[:-1] for w in layer.get_weights()]
+
+    def _into_head(self, model) -> np.ndarray:
+        import keras
+
+        head = self._weighted(model)[-1]
+        return np.asarray(keras.Model(model.inputs, head.input)(self.x)).reshape(len(self.x), -1)
+
+    def weights(self, suspect) -> float:
+        """Minus the relative distance ||W_s - W_o|| / ||W_o|| of the bodies."""
+        body = self._body(suspect)
+        if [w.shape for w in body] != [w.shape for w in self.owner_body]:
+            return -float(np.finfo("float32").max)
+        diff = np.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(body, self.owner_body)))
+        return -diff / np.sqrt(sum(float(np.sum(b ** 2)) for b in self.owner_body))
+
+    def cka(self, suspect) -> float:
+        """Linear CKA of the activations entering the output layer with the owner's."""
+        a = self.owner_features - self.owner_features.mean(0)
+        b = self._into_head(suspect)
+        b = b - b.mean(0)
+        cross = np.linalg.norm(a.T @ b) ** 2
+        return float(cross / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b) + 1e-12))
+
+
 def ipguard_points(owner, x_benign: np.ndarray, budget: int, seed: int) -> np.ndarray:
     """IPGuard-like: benign inputs pushed onto the owner's decision boundary, probed on both sides."""
     import tensorflow as tf
@@ -389,6 +440,8 @@ def run_task(task: str, args: argparse.Namespace, zoo_seed: int = 0) -> dict[str
     methods["benign"] = Baseline("benign", task, owner, benign).score
     if task == "classification":
         methods["ipguard"] = Baseline("ipguard", task, owner, ipguard_points(owner, z.data.x_test, budget, args.seed), label_only=True).score
+    white = WhiteBox(owner, benign)
+    methods["weights (wb)"], methods["cka (wb)"] = white.weights, white.cka
 
     scores: dict[str, dict[str, dict[str, float]]] = {m: {"pos": {}, "neg": {}} for m in methods}
     family_of: dict[str, str] = {}

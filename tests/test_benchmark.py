@@ -39,6 +39,11 @@ def test_piracy_suite_runs_from_one_command_and_prints_the_table(tmp_path):
     # the public base is what tells copies from other fine-tunes of that base
     hard = rows[("classification", "all pirated vs same-base fine-tune")]
     assert hard["tafa"]["auc"] > hard["no base"]["auc"], hard
+    # the white-box ceiling: FTLL and RTLL keep every weight under the output layer as it is
+    for task in ("classification", "regression", "generation"):
+        for family in ("FTLL", "RTLL"):
+            assert rows[(task, family)]["weights (wb)"]["auc"] == 1.0, (task, family, rows[(task, family)])
+            assert rows[(task, family)]["cka (wb)"]["auc"] == 1.0, (task, family, rows[(task, family)])
 
 
 @pytest.mark.slow
