@@ -165,6 +165,23 @@ def test_fingerprint_with_a_public_base_asks_which_side_a_suspect_takes(models, 
     assert_one_line_error(missing, "fingerprint", c.EXIT_INPUT, "nope.keras")
 
 
+def test_fingerprint_grows_points_from_batchnorm_samples_or_says_why_not(models, tmp_path):
+    import tafa_tf as tafa
+    from test_inversion import _bn_cnn
+
+    path = tmp_path / "bn_cnn.keras"
+    _bn_cnn(epochs=2).save(path)
+    out = tmp_path / "bn_cnn.tafa"
+    proc = tafa_cli("fingerprint", str(path), "--batchnorm-samples", "--domain", "box:0,1", "--n", "16",
+                    "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["batchnorm_samples"] is True
+    fp = tafa.Fingerprint.load(out)
+    assert fp.n_points == 16 and fp.input_shape == (8, 8, 1)
+    plain = tafa_cli("fingerprint", str(models["owner"]), "--batchnorm-samples", "-o", str(tmp_path / "mlp.tafa"))
+    assert_one_line_error(plain, "fingerprint", c.EXIT_INPUT, "no BatchNormalization layer")
+
+
 def test_verify_exit_codes_tell_pirated_from_innocent(models, fingerprint_file):
     pirated = tafa_cli("verify", str(fingerprint_file), str(models["pirated"]), "--json")
     innocent = tafa_cli("verify", str(fingerprint_file), str(models["innocent"]), "--json")

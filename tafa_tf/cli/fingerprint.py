@@ -15,6 +15,7 @@ examples:
   tafa fingerprint owner.keras --task classification --domain box:0,1 --n 256 -o secret/owner.tafa
   tafa fingerprint decoder.keras --task generation --domain gaussian:1.0
   tafa fingerprint owner.keras --base public_base.keras   # owner was fine-tuned from a public model
+  tafa fingerprint mobilenet.keras --batchnorm-samples    # copies may ship as full-int8 TFLite
   tafa fingerprint owner.keras --json
 
 domains: box:LOW,HIGH (inputs in [LOW, HIGH], e.g. pixels box:0,1), gaussian:STD
@@ -24,6 +25,11 @@ domains: box:LOW,HIGH (inputs in [LOW, HIGH], e.g. pixels box:0,1), gaussian:STD
 If you fine-tuned a public model, pass it with --base: the points are then chosen
 where your model departs from it, and a verification tells a copy of yours from
 someone else's fine-tune of the same public model (feature owner_side).
+
+With --batchnorm-samples every point grows from inputs fitted to your model's
+BatchNormalization statistics (tafa.batchnorm_samples, still no data): a copy shipped as
+full-int8 TensorFlow Lite, whose 8-bit ranges were calibrated on data, keeps your
+model's answers there and not at the domain's random inputs (docs/results.md).
 
 Keep the .tafa file secret: a pirate who knows the points can tune against them.
 
@@ -52,6 +58,8 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--base", default=None,
                    help="the public model yours was fine-tuned from (.keras, .h5, Keras folder), if any")
+    p.add_argument("--batchnorm-samples", action="store_true",
+                   help="grow every point from inputs fitted to the model's BatchNormalization statistics")
     p.add_argument("-o", "--out", default=None, help="where to write the .tafa (default: beside the model)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists (its calibration is lost)")
     c.add_common_flags(p)
@@ -77,13 +85,18 @@ def run(args: argparse.Namespace) -> int:
     model = c.load_owner_model(args.model)
     base = c.load_owner_model(args.base) if args.base else None
     with c.failing_as(c.EXIT_INPUT, f"Cannot fingerprint {args.model}"):
+        grown = {}
+        if args.batchnorm_samples:
+            grown = {"samples": tafa.batchnorm_samples(model, domain=args.domain, seed=args.seed,
+                                                       progress=c.show_progress(args)), "sample_fraction": 1.0}
         fp = tafa.fingerprint(model, task=args.task, n=args.n, domain=args.domain, seed=args.seed,
-                              base=base, progress=c.show_progress(args))
+                              base=base, progress=c.show_progress(args), **grown)
         fp.save(out)
     summary = {
         "out": str(out), "task": fp.task, "points": fp.n_points, "queries": fp.n_queries,
         "domain": fp.domain.to_dict(), "input_shape": list(fp.input_shape), "owner": fp.owner,
         "coverage_complete": bool(fp.coverage.get("complete", False)), "base": args.base,
+        "batchnorm_samples": bool(args.batchnorm_samples),
     }
     if args.json:
         c.write_json(summary)
