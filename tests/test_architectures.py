@@ -125,12 +125,18 @@ def test_a_random_mobilenetv2_answers_the_same_everywhere_and_is_refused_before_
     assert "a trained model" in str(err.value)
 
 
-@pytest.mark.slow
-def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models():
+@pytest.fixture(scope="module")
+def mobilenet_pair():
+    """A trained MobileNetV2 (alpha 0.35, 32x32) under a head, an independent one, their data."""
     bench = _bench()
     row = bench.ROWS["mnv2_035_32_trained"]
     data = bench.digits_images(row.size, 768)
-    owner, other = bench.make_model(row, 0, data), bench.make_model(row, 1, data)
+    return bench.make_model(row, 0, data), bench.make_model(row, 1, data), data
+
+
+@pytest.mark.slow
+def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models(mobilenet_pair):
+    owner, other, data = mobilenet_pair
     fp = tafa.fingerprint(owner, task="classification", n=96, domain=Box(0.0, 1.0), seed=0)
     assert fp.n_points == 96
     reports = {d: tafa.verify(fp, piracy.quantize(owner, d)) for d in ("float16", "int8")}
@@ -154,3 +160,31 @@ def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models():
     fits = {"rtll": tafa.verify(fp, rtll).features["head_fit"], "innocent": innocent.features["head_fit"]}
     print("\nhead_fit", fits)
     assert fits["rtll"] > fits["innocent"] + 0.5, fits
+
+
+@pytest.mark.slow
+def test_points_from_batchnorm_statistics_keep_a_full_int8_tflite_mobilenetv2_copy_off_the_cleared_side(
+        mobilenet_pair, tmp_path):
+    """A full-int8 TensorFlow Lite copy, its 8-bit ranges calibrated on data, clips at the
+    data-free points (benchmark: 0.23 / 0.31, cleared); points grown from inputs fitted to
+    the owner's BatchNormalization statistics keep more of its answers (0.64 / 0.80)."""
+    from adapters import load_suspect
+
+    owner, other, data = mobilenet_pair
+    paths = {}
+    for name, model in (("copy", owner), ("other", other)):
+        paths[name] = tmp_path / f"{name}.tflite"
+        paths[name].write_bytes(piracy.to_tflite(model, "int8", samples=data[0][:200]))
+    suspects = {name: load_suspect(path, modelscan=False) for name, path in paths.items()}
+    domain = Box(0.0, 1.0)
+    plain = tafa.fingerprint(owner, task="classification", n=96, domain=domain, seed=0)
+    grown = tafa.fingerprint(owner, task="classification", n=96, domain=domain, seed=0,
+                             samples=tafa.batchnorm_samples(owner, 32, domain), sample_fraction=1.0)
+    scores = {(fp_name, name): tafa.verify(fp, s).score for fp_name, fp in (("plain", plain), ("grown", grown))
+              for name, s in suspects.items()}
+    print("\n", scores)
+    # measured: 0.18 -> 0.44 (this owner, trained on 768 images), the independent int8 model 0.01 -> 0.00;
+    # still short of the accusation line, as on the benchmark rows
+    assert scores[("grown", "copy")] > scores[("plain", "copy")] + 0.2, scores
+    assert scores[("grown", "copy")] > scores[("grown", "other")] + 0.3, scores
+    assert tafa.verify(grown, other).score < scores[("grown", "copy")] - 0.1  # the independent model as it is
