@@ -165,6 +165,7 @@ def test_fingerprint_with_a_public_base_asks_which_side_a_suspect_takes(models, 
     assert_one_line_error(missing, "fingerprint", c.EXIT_INPUT, "nope.keras")
 
 
+@pytest.mark.slow
 def test_fingerprint_grows_points_from_batchnorm_samples_or_says_why_not(models, tmp_path):
     import tafa_tf as tafa
     from test_inversion import _bn_cnn
