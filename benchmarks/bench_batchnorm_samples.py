@@ -31,14 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_architectures
 ROWS = ("mnv2_100_32_trained", "mnv2_035_32_trained", "resnet50_32_trained")
 
 
-def suspects_of(row, folder: Path) -> list[tuple[str, str, object]]:
+def suspects_of(row, owner, folder: Path) -> list[tuple[str, str, object]]:
     """(side, name, suspect) of one row: the owner's copies, then its innocents."""
     import bench_architectures as arch
 
     from adapters import load_suspect
     from tafa_tf import piracy
 
-    owner = arch.row_model(row, 0)
     calib = arch.digits_images(row.size, 200, scale=arch._scale(row))[0]
 
     def tflite(model, conversion: str, tag: str):
@@ -74,7 +73,7 @@ def run_row(name: str, folder: Path) -> dict:
         fps[tag] = (tafa.fingerprint(owner, task="classification", n=row.n, domain=domain, seed=0, **kwargs), time.time() - t0)
     result = {"row": name, "samples_seconds": t_samples,
               "fingerprint_seconds": {k: v[1] for k, v in fps.items()}, "suspects": []}
-    for side, label, suspect in suspects_of(row, folder):
+    for side, label, suspect in suspects_of(row, owner, folder):
         entry = {"side": side, "suspect": label}
         for tag, (fp, _) in fps.items():
             report = tafa.verify(fp, suspect)

@@ -314,7 +314,7 @@ class WhiteBox:
 
     @staticmethod
     def _weighted(model) -> list:
-        return [layer for layer in model.layers if layer.get_weights()]
+        return [layer for layer in model.layers if layer.weights]
 
     def _body(self, model) -> list[np.ndarray]:
         return [w for layer in self._weighted(model)[:-1] for w in layer.get_weights()]
