@@ -172,16 +172,23 @@ def import_tensorflow() -> None:
         absl.logging.set_verbosity(absl.logging.ERROR)
 
 
+def existing_model_path(path: str) -> Path:
+    """``path`` as a Path, or CliError (EXIT_INPUT) when nothing is there: said before
+    TensorFlow's import (seconds) or another model's loading is paid for."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise CliError(f"The model file {path} does not exist. Received: model={path!r}", EXIT_INPUT)
+    return p
+
+
 def load_owner_model(path: str) -> Any:
     """Load the owner's own model file; trusted, but Keras safe_mode stays on.
 
     Raises:
         CliError: EXIT_INPUT when the file is missing or is not a Keras model.
     """
+    p = existing_model_path(path)
     import_tensorflow()
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise CliError(f"The model file {path} does not exist. Received: model={path!r}", EXIT_INPUT)
     import keras
 
     with failing_as(EXIT_INPUT, f"Cannot load the model {path}"), quiet_stderr():

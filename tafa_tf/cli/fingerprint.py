@@ -82,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         c.fail(f"{out} exists; pass --force to replace it or --out to write elsewhere. Received: out={str(out)!r}",
                c.EXIT_INPUT)
+    for path in (args.model, args.base):  # a mistyped --base is said before the owner loads
+        if path:
+            c.existing_model_path(path)
     model = c.load_owner_model(args.model)
     base = c.load_owner_model(args.base) if args.base else None
     with c.failing_as(c.EXIT_INPUT, f"Cannot fingerprint {args.model}"):
