@@ -205,7 +205,8 @@ def test_tflite_converted_for_one_row_at_a_time_answers_whole_batches(tmp_path, 
     np.testing.assert_allclose(suspect(x), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["digits_mlp", "diabetes_mlp", "digits_decoder", "friedman_mlp"])
+@pytest.mark.parametrize("kind", ["digits_mlp", *(pytest.param(k, marks=pytest.mark.slow)
+                                                   for k in ("diabetes_mlp", "digits_decoder", "friedman_mlp"))])
 def test_an_int8_tflite_copy_is_scored_above_int8_innocents_and_no_innocent_is_accused(tmp_path, trained, kind):
     """The int8 model a pirate gets from TensorFlow's post-training quantization (weights,
     activations, input and output all int8) is loaded from its .tflite file. Its answers

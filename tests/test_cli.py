@@ -171,6 +171,7 @@ def test_fingerprint_writes_a_loadable_file_and_refuses_to_overwrite(models, fin
     assert_one_line_error(proc, "fingerprint", c.EXIT_INPUT, "--force")
 
 
+@pytest.mark.slow  # several TensorFlow-importing subprocesses; run by .ci/run
 def test_fingerprint_with_a_public_base_asks_which_side_a_suspect_takes(models, tmp_path):
     import tafa_tf as tafa
 
@@ -233,6 +234,7 @@ def test_verify_bad_inputs_are_one_line_with_their_codes(models, fingerprint_fil
     assert debug.returncode == c.EXIT_INPUT and "Traceback" in debug.stderr
 
 
+@pytest.mark.slow  # several TensorFlow-importing subprocesses; run by .ci/run
 def test_scan_ranks_a_folder_and_flags_the_copy(models, fingerprint_file, tmp_path):
     proc = tafa_cli("scan", str(fingerprint_file), str(models["pirated"].parent), str(models["innocent"]),
                     str(tmp_path / "nope.keras"), "--json")
@@ -264,6 +266,7 @@ def test_scan_reads_a_folder_of_tflite_files(trained, fingerprint_file, tmp_path
     assert entry["ref"].endswith("copy.tflite") and entry["format"] == "tflite" and entry["pirated"] is True
 
 
+@pytest.mark.slow  # several TensorFlow-importing subprocesses; run by .ci/run
 def test_calibrate_stores_the_calibration_and_draws_the_roc(models, fingerprint_file, tmp_path):
     import tafa_tf as tafa
 

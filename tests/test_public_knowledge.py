@@ -56,7 +56,7 @@ def test_base_contrast_tells_a_copy_from_another_fine_tune_of_the_same_base(trai
         tafa.fingerprint(owner, n=8, domain=BOX, base=trained("diabetes_mlp"))
 
 
-@pytest.mark.parametrize("kind", ["digits_mlp", "diabetes_mlp"])
+@pytest.mark.parametrize("kind", ["digits_mlp", pytest.param("diabetes_mlp", marks=pytest.mark.slow)])
 def test_owner_side_tells_a_copy_from_another_fine_tune_of_the_same_base(trained, kind):
     task = zoo.TASK_OF_KIND[kind]
     _data, base, owner, (xa, ya), (xb, yb) = owner_of_a_public_base(trained, kind)
@@ -148,7 +148,7 @@ def test_head_features_find_the_owners_hidden_layers_under_a_retrained_output_la
     assert tafa.verify(later, base).features["head_contrast"] < 0.05
 
 
-@pytest.mark.parametrize("kind", ["cancer_mlp", "diabetes_mlp"])
+@pytest.mark.parametrize("kind", [pytest.param("cancer_mlp", marks=pytest.mark.slow), "diabetes_mlp"])
 def test_an_exact_new_head_on_the_owners_layers_is_caught_without_the_base(trained, kind):
     """RTLL keeps every hidden layer and draws the output layer afresh: its answers are an
     affine map of the owner's features to float32 rounding, which no other fine-tune of

@@ -53,8 +53,16 @@ FRIEDMAN_GAP = pytest.mark.xfail(strict=True, reason=(
     "independent models do (up to 0.82)"))
 
 
-@pytest.mark.parametrize(
-    "kind", [pytest.param(k, marks=FRIEDMAN_GAP) if k == "friedman_mlp" else k for k in SCENARIOS])
+HELD_OUT = ("synthetic_mlp", "friedman_mlp", "cancer_mlp")
+"""Run with the slow tests (.ci/run): the default run keeps one zoo per task."""
+
+
+def _scenario(kind: str):
+    marks = [pytest.mark.slow] if kind in HELD_OUT else []
+    return pytest.param(kind, marks=[*marks, FRIEDMAN_GAP] if kind == "friedman_mlp" else marks)
+
+
+@pytest.mark.parametrize("kind", [_scenario(k) for k in SCENARIOS])
 def test_every_pirate_outscores_every_independent_model(kind, trained):
     owner = trained(kind, 0)
     fp = tafa.fingerprint(owner, task=zoo.TASK_OF_KIND[kind], n=128, domain=SCENARIOS[kind], seed=0)
