@@ -119,7 +119,7 @@ def test_console_script_is_installed_and_usage_errors_are_one_line(tmp_path):
     assert proc.returncode == c.EXIT_USAGE and "COMMAND" in proc.stderr
 
 
-def test_help_and_missing_files_are_answered_without_importing_tensorflow(tmp_path):
+def test_help_and_missing_files_are_answered_without_importing_tensorflow(fingerprint_file, tmp_path):
     """`import tafa_tf` loads names on first use, so --help and a mistyped path are said at
     once, not after TensorFlow's import (seconds); the library's API is unchanged."""
     code = (
@@ -128,14 +128,16 @@ def test_help_and_missing_files_are_answered_without_importing_tensorflow(tmp_pa
         "from tafa_tf.cli import main\n"
         "with contextlib.redirect_stderr(io.StringIO()) as err:\n"
         f"    codes = [main(['inspect', {str(tmp_path / 'x.keras')!r}]),\n"
-        f"             main(['fingerprint', {str(tmp_path / 'a.keras')!r}, '--base', {str(tmp_path / 'b.keras')!r}])]\n"
-        "print(codes, 'tensorflow' in sys.modules, err.getvalue().count('does not exist'))\n"
+        f"             main(['fingerprint', {str(tmp_path / 'a.keras')!r}, '--base', {str(tmp_path / 'b.keras')!r}]),\n"
+        f"             main(['verify', {str(fingerprint_file)!r}, {str(tmp_path / 's.keras')!r}])]\n"
+        "print(codes, 'tensorflow' in sys.modules, err.getvalue().count('does not exist'),\n"
+        "      err.getvalue().count('No such model file'))\n"
         "print(tafa_tf.fingerprint.__module__, tafa_tf.domains.Box.__name__, tafa_tf.verification.__name__)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert proc.returncode == 0, proc.stderr
     first, second = proc.stdout.splitlines()
-    assert first == f"[{c.EXIT_INPUT}, {c.EXIT_INPUT}] False 2", proc.stdout
+    assert first == f"[{c.EXIT_INPUT}, {c.EXIT_INPUT}, {c.EXIT_SUSPECT}] False 2 1", proc.stdout
     assert second == "tafa_tf.creation Box tafa_tf.verification", proc.stdout  # names and submodules on use
     import tafa_tf
 

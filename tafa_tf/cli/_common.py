@@ -205,9 +205,14 @@ def load_fingerprint(path: str) -> Any:
 
 def load_suspect_ref(ref: str, *, trust_code: bool = False, revision: str | None = None) -> Any:
     """Load one suspect through the adapters, failing with EXIT_SUSPECT and one line."""
-    import_tensorflow()
     load_suspect = require_adapters().load_suspect
     with failing_as(EXIT_SUSPECT, f"Cannot load the suspect {ref}"):
+        from adapters.hub import is_hub_ref
+        from adapters.load import local_layout
+
+        if not is_hub_ref(ref):  # a mistyped path is said before TensorFlow's import (seconds)
+            local_layout(Path(ref).expanduser())
+        import_tensorflow()
         return load_suspect(ref, trust_code=trust_code, revision=revision)
 
 

@@ -59,11 +59,10 @@ def exit_code_for(pirated: bool | None) -> int:
     return {True: c.EXIT_PIRATED, False: c.EXIT_OK, None: c.EXIT_NO_VERDICT}[pirated]
 
 
-def verify_ref(fp: Any, ref: str, *, timeout: float | None, revision: str | None, trust_code: bool) -> Any:
-    """Load ``ref`` through the adapters and verify it; errors become one-line CliErrors."""
+def verify_suspect(fp: Any, suspect: Any, ref: str, *, timeout: float | None) -> Any:
+    """Verify a loaded suspect; its errors become one-line CliErrors naming ``ref``."""
     import tafa_tf as tafa
 
-    suspect = c.load_suspect_ref(ref, trust_code=trust_code, revision=revision)
     with c.failing_as(c.EXIT_SUSPECT, f"Cannot query the suspect {ref}"):
         return tafa.verify(fp, suspect, timeout=timeout)
 
@@ -96,9 +95,10 @@ def run(args: argparse.Namespace) -> int:
     fp = c.load_fingerprint(args.fingerprint)
     with progress_bar(total=2, enabled=c.show_progress(args), desc="verify", unit="step") as b:
         b.set_postfix_str("loading suspect")
-        c.import_tensorflow()
+        suspect = c.load_suspect_ref(args.suspect, trust_code=args.trust_code, revision=args.revision)
         b.update(1)
-        report = verify_ref(fp, args.suspect, timeout=args.timeout, revision=args.revision, trust_code=args.trust_code)
+        b.set_postfix_str("verifying")
+        report = verify_suspect(fp, suspect, args.suspect, timeout=args.timeout)
         b.update(1)
     code = exit_code_for(report.pirated)
     html = write_evidence(args, fp, report) if args.report else None
