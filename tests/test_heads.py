@@ -11,7 +11,8 @@ from sklearn.linear_model import RidgeCV
 
 import tafa_tf as tafa
 from tafa_tf.errors import FingerprintFileError
-from tafa_tf.heads import ALPHAS, FOLDS, compress, exactness, head_contrast, head_exact, head_fit
+from tafa_tf.heads import (ALPHAS, FOLDS, compress, decades, exactness, head_closeness, head_contrast, head_exact,
+                           head_fit)
 
 
 def three_queries(rng, n: int, d: int) -> np.ndarray:
@@ -95,6 +96,30 @@ def test_head_contrast_is_one_for_the_owners_features_zero_for_the_bases_and_hal
     assert head_contrast(0.9, 0.6) == pytest.approx(0.4 / 0.5)
     assert np.isnan(head_contrast(1.0, 1.0))
     assert np.isnan(head_contrast(float("nan"), 0.5))
+
+
+def test_head_closeness_counts_decades_of_unexplained_variance_on_the_owners_own_scale():
+    assert decades(0.999) == pytest.approx(3.0) and decades(1.0) == 12.0 and decades(-2.0) == 0.0
+    assert head_closeness(0.99, 1.0) == pytest.approx(2.0 / 3.0)  # an exact owner: the scale is 3 decades
+    assert head_closeness(0.9999, 1.0) == 1.0 and head_closeness(-0.5, 1.0) == 0.0
+    # features wider than the queries pin down fit the owner itself only to 0.94: a copy fitted as well is 1
+    assert head_closeness(0.94, 0.94) == pytest.approx(1.0) and head_closeness(0.6, 0.94) < 0.35
+    assert np.isnan(head_closeness(float("nan"), 1.0)) and np.isnan(head_closeness(0.9, 0.0))
+
+
+def test_head_closeness_ranks_a_copy_tuned_in_every_layer_above_an_independent_model(fp, owner, trained):
+    """FTAL (every layer fine-tuned on other data) changes every output value, but the
+    owner's features still explain its answers to within a percent; an independently
+    trained model's, to within tens of percents."""
+    from tafa_tf import piracy, zoo
+
+    data = zoo.data_for("digits_mlp")
+    ftal = piracy.fine_tune(owner, data.x_test, data.y_test, epochs=5, learning_rate=1e-3, seed=1)
+    close = {name: tafa.verify(fp, model).features["head_closeness"]
+             for name, model in (("float16", piracy.quantize(owner, "float16")), ("ftal", ftal),
+                                 ("independent", trained("digits_mlp", seed=1)))}
+    assert close["float16"] > 0.99
+    assert close["ftal"] > close["independent"] + 0.4, close
 
 
 def test_a_fingerprint_keeps_its_features_and_refuses_malformed_ones(fp, owner, tmp_path):
