@@ -376,7 +376,10 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     agreement = math.nan if reading.lattice is None else lattice_agreement(answers, fp.owner_outputs(), reading.lattice)
     if math.isfinite(agreement):  # a quantized suspect's stand-in for its kinks (STAND_INS)
         features["lattice_agreement"] = agreement
-    features.update(_head_features(fp, linearize(sc) if fp.task == "generation" else sc))
+    head = _head_features(fp, linearize(sc) if fp.task == "generation" else sc)
+    if reading.lattice is not None:  # answers on an int8 grid: its rounding, not the suspect, sets how close
+        head.pop("head_closeness", None)
+    features.update(head)
     return features, "outputs"
 
 
@@ -659,11 +662,16 @@ the floor to itself where it is higher. The same copies then score 0.86-1.00 (se
 29); no innocent of the benchmark came near it (at most 0.08 against 0.5), and no score
 of its 2,468 suspects moved. The data-free references are scored without any floor.
 """
-FLOOR_RAISERS = {"kink_similarity": "noise_agreement"}
-"""Features that raise a term's floor (:data:`FLOORS`) to themselves where higher."""
-CONDITIONAL_FEATURES = frozenset({"lattice_agreement", "noise_agreement"})
+FLOOR_RAISERS = {"kink_similarity": "noise_agreement", "head_closeness": "noise_agreement"}
+"""Features that raise a term's floor (:data:`FLOORS`) to themselves where higher.
+
+``head_closeness`` too: answers with noise finer than the probes (a dynamic-range
+TensorFlow Lite copy) leave their noise off the owner's features, and noise is no
+evidence of innocence."""
+CONDITIONAL_FEATURES = frozenset({"lattice_agreement", "noise_agreement", "head_closeness"})
 """Features measured only where a suspect's answers call for them (on an int8 grid, kinks
-noisier than no bend): a calibration on features leaves them out without a warning."""
+noisier than no bend), or not on an int8 grid (``head_closeness``): a calibration on
+features leaves them out without a warning."""
 LIFTS = ("bend_presence", "head_evidence", "head_exact")
 """Features that raise the default score to themselves where they are higher (never lower it)."""
 OWNER_SIDE_WEIGHT = 2.0 / 3.0
