@@ -376,10 +376,8 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     agreement = math.nan if reading.lattice is None else lattice_agreement(answers, fp.owner_outputs(), reading.lattice)
     if math.isfinite(agreement):  # a quantized suspect's stand-in for its kinks (STAND_INS)
         features["lattice_agreement"] = agreement
-    head = _head_features(fp, linearize(sc) if fp.task == "generation" else sc)
-    if reading.lattice is not None:  # answers on an int8 grid: its rounding, not the suspect, sets how close
-        head.pop("head_closeness", None)
-    features.update(head)
+    # on an int8 grid the rounding, not the suspect, sets how close its answers come
+    features.update(_head_features(fp, _head_answers(fp, sc), closeness=reading.lattice is None))
     return features, "outputs"
 
 
@@ -549,10 +547,27 @@ def stable_points(fp: Fingerprint) -> np.ndarray | None:
                         float(fp.synthesis.get("stability_error", 0.5)))
 
 
-def _head_features(fp: Fingerprint, answers: np.ndarray) -> dict[str, float]:
+def _head_answers(fp: Fingerprint, canonical_answers: np.ndarray) -> np.ndarray:
+    """Canonical answers as the head features read them: a decoder's through its
+    sigmoid's inverse (tafa_tf.bends.linearize), others as they are."""
+    return linearize(canonical_answers) if fp.task == "generation" else canonical_answers
+
+
+def _per_fingerprint(cache: dict, fp: Fingerprint, key: Any, compute: Any) -> Any:
+    """``cache[key]``, computed by ``compute()`` on first use; the entry goes when ``fp``
+    does. For what depends on the fingerprint alone, so that a scan verifying thousands
+    of suspects against one fingerprint computes it once."""
+    if key not in cache:
+        cache[key] = compute()
+        weakref.finalize(fp, cache.pop, key, None)
+    return cache[key]
+
+
+def _head_features(fp: Fingerprint, answers: np.ndarray, *, closeness: bool = True) -> dict[str, float]:
     """``head_fit`` of the suspect's canonical ``answers`` and, with the base's features,
-    ``head_contrast`` and ``head_evidence``, their product (tafa_tf.heads); none that is
-    NaN (answers that do not vary)."""
+    ``head_contrast`` and ``head_evidence``, their product (tafa_tf.heads); ``head_exact``;
+    and unless ``closeness`` is False, ``head_closeness``; none that is NaN (answers that
+    do not vary)."""
     if fp.features is None:
         return {}
     out = {"head_fit": head_fit(fp.features, answers, fp.n_points)}
@@ -562,7 +577,8 @@ def _head_features(fp: Fingerprint, answers: np.ndarray) -> dict[str, float]:
         out["head_contrast"] = head_contrast(out["head_fit"], fit_base)
         out["head_evidence"] = out["head_fit"] * out["head_contrast"]
     out["head_exact"] = head_exact(out["head_fit"], _input_fit(fp, answers), fit_base)
-    out["head_closeness"] = head_closeness(out["head_fit"], _copy_fit(fp))
+    if closeness:
+        out["head_closeness"] = head_closeness(out["head_fit"], _copy_fit(fp))
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
@@ -575,18 +591,14 @@ def _copy_fit(fp: Fingerprint) -> float:
     perturbed twin's (``Fingerprint.perturbed``: weights under 0.5% noise, about what
     int8 rounding does). In a deep CNN rounding alone leaves a percent of the answers'
     variance off the owner's features (MobileNetV2 0.35: an int8 copy's fit 0.98)."""
-    fit = _COPY_FIT.get(id(fp))
-    if fit is None:
-        fits = []
-        for raw in (fp.owner_outputs(), fp.perturbed):
-            if raw is not None:
-                answers = canonical(np.asarray(raw, dtype="float64"), fp.output_kind)
-                fits.append(head_fit(fp.features, linearize(answers) if fp.task == "generation" else answers,
-                                     fp.n_points))
+
+    def compute() -> float:
+        fits = [head_fit(fp.features, _head_answers(fp, canonical(np.asarray(raw, dtype="float64"), fp.output_kind)),
+                         fp.n_points) for raw in (fp.owner_outputs(), fp.perturbed) if raw is not None]
         finite = [f for f in fits if math.isfinite(f)]
-        fit = _COPY_FIT[id(fp)] = min(finite) if finite else float("nan")
-        weakref.finalize(fp, _COPY_FIT.pop, id(fp), None)
-    return fit
+        return min(finite) if finite else float("nan")
+
+    return _per_fingerprint(_COPY_FIT, fp, id(fp), compute)
 
 
 _QUERY_ROWS: dict[int, np.ndarray] = {}
@@ -602,11 +614,12 @@ def _input_fit(fp: Fingerprint, answers: np.ndarray) -> float:
     two thirds of a digits MLP verification."""
     if int(np.prod(fp.input_shape, dtype=np.int64)) + 1 >= 3 * fp.n_points * (FOLDS - 1) // FOLDS:
         return float("nan")
-    rows = _QUERY_ROWS.get(id(fp))
-    if rows is None:
+
+    def flattened() -> np.ndarray:
         x = fp.queries()
-        rows = _QUERY_ROWS[id(fp)] = x.reshape(len(x), -1)
-        weakref.finalize(fp, _QUERY_ROWS.pop, id(fp), None)
+        return x.reshape(len(x), -1)
+
+    rows = _per_fingerprint(_QUERY_ROWS, fp, id(fp), flattened)
     return head_fit(rows, answers, fp.n_points)
 
 
@@ -709,9 +722,8 @@ def default_score(features: dict[str, float], *, floors: bool = True) -> float:
              for k in SCORE_FEATURES]
     if floors:  # a feature that is absent stays absent
         terms = [max(_floor(features, k), v) if math.isfinite(v) else v for k, v in zip(SCORE_FEATURES, terms)]
-    weights = [TERM_WEIGHTS.get(k, 1.0) for k, v in zip(SCORE_FEATURES, terms) if math.isfinite(v)]
-    vals = [v for v in terms if math.isfinite(v)]
-    mean = float(np.average(vals, weights=weights)) if vals else float("nan")
+    present = [(v, TERM_WEIGHTS.get(k, 1.0)) for k, v in zip(SCORE_FEATURES, terms) if math.isfinite(v)]
+    mean = float(np.average([v for v, _ in present], weights=[w for _, w in present])) if present else float("nan")
     side = features.get("owner_side", float("nan"))
     if not math.isfinite(side):
         score = mean
@@ -793,13 +805,8 @@ def _references_of(fp: Fingerprint, mode: str) -> dict[str, float]:
     against one fingerprint scores them once, not once per suspect (they cost about
     30% of a verification of the digits MLP). The entry goes when the fingerprint does.
     """
-    key = (id(fp), mode)
-    refs = _REFERENCES.get(key)
-    if refs is None:
-        refs = judge.reference_scores_for(fp, functools.partial(reference_score, fp), mode,
-                                          copy_score_of=functools.partial(_suspect_score, fp))
-        _REFERENCES[key] = refs
-        weakref.finalize(fp, _REFERENCES.pop, key, None)
+    refs = _per_fingerprint(_REFERENCES, fp, (id(fp), mode), lambda: judge.reference_scores_for(
+        fp, functools.partial(reference_score, fp), mode, copy_score_of=functools.partial(_suspect_score, fp)))
     return dict(refs)
 
 
