@@ -122,6 +122,25 @@ def test_head_closeness_ranks_a_copy_tuned_in_every_layer_above_an_independent_m
     assert close["ftal"] > close["independent"] + 0.4, close
 
 
+def test_a_copy_with_a_fresh_output_layer_keeps_its_label_terms_at_its_head_closeness(fp, owner, trained,
+                                                                                     monkeypatch):
+    """RTAL (output layer drawn afresh, every layer retrained) decides the labels off the
+    data anew; the owner's features still explain its answers better than an independent
+    model's, and its label terms count no lower than that (verification.FLOOR_RAISERS)."""
+    from tafa_tf import piracy, verification, zoo
+
+    data = zoo.data_for("digits_mlp")
+    rtal = tafa.verify(fp, piracy.rtal(owner, data.x_test, data.y_test, learning_rate=1e-3, seed=1))
+    features = rtal.features
+    assert features["head_closeness"] > features["flip_agreement"], features
+    for term in ("label_agreement", "flip_agreement"):
+        monkeypatch.delitem(verification.FLOOR_RAISERS, term)
+    assert rtal.score > verification.default_score(features) + 0.02
+    for seed in (1, 2):
+        independent = tafa.verify(fp, trained("digits_mlp", seed=seed))
+        assert rtal.score > independent.score + 0.02, (rtal.score, independent.score)
+
+
 def test_a_fingerprint_keeps_its_features_and_refuses_malformed_ones(fp, owner, tmp_path):
     assert fp.features is not None and fp.features.shape == (3 * fp.n_points, 32)  # the digits MLP's last hidden layer
     assert fp.base_features is None
