@@ -148,7 +148,8 @@ def fingerprint(
         bar.update(1)
         keep = _keep(points, answers, int(n), task, config, seed, domain, out_kind)
         bar.update(1)
-    return _record(model, base, net, points, answers, keep, task, out_kind, domain, config)
+    fp = _record(model, base, net, points, answers, keep, task, out_kind, domain, config)
+    return replace(fp, fresh=_fresh_answers(model, fp, config.seed))
 
 
 def _check_arguments(task: Any, n: Any, seed: Any, synthesis_options: dict[str, Any]) -> None:
@@ -374,6 +375,38 @@ def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -
         with weights_swapped(model, perturbed_weights(model, config)):
             raw[ask] = model_outputs(model, queries).reshape(int(ask.sum()), -1)
     return raw.astype("float32")
+
+
+def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
+    """The raw answers, stacked, of ``FRESH_MODELS`` models of the owner's architecture with
+    fresh weights (seeded from ``seed``) at ``fp``'s queries; None where ``bend_presence``
+    is not measured for this owner (its bends do not stand out, or it has none), so no
+    level by chance is needed (tafa_tf.bends.beyond_fresh). The models are made one at a
+    time (tafa_tf.piracy.fresh_model) and dropped; Python's and NumPy's global random
+    states are restored after (Keras's seeds them)."""
+    import random
+
+    from tafa_tf.bends import FRESH_MODELS, bend_presence
+    from tafa_tf.piracy import fresh_model
+
+    bends = fp.kind != KIND_DECISION
+    owner = tuple(canonical(y[bends].astype("float64"), fp.output_kind) for y in (fp.y0, fp.yp, fp.ym))
+    if not bends.any() or not np.isfinite(bend_presence(owner, owner, sigmoid_head=fp.task == "generation",
+                                                        background=fp.background[bends])):
+        return None
+    queries = fp.queries()
+    states = random.getstate(), np.random.get_state()
+    try:
+        raw = [model_outputs(fresh_model(model, FRESH_SEED + FRESH_MODELS * int(seed) + i), queries)
+               .reshape(len(queries), -1) for i in range(FRESH_MODELS)]
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+    return np.concatenate(raw).astype("float32")
+
+
+FRESH_SEED = 7_000
+"""Fresh models for ``Fingerprint.fresh`` are drawn from seeds FRESH_SEED + 3 * seed + i."""
 
 
 def _background(model: Any, points: Any, answers: _Answers, keep: np.ndarray, task: str, out_kind: str,

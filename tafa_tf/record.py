@@ -24,9 +24,9 @@ from tafa_tf.outputs import TASKS
 from tafa_tf.probes import probe_inputs, query_budget
 
 ARRAY_NAMES = ("x", "u", "delta", "kind", "targets", "y0", "yp", "ym", "kink")
-OPTIONAL_ARRAYS = ("yb", "seeded", "background", "features", "base_features", "perturbed")
+OPTIONAL_ARRAYS = ("yb", "seeded", "background", "features", "base_features", "perturbed", "fresh")
 # with a public base model / public samples / since 0.2 / since 0.3 (tafa_tf.heads) / with a base, since 0.3 /
-# since 0.3 (tafa_tf.judge: the perturbed-owner reference)
+# since 0.3 (tafa_tf.judge: the perturbed-owner reference) / since 0.4 (tafa_tf.bends.beyond_fresh)
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,10 @@ class Fingerprint:
     synthesis's stability noise (``stability_noise`` relative Gaussian noise, seeded:
     tafa_tf.synthesis.perturbed_weights), a copy that changed nothing on purpose; the
     uncalibrated rule never asks a suspect to score higher than it (tafa_tf.judge;
-    absent before 0.3 or with ``stability_noise=0``).
+    absent before 0.3 or with ``stability_noise=0``). ``fresh`` (3N rows per model) the raw
+    answers of ``tafa_tf.bends.FRESH_MODELS`` models of the owner's architecture with fresh
+    weights, which set the level ``bend_presence`` reaches by chance (absent before 0.4, and
+    where the owner's bends do not stand out, so ``bend_presence`` is not measured).
 
     Create one with ``tafa.fingerprint(model)``; keep the file secret: a pirate who
     knows the points can tune against them.
@@ -81,6 +84,7 @@ class Fingerprint:
     features: np.ndarray | None = None
     base_features: np.ndarray | None = None
     perturbed: np.ndarray | None = None
+    fresh: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
@@ -214,6 +218,9 @@ class Fingerprint:
             a = getattr(self, name)
             if a is not None and tuple(a.shape) != (3 * n, out_dim):
                 return f"array {name!r} has shape {a.shape}, expected {(3 * n, out_dim)}"
+        if self.fresh is not None and (self.fresh.ndim != 2 or not len(self.fresh) or len(self.fresh) % (3 * n)
+                                       or self.fresh.shape[1] != out_dim):
+            return f"array 'fresh' has shape {self.fresh.shape}, expected a multiple of {3 * n} rows and {out_dim} columns"
         if self.seeded is not None and (tuple(self.seeded.shape) != (n,) or not np.isin(self.seeded, (0, 1)).all()):
             return f"array 'seeded' must hold {n} values of 0 or 1, one per point"
         if self.background is not None and (tuple(self.background.shape) != (n,) or np.any(self.background < 0)
@@ -223,7 +230,7 @@ class Fingerprint:
             h = getattr(self, name)
             if h is not None and (h.ndim != 2 or len(h) != 3 * n or h.shape[1] < 1):
                 return f"array {name!r} has shape {h.shape}, expected {3 * n} rows (one per query) and 1 or more columns"
-        finite = ("x", "u", "delta", "y0", "yp", "ym", "kink", "yb", "features", "base_features", "perturbed")
+        finite = ("x", "u", "delta", "y0", "yp", "ym", "kink", "yb", "features", "base_features", "perturbed", "fresh")
         for name in finite:
             a = getattr(self, name)
             if a is not None and not np.all(np.isfinite(a)):

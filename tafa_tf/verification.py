@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from tafa_tf import judge
-from tafa_tf.bends import bend_presence, linearize
+from tafa_tf.bends import bend_presence, beyond_fresh, linearize
 from tafa_tf.asking import ask, query
 from tafa_tf.errors import SuspectShapeError
 from tafa_tf.heads import FOLDS, head_closeness, head_contrast, head_exact, head_fit
@@ -368,9 +368,7 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     if kept.any():
         features.update(_kink_features(fp, (o0, op, om), (s0, sp, sm), kept, quantized=reading.lattice is not None))
     if bends.any() and reading.lattice is None:  # presence compares curvature and has its own guard (background)
-        presence = bend_presence((o0[bends], op[bends], om[bends]), (s0[bends], sp[bends], sm[bends]),
-                                 sigmoid_head=fp.task == "generation",
-                                 background=None if fp.background is None else fp.background[bends])
+        presence = beyond_fresh(_presence(fp, (o0, op, om), (s0, sp, sm)), _fresh_presence(fp, (o0, op, om)))
         if math.isfinite(presence):
             features["bend_presence"] = presence
     agreement = math.nan if reading.lattice is None else lattice_agreement(answers, fp.owner_outputs(), reading.lattice)
@@ -379,6 +377,34 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     # on an int8 grid the rounding, not the suspect, sets how close its answers come
     features.update(_head_features(fp, _head_answers(fp, sc), closeness=reading.lattice is None))
     return features, "outputs"
+
+
+def _presence(fp: Fingerprint, owner: tuple, suspect: tuple) -> float:
+    """:func:`tafa_tf.bends.bend_presence` at the fingerprint's bends (not its decision points),
+    from the owner's and a suspect's canonical answers at the points and across each probe."""
+    bends = fp.kind != KIND_DECISION
+    return bend_presence(tuple(y[bends] for y in owner), tuple(y[bends] for y in suspect),
+                         sigmoid_head=fp.task == "generation",
+                         background=None if fp.background is None else fp.background[bends])
+
+
+_FRESH_PRESENCE: dict[int, float] = {}
+
+
+def _fresh_presence(fp: Fingerprint, owner: tuple) -> float:
+    """The most ``bend_presence`` that the fingerprint's models with fresh weights
+    (``Fingerprint.fresh``) reach, NaN ones as 0; NaN without them. Once per fingerprint."""
+    def compute() -> float:
+        if fp.fresh is None:
+            return float("nan")
+        n = fp.n_points
+        values = []
+        for raw in np.split(fp.fresh.astype("float64"), len(fp.fresh) // (3 * n)):
+            fresh = canonical(raw, fp.output_kind)
+            values.append(np.nan_to_num(_presence(fp, owner, (fresh[:n], fresh[n : 2 * n], fresh[2 * n :]))))
+        return float(max(values))
+
+    return _per_fingerprint(_FRESH_PRESENCE, fp, id(fp), compute)
 
 
 def _kink_features(fp: Fingerprint, owner: tuple, suspect: tuple, kept: np.ndarray, *,

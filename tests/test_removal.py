@@ -9,8 +9,8 @@ import pytest
 from test_piracy import assert_new_and_owner_untouched
 
 from tafa_tf import piracy, zoo
-from tafa_tf.bends import (FOLLOW_BELOW, STANDOUT_MIN, STANDOUT_SHARE, background_curvature, bend_presence, control_queries,
-                           relative_curvature)
+from tafa_tf.bends import (FOLLOW_BELOW, FRESH_MODELS, STANDOUT_MIN, STANDOUT_SHARE, background_curvature, bend_presence,
+                           beyond_fresh, control_queries, relative_curvature)
 from tafa_tf.domains import Box, Gaussian
 
 
@@ -194,3 +194,31 @@ def test_bend_presence_on_a_rough_owner_asks_the_suspect_to_curve_where_the_owne
     assert bend_presence(owner, elsewhere, background=rough) == 0.0
     assert bend_presence(owner, kept, background=rough) == pytest.approx(level)
     assert bend_presence(owner, owner, background=rough) == 1.0
+
+
+def test_presence_counts_only_beyond_what_models_with_fresh_weights_show():
+    assert beyond_fresh(0.9, 0.0) == 0.9 and beyond_fresh(0.9, float("nan")) == 0.9  # none, or older fingerprints
+    assert beyond_fresh(0.4, 0.4) == 0.0 and beyond_fresh(0.3, 0.4) == 0.0
+    assert beyond_fresh(0.7, 0.4) == pytest.approx(0.5) and beyond_fresh(1.0, 0.4) == 1.0
+    assert beyond_fresh(0.5, 1.0) == 0.0 and np.isnan(beyond_fresh(float("nan"), 0.4))
+
+
+def test_a_fingerprint_asks_models_with_fresh_weights_and_a_suspect_like_them_gets_no_presence(fp, owner, tmp_path):
+    """The digits MLP's bends stand out, so its fingerprint keeps the answers of
+    FRESH_MODELS models of its architecture with fresh weights; a suspect that is one of
+    them bends at the owner's points no more than they do, the owner's copy as the owner."""
+    import dataclasses
+
+    import tafa_tf as tafa
+    from tafa_tf.creation import FRESH_SEED
+
+    assert fp.fresh is not None and fp.fresh.shape == (FRESH_MODELS * 3 * fp.n_points, 10)
+    fresh = piracy.fresh_model(owner, FRESH_SEED)  # the first of them, seed 0
+    np.testing.assert_allclose(np.asarray(fresh(fp.queries())), fp.fresh[: 3 * fp.n_points], rtol=1e-5, atol=1e-6)
+    assert tafa.verify(fp, fresh).features.get("bend_presence", 0.0) == 0.0
+    assert tafa.verify(fp, piracy.quantize(owner, "float16")).features["bend_presence"] > 0.95
+    # an older fingerprint, without them, reads the raw level ratio: higher
+    older = dataclasses.replace(fp, fresh=None)
+    assert tafa.verify(older, fresh).features.get("bend_presence", 0.0) > 0.0
+    fp.save(tmp_path / "fp.tafa")
+    np.testing.assert_array_equal(tafa.Fingerprint.load(tmp_path / "fp.tafa").fresh, fp.fresh)

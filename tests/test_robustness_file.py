@@ -266,6 +266,19 @@ def test_background_round_trips_with_its_nans_and_bad_values_are_refused(tmp_pat
             tafa.Fingerprint.load(replace(fp, background=bad).save(tmp_path / "bad.tafa"))
 
 
+def test_fresh_answers_round_trip_and_bad_shapes_are_refused(tmp_path):
+    fp = synthetic_fingerprint()
+    out = fp.y0.shape[1]
+    fresh = np.arange(2 * 3 * fp.n_points * out, dtype="float32").reshape(-1, out)  # two fresh models
+    loaded = tafa.Fingerprint.load(replace(fp, fresh=fresh).save(tmp_path / "fresh.tafa"))
+    np.testing.assert_array_equal(loaded.fresh, fresh)
+    assert fp.fresh is None  # files from before 0.4 load without them
+    for bad in (fresh[:-1], fresh[:, :1] if out > 1 else np.zeros((len(fresh), 2), "float32"),
+                np.where(np.arange(fresh.size).reshape(fresh.shape) == 0, np.nan, fresh).astype("float32")):
+        with pytest.raises(FingerprintFileError, match="'fresh'"):
+            tafa.Fingerprint.load(replace(fp, fresh=bad).save(tmp_path / "bad.tafa"))
+
+
 def huge_header_npy(shape: tuple[int, ...], descr: str = "<f4") -> bytes:
     """An .npy whose header claims ``shape`` but which carries 64 bytes of data."""
     buf = io.BytesIO()
