@@ -390,9 +390,11 @@ def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
     from tafa_tf.piracy import fresh_model
 
     bends = fp.kind != KIND_DECISION
+    if not bends.any():  # every point on the decision boundary: no bend presence
+        return None
     owner = tuple(canonical(y[bends].astype("float64"), fp.output_kind) for y in (fp.y0, fp.yp, fp.ym))
-    if not bends.any() or not np.isfinite(bend_presence(owner, owner, sigmoid_head=fp.task == "generation",
-                                                        background=fp.background[bends])):
+    if not np.isfinite(bend_presence(owner, owner, sigmoid_head=fp.task == "generation",
+                                     background=fp.background[bends])):
         return None
     queries = fp.queries()
     states = random.getstate(), np.random.get_state()
