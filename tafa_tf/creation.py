@@ -386,15 +386,14 @@ def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
     states are restored after (Keras's seeds them)."""
     import random
 
-    from tafa_tf.bends import FRESH_MODELS, bend_presence
+    from tafa_tf.bends import FRESH_MODELS
     from tafa_tf.piracy import fresh_model
+    from tafa_tf.verification import bend_presence_at
 
-    bends = fp.kind != KIND_DECISION
-    if not bends.any():  # every point on the decision boundary: no bend presence
+    if not np.any(fp.kind != KIND_DECISION):  # every point on the decision boundary: no bend presence
         return None
-    owner = tuple(canonical(y[bends].astype("float64"), fp.output_kind) for y in (fp.y0, fp.yp, fp.ym))
-    if not np.isfinite(bend_presence(owner, owner, sigmoid_head=fp.task == "generation",
-                                     background=fp.background[bends])):
+    owner = tuple(canonical(y.astype("float64"), fp.output_kind) for y in (fp.y0, fp.yp, fp.ym))
+    if not np.isfinite(bend_presence_at(fp, owner, owner)):
         return None
     queries = fp.queries()
     states = random.getstate(), np.random.get_state()

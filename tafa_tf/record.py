@@ -220,7 +220,8 @@ class Fingerprint:
                 return f"array {name!r} has shape {a.shape}, expected {(3 * n, out_dim)}"
         if self.fresh is not None and (self.fresh.ndim != 2 or not len(self.fresh) or len(self.fresh) % (3 * n)
                                        or self.fresh.shape[1] != out_dim):
-            return f"array 'fresh' has shape {self.fresh.shape}, expected a multiple of {3 * n} rows and {out_dim} columns"
+            return (f"array 'fresh' has shape {self.fresh.shape}, expected a multiple of {3 * n} rows "
+                    f"and {out_dim} columns")
         if self.seeded is not None and (tuple(self.seeded.shape) != (n,) or not np.isin(self.seeded, (0, 1)).all()):
             return f"array 'seeded' must hold {n} values of 0 or 1, one per point"
         if self.background is not None and (tuple(self.background.shape) != (n,) or np.any(self.background < 0)

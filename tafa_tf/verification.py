@@ -368,7 +368,7 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     if kept.any():
         features.update(_kink_features(fp, (o0, op, om), (s0, sp, sm), kept, quantized=reading.lattice is not None))
     if bends.any() and reading.lattice is None:  # presence compares curvature and has its own guard (background)
-        presence = beyond_fresh(_presence(fp, (o0, op, om), (s0, sp, sm)), _fresh_presence(fp, (o0, op, om)))
+        presence = beyond_fresh(bend_presence_at(fp, (o0, op, om), (s0, sp, sm)), _fresh_presence(fp, (o0, op, om)))
         if math.isfinite(presence):
             features["bend_presence"] = presence
     agreement = math.nan if reading.lattice is None else lattice_agreement(answers, fp.owner_outputs(), reading.lattice)
@@ -379,7 +379,7 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     return features, "outputs"
 
 
-def _presence(fp: Fingerprint, owner: tuple, suspect: tuple) -> float:
+def bend_presence_at(fp: Fingerprint, owner: tuple, suspect: tuple) -> float:
     """:func:`tafa_tf.bends.bend_presence` at the fingerprint's bends (not its decision points),
     from the owner's and a suspect's canonical answers at the points and across each probe."""
     bends = fp.kind != KIND_DECISION
@@ -401,7 +401,7 @@ def _fresh_presence(fp: Fingerprint, owner: tuple) -> float:
         values = []
         for raw in np.split(fp.fresh.astype("float64"), len(fp.fresh) // (3 * n)):
             fresh = canonical(raw, fp.output_kind)
-            values.append(np.nan_to_num(_presence(fp, owner, (fresh[:n], fresh[n : 2 * n], fresh[2 * n :]))))
+            values.append(np.nan_to_num(bend_presence_at(fp, owner, (fresh[:n], fresh[n : 2 * n], fresh[2 * n :]))))
         return float(max(values))
 
     return _per_fingerprint(_FRESH_PRESENCE, fp, id(fp), compute)

@@ -9,8 +9,8 @@ import pytest
 from test_piracy import assert_new_and_owner_untouched
 
 from tafa_tf import piracy, zoo
-from tafa_tf.bends import (FOLLOW_BELOW, FRESH_MODELS, STANDOUT_MIN, STANDOUT_SHARE, background_curvature, bend_presence,
-                           beyond_fresh, control_queries, relative_curvature)
+from tafa_tf.bends import (FOLLOW_BELOW, FRESH_MODELS, STANDOUT_MIN, STANDOUT_SHARE, background_curvature,
+                           bend_presence, beyond_fresh, control_queries, relative_curvature)
 from tafa_tf.domains import Box, Gaussian
 
 
