@@ -21,7 +21,7 @@ from tafa_tf.domains import Domain
 from tafa_tf.errors import FingerprintFileError
 from tafa_tf.heads import compress, outputs_and_features
 from tafa_tf.outputs import TASKS
-from tafa_tf.probes import probe_inputs, query_budget
+from tafa_tf.probes import KIND_DECISION, probe_inputs, query_budget, query_rows
 
 ARRAY_NAMES = ("x", "u", "delta", "kind", "targets", "y0", "yp", "ym", "kink")
 OPTIONAL_ARRAYS = ("yb", "seeded", "background", "features", "base_features", "perturbed", "fresh")
@@ -50,9 +50,9 @@ class Fingerprint:
     synthesis's stability noise (``stability_noise`` relative Gaussian noise, seeded:
     tafa_tf.synthesis.perturbed_weights), a copy that changed nothing on purpose; the
     uncalibrated rule never asks a suspect to score higher than it (tafa_tf.judge;
-    absent before 0.3 or with ``stability_noise=0``). ``fresh`` (3N rows per model) the raw
-    answers of ``tafa_tf.bends.FRESH_MODELS`` models of the owner's architecture with fresh
-    weights, which set the level ``bend_presence`` reaches by chance (absent before 0.4, and
+    absent before 0.3 or with ``stability_noise=0``). ``fresh`` the raw answers of
+    ``tafa_tf.bends.FRESH_MODELS`` models of the owner's architecture with fresh weights at
+    the bends' queries (``bend_query_rows()``: 3 rows per bend, per model), which set the level ``bend_presence`` reaches by chance (absent before 0.4, and
     where the owner's bends do not stand out, so ``bend_presence`` is not measured).
 
     Create one with ``tafa.fingerprint(model)``; keep the file secret: a pirate who
@@ -98,6 +98,11 @@ class Fingerprint:
     def queries(self) -> np.ndarray:
         """The inputs a suspect is asked about: x, then x + delta*u, then x - delta*u."""
         return probe_inputs(self.x, self.u, self.delta)
+
+    def bend_query_rows(self) -> np.ndarray:
+        """Where the queries of the bends (the points not on the decision boundary) stand
+        among ``queries()``: at x, then at x + delta*u, then at x - delta*u."""
+        return query_rows(np.flatnonzero(self.kind != KIND_DECISION), self.n_points)
 
     def array_names(self) -> tuple[str, ...]:
         """The arrays this fingerprint holds: the required ones and any optional present."""
@@ -218,10 +223,11 @@ class Fingerprint:
             a = getattr(self, name)
             if a is not None and tuple(a.shape) != (3 * n, out_dim):
                 return f"array {name!r} has shape {a.shape}, expected {(3 * n, out_dim)}"
-        if self.fresh is not None and (self.fresh.ndim != 2 or not len(self.fresh) or len(self.fresh) % (3 * n)
-                                       or self.fresh.shape[1] != out_dim):
-            return (f"array 'fresh' has shape {self.fresh.shape}, expected a multiple of {3 * n} rows "
-                    f"and {out_dim} columns")
+        per_model = len(self.bend_query_rows())
+        if self.fresh is not None and (self.fresh.ndim != 2 or not len(self.fresh) or not per_model
+                                       or len(self.fresh) % per_model or self.fresh.shape[1] != out_dim):
+            return (f"array 'fresh' has shape {self.fresh.shape}, expected a multiple of {per_model} rows "
+                    f"(3 per bend) and {out_dim} columns")
         if self.seeded is not None and (tuple(self.seeded.shape) != (n,) or not np.isin(self.seeded, (0, 1)).all()):
             return f"array 'seeded' must hold {n} values of 0 or 1, one per point"
         if self.background is not None and (tuple(self.background.shape) != (n,) or np.any(self.background < 0)

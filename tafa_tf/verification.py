@@ -397,10 +397,11 @@ def _fresh_presence(fp: Fingerprint, owner: tuple) -> float:
     def compute() -> float:
         if fp.fresh is None:
             return float("nan")
-        n = fp.n_points
+        n, rows = fp.n_points, fp.bend_query_rows()
         values = []
-        for raw in np.split(fp.fresh.astype("float64"), len(fp.fresh) // (3 * n)):
-            fresh = canonical(raw, fp.output_kind)
+        for raw in np.split(fp.fresh.astype("float64"), len(fp.fresh) // len(rows)):
+            fresh = np.full((3 * n, raw.shape[1]), np.nan)  # its answers at the bends; the decision points unasked
+            fresh[rows] = canonical(raw, fp.output_kind)
             values.append(np.nan_to_num(bend_presence_at(fp, owner, (fresh[:n], fresh[n : 2 * n], fresh[2 * n :]))))
         return float(max(values))
 

@@ -269,7 +269,7 @@ def test_background_round_trips_with_its_nans_and_bad_values_are_refused(tmp_pat
 def test_fresh_answers_round_trip_and_bad_shapes_are_refused(tmp_path):
     fp = synthetic_fingerprint()
     out = fp.y0.shape[1]
-    fresh = np.arange(2 * 3 * fp.n_points * out, dtype="float32").reshape(-1, out)  # two fresh models
+    fresh = np.arange(2 * len(fp.bend_query_rows()) * out, dtype="float32").reshape(-1, out)  # two fresh models
     loaded = tafa.Fingerprint.load(replace(fp, fresh=fresh).save(tmp_path / "fresh.tafa"))
     np.testing.assert_array_equal(loaded.fresh, fresh)
     assert fp.fresh is None  # files from before 0.4 load without them
