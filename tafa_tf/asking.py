@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
-from tafa_tf.outputs import inference_batch_size
+from tafa_tf.outputs import inference_batch_size, inference_call
 from tafa_tf.record import Fingerprint
 
 
@@ -86,7 +86,7 @@ def batched_outputs(call: Callable[[np.ndarray], Any], x: np.ndarray, size: int)
 def _keras_outputs(model: Any, x: np.ndarray, batch_size: int | None) -> list[tuple[str, np.ndarray]]:
     """A Keras model's outputs at ``x`` in inference mode, batch by batch, one array per output."""
     size = batch_size if batch_size is not None else inference_batch_size(np.shape(x)[1:])
-    return batched_outputs(lambda b: model(b, training=False), x, size)
+    return batched_outputs(inference_call(model, int(np.size(x))), x, size)
 
 
 def _as_callable(suspect: Any, batch_size: int | None) -> Callable[[np.ndarray], Any]:

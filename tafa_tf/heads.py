@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from tafa_tf.outputs import inference_batch_size, model_outputs
+from tafa_tf.outputs import inference_batch_size, inference_call, model_outputs
 from tafa_tf.probes import query_rows
 
 MAX_FEATURES = 16384
@@ -96,9 +96,10 @@ def outputs_and_features(model: Any, x: np.ndarray, *, batch_size: int | None = 
     if two is None:
         return model_outputs(model, x, batch_size=batch_size).reshape(len(x), -1).astype("float64"), None
     size = batch_size if batch_size is not None else inference_batch_size(np.shape(x)[1:])
+    call = inference_call(model, int(np.size(x)), runner=two, name="outputs_and_features")
     outs, feats = [], []
     for i in range(0, len(x), size):
-        y, h = two(x[i : i + size], training=False)
+        y, h = call(x[i : i + size])
         outs.append(np.asarray(y, dtype="float64").reshape(len(y), -1))
         feats.append(np.asarray(h, dtype="float32").reshape(len(h), -1))
     return np.concatenate(outs), np.concatenate(feats)

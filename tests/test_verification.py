@@ -229,6 +229,36 @@ def test_inference_batches_shrink_as_inputs_grow():
     assert inference_batch_size((4096, 4096, 3)) == 1 and inference_batch_size((32, 32, 3), cap=100) == 100
 
 
+def test_heavy_inference_jobs_run_traced_once_per_model_which_stays_collectable(owner, monkeypatch):
+    import gc
+    import weakref
+
+    import keras
+
+    from tafa_tf import outputs
+    from tafa_tf.heads import outputs_and_features
+
+    model = keras.models.clone_model(owner)
+    model.set_weights(owner.get_weights())
+    x = np.random.default_rng(0).random((600, 64), dtype="float32")
+    eager = np.asarray(model(x, training=False))
+    monkeypatch.setattr(outputs, "TRACE_FROM_VALUES", 500 * 64)
+    np.testing.assert_allclose(outputs.model_outputs(model, x[:100]), eager[:100], rtol=1e-6, atol=1e-7)
+    assert not hasattr(model, outputs._TRACED_ATTR)  # a light job: eager
+    np.testing.assert_allclose(outputs.model_outputs(model, x, batch_size=256), eager, rtol=1e-5, atol=1e-6)
+    graph = getattr(model, outputs._TRACED_ATTR)["outputs"].graph
+    assert graph.experimental_get_tracing_count() == 1
+    outputs.model_outputs(model, x[:7])  # later jobs, light or of another batch size, reuse it
+    assert graph.experimental_get_tracing_count() == 1
+    y, h = outputs_and_features(model, x)
+    np.testing.assert_allclose(y, eager, rtol=1e-5, atol=1e-6)
+    assert h.shape == (600, model.layers[-1].input.shape[-1]) and set(getattr(model, outputs._TRACED_ATTR)) == {"outputs", "outputs_and_features"}
+    ref = weakref.ref(model)
+    del model, graph
+    gc.collect()
+    assert ref() is None
+
+
 def test_the_fingerprint_keeps_the_perturbed_owners_answers_and_older_files_verify_without_them(fp, owner, tmp_path):
     import dataclasses
 
