@@ -379,7 +379,7 @@ def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -
 
 def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
     """The raw answers, stacked, of ``FRESH_MODELS`` models of the owner's architecture with
-    fresh weights (seeded from ``seed``) at ``fp``'s bends' queries; None where ``bend_presence``
+    fresh weights (seeded from ``seed``) at the queries of ``fp.fresh_points()``; None where ``bend_presence``
     is not measured for this owner (its bends do not stand out, or it has none), so no
     level by chance is needed (tafa_tf.bends.beyond_fresh). The models are made one at a
     time (tafa_tf.piracy.fresh_model) and dropped; Python's and NumPy's global random
@@ -395,7 +395,7 @@ def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
     owner = tuple(canonical(y.astype("float64"), fp.output_kind) for y in (fp.y0, fp.yp, fp.ym))
     if not np.isfinite(bend_presence_at(fp, owner, owner)):
         return None
-    queries = fp.queries()[fp.bend_query_rows()]  # bend_presence reads nothing else
+    queries = fp.queries()[query_rows(fp.fresh_points(), fp.n_points)]
     states = random.getstate(), np.random.get_state()
     try:
         raw = [model_outputs(fresh_model(model, FRESH_SEED + FRESH_MODELS * int(seed) + i), queries)

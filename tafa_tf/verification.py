@@ -379,12 +379,14 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     return features, "outputs"
 
 
-def bend_presence_at(fp: Fingerprint, owner: tuple, suspect: tuple) -> float:
+def bend_presence_at(fp: Fingerprint, owner: tuple, suspect: tuple, points: np.ndarray | None = None) -> float:
     """:func:`tafa_tf.bends.bend_presence` at the fingerprint's bends (not its decision points),
-    from the owner's and a suspect's canonical answers at the points and across each probe."""
-    bends = fp.kind != KIND_DECISION
-    return bend_presence(tuple(y[bends] for y in owner), tuple(y[bends] for y in suspect),
-                         sigmoid_head=fp.task == "generation",
+    from the owner's and a suspect's canonical answers at the points and across each probe
+    (N rows each). ``points``: only these bends, the suspect's answers given at them alone."""
+    bends = np.flatnonzero(fp.kind != KIND_DECISION) if points is None else np.asarray(points)
+    if points is None:
+        suspect = tuple(y[bends] for y in suspect)
+    return bend_presence(tuple(y[bends] for y in owner), suspect, sigmoid_head=fp.task == "generation",
                          background=None if fp.background is None else fp.background[bends])
 
 
@@ -397,12 +399,11 @@ def _fresh_presence(fp: Fingerprint, owner: tuple) -> float:
     def compute() -> float:
         if fp.fresh is None:
             return float("nan")
-        n, rows = fp.n_points, fp.bend_query_rows()
+        points = fp.fresh_points()
         values = []
-        for raw in np.split(fp.fresh.astype("float64"), len(fp.fresh) // len(rows)):
-            fresh = np.full((3 * n, raw.shape[1]), np.nan)  # its answers at the bends; the decision points unasked
-            fresh[rows] = canonical(raw, fp.output_kind)
-            values.append(np.nan_to_num(bend_presence_at(fp, owner, (fresh[:n], fresh[n : 2 * n], fresh[2 * n :]))))
+        for raw in np.split(fp.fresh.astype("float64"), len(fp.fresh) // (3 * len(points))):
+            fresh = tuple(np.split(canonical(raw, fp.output_kind), 3))  # at x, x + delta*u, x - delta*u
+            values.append(np.nan_to_num(bend_presence_at(fp, owner, fresh, points)))
         return float(max(values))
 
     return _per_fingerprint(_FRESH_PRESENCE, fp, id(fp), compute)

@@ -12,7 +12,8 @@ from tafa_tf import piracy, zoo
 from tafa_tf.bends import (FOLLOW_BELOW, FRESH_MODELS, STANDOUT_MIN, STANDOUT_SHARE, background_curvature,
                            bend_presence, beyond_fresh, control_queries, relative_curvature)
 from tafa_tf.domains import Box, Gaussian
-from tafa_tf.probes import KIND_DECISION
+from tafa_tf.probes import KIND_DECISION, query_rows
+from tafa_tf.record import FRESH_BENDS
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +214,9 @@ def test_a_fingerprint_asks_models_with_fresh_weights_and_a_suspect_like_them_ge
     import tafa_tf as tafa
     from tafa_tf.creation import FRESH_SEED
 
-    rows = fp.bend_query_rows()  # only the bends' queries: bend_presence reads nothing else
-    assert 0 < len(rows) < 3 * fp.n_points and not np.isin(rows % fp.n_points, np.flatnonzero(fp.kind == KIND_DECISION)).any()
+    points = fp.fresh_points()  # bends only: bend_presence reads nothing else; at most FRESH_BENDS
+    assert 0 < len(points) <= FRESH_BENDS and not np.isin(points, np.flatnonzero(fp.kind == KIND_DECISION)).any()
+    rows = query_rows(points, fp.n_points)
     assert fp.fresh is not None and fp.fresh.shape == (FRESH_MODELS * len(rows), 10)
     fresh = piracy.fresh_model(owner, FRESH_SEED)  # the first of them, seed 0
     np.testing.assert_allclose(np.asarray(fresh(fp.queries()[rows])), fp.fresh[: len(rows)], rtol=1e-5, atol=1e-6)

@@ -269,7 +269,7 @@ def test_background_round_trips_with_its_nans_and_bad_values_are_refused(tmp_pat
 def test_fresh_answers_round_trip_and_bad_shapes_are_refused(tmp_path):
     fp = synthetic_fingerprint()
     out = fp.y0.shape[1]
-    fresh = np.arange(2 * len(fp.bend_query_rows()) * out, dtype="float32").reshape(-1, out)  # two fresh models
+    fresh = np.arange(2 * 3 * len(fp.fresh_points()) * out, dtype="float32").reshape(-1, out)  # two fresh models
     loaded = tafa.Fingerprint.load(replace(fp, fresh=fresh).save(tmp_path / "fresh.tafa"))
     np.testing.assert_array_equal(loaded.fresh, fresh)
     assert fp.fresh is None  # files from before 0.4 load without them
@@ -277,6 +277,23 @@ def test_fresh_answers_round_trip_and_bad_shapes_are_refused(tmp_path):
                 np.where(np.arange(fresh.size).reshape(fresh.shape) == 0, np.nan, fresh).astype("float32")):
         with pytest.raises(FingerprintFileError, match="'fresh'"):
             tafa.Fingerprint.load(replace(fp, fresh=bad).save(tmp_path / "bad.tafa"))
+
+
+def test_fresh_models_answer_at_most_fresh_bends_bends_spread_over_the_points(tmp_path):
+    from tafa_tf.probes import KIND_DECISION
+    from tafa_tf.record import FRESH_BENDS
+
+    fp = synthetic_fingerprint(n=300)
+    bends = np.flatnonzero(fp.kind != KIND_DECISION)
+    points = fp.fresh_points()
+    assert len(bends) > FRESH_BENDS and len(points) == FRESH_BENDS and np.isin(points, bends).all()
+    assert points[0] == bends[0] and points[-1] == bends[-1] and np.all(np.diff(points) > 0)
+    few = synthetic_fingerprint(n=12)
+    np.testing.assert_array_equal(few.fresh_points(), np.flatnonzero(few.kind != KIND_DECISION))
+    fresh = np.zeros((3 * 3 * FRESH_BENDS, fp.y0.shape[1]), "float32")  # three fresh models
+    np.testing.assert_array_equal(tafa.Fingerprint.load(replace(fp, fresh=fresh).save(tmp_path / "f.tafa")).fresh, fresh)
+    with pytest.raises(FingerprintFileError, match=rf"multiple of {3 * FRESH_BENDS} rows"):
+        tafa.Fingerprint.load(replace(fp, fresh=np.zeros((3 * len(bends), 3), "float32")).save(tmp_path / "b.tafa"))
 
 
 def huge_header_npy(shape: tuple[int, ...], descr: str = "<f4") -> bytes:
