@@ -434,8 +434,10 @@ def _geometry(engine: _Engine, domain: Domain, out_kind: str) -> _Geometry:
     return _Geometry(tf.constant(low), tf.constant(high), tf.constant(shell), out_kind)
 
 
-def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps: int, batch: int):
-    """Project every seed onto its constraints; rows leave the loop when converged.
+def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps: int, batch: int,
+           tolerance: float = 1e-4):
+    """Project every seed onto its constraints; rows leave the loop when converged (every
+    |constraint| under ``tolerance`` times its scale).
 
     Returns the points, their residuals (|c| / scale, max over constraints), the probe
     directions (normalized sum of the constraint normals) and, for decision rows, the
@@ -464,7 +466,7 @@ def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps:
                     geo.low, geo.high, geo.shell)
                 c, jac = c.numpy().astype("float64"), jac.numpy().astype("float64")
                 res = (np.abs(c) / scales[rows, :m]).max(axis=1)
-                done = (res < 1e-4) | (it == steps)
+                done = (res < tolerance) | (it == steps)
                 residual[rows] = res
                 norms = np.linalg.norm(jac, axis=2, keepdims=True)
                 normal = (jac / np.maximum(norms, 1e-30)).sum(axis=1)
@@ -935,16 +937,17 @@ def _one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all,
     n_cand = len(cand.seeds)
     chunk = max(batch, int(math.ceil(n_cand / CHUNKS)))
     order = np.arange(n_cand) if chunk >= n_cand else rng.permutation(n_cand)
-    parts, found, start = [], np.zeros(2, int), 0
+    parts, found, start, tolerance = [], np.zeros(2, int), 0, NEWTON_TOLERANCE
     while start < n_cand:
         rows = order[start : start + _chunk_size(chunk, batch, start, found, wanted)]
         start += len(rows)
         x, residual, u, slope = newton(engine, geo, cand.seeds[rows], cand.idx[rows], decision[rows],
-                                       cand.scales[rows], config.newton_steps, batch)
-        ok = residual < 1e-4
+                                       cand.scales[rows], config.newton_steps, batch, tolerance)
+        ok = residual < tolerance
         done = rows[ok]  # decision rows: the class pair in columns 0 and 1, one constraint (their margin)
         u_ok, delta, loud, seen = probe_steps(engine, geo, domain, x[ok], u[ok], cand.idx[done], decision[done],
                                               slope[ok], st.margin_scale, config, batch, st.audible_steps)
+        tolerance = max(tolerance, _looser_tolerance(delta[loud], slope[ok][loud], cand.scales[done][loud, 0]))
         stable = _stable_points(seen, delta, cand.kinds[done], loud, task, geo.out_kind, config)
         parts.append({"x": x[ok], "u": u_ok, "delta": delta, "loud": loud, "kind": cand.kinds[done],
                       "seen": seen.answers(), "seen_features": seen.features(engine.feature_width()),
@@ -955,6 +958,28 @@ def _one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all,
             break
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "tried"}
     return {**out, "candidates": sum(p["tried"] for p in parts), "converged": len(out["x"])}
+
+
+NEWTON_TOLERANCE = 1e-4
+"""Newton steps stop when every |constraint| is under this share of its scale (the unit's
+spread over the pool), unless the probe steps allow more (:func:`_looser_tolerance`)."""
+
+
+def _looser_tolerance(delta: np.ndarray, slope: np.ndarray, scale: np.ndarray) -> float:
+    """The tolerance the next chunks' Newton steps may stop at: a point must lie nearer its
+    boundary than a twentieth of its probe step, so the bend stays near the probe's middle
+    (the owner and the suspect are asked at the same queries either way). The constraint
+    changes by delta * slope across a step, so 5% of its smallest relative change (10th
+    percentile of the audible points) is allowed, between :data:`NEWTON_TOLERANCE` and
+    1e-2. Deep networks, whose audible steps are 10^3-10^6 times the distance to the
+    next boundary (ResNet50 at 224x224: 10^4), take the 1e-2: about one Newton pass less
+    per point, 2 decades of residual each; a small network's steps cross nothing else,
+    and it runs its candidates as one chunk anyway."""
+    rel = delta * slope / np.maximum(scale, 1e-30)
+    rel = rel[np.isfinite(rel) & (rel > 0)]
+    if not len(rel):
+        return NEWTON_TOLERANCE
+    return float(np.clip(0.05 * np.quantile(rel, 0.1), NEWTON_TOLERANCE, 1e-2))
 
 
 def _chunk_size(chunk: int, batch: int, tried: int, found: np.ndarray, wanted: tuple[int, int] | None) -> int:

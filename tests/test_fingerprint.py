@@ -231,3 +231,17 @@ def test_influence_from_a_share_of_the_pool_keeps_the_unit_statistics_and_ranks_
     alive = full.influence > 0
     assert not np.array_equal(part.influence, full.influence) and spearmanr(part.influence[alive],
                                                                             full.influence[alive])[0] > 0.6
+
+
+def test_newton_stops_earlier_only_where_the_probe_steps_dwarf_the_residual():
+    """Later chunks may stop Newton at a residual that moves the boundary no more than a
+    twentieth of the probe step from the point: 1e-2 where steps change the constraint
+    by far more than its scale (deep networks), the default 1e-4 where they do not."""
+    from tafa_tf.synthesis import NEWTON_TOLERANCE, _looser_tolerance
+
+    scale = np.ones(50)
+    deep = _looser_tolerance(np.full(50, 10.0), np.linspace(1.0, 5.0, 50), scale)  # the step moves z by 10-50 scales
+    small = _looser_tolerance(np.full(50, 1e-3), np.linspace(0.5, 1.0, 50), scale)  # a thousandth of a scale
+    middle = _looser_tolerance(np.full(50, 0.02), np.ones(50), scale)
+    assert deep == 1e-2 and small == NEWTON_TOLERANCE == 1e-4 and middle == pytest.approx(1e-3)
+    assert _looser_tolerance(np.zeros(0), np.zeros(0), np.zeros(0)) == NEWTON_TOLERANCE
