@@ -434,8 +434,13 @@ def _geometry(engine: _Engine, domain: Domain, out_kind: str) -> _Geometry:
     return _Geometry(tf.constant(low), tf.constant(high), tf.constant(shell), out_kind)
 
 
+NEWTON_TOLERANCE = 1e-4
+"""Newton steps stop when every |constraint| is under this share of its scale (the unit's
+spread over the pool), unless the probe steps allow more (:func:`_looser_tolerance`)."""
+
+
 def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps: int, batch: int,
-           tolerance: float = 1e-4):
+           tolerance: float = NEWTON_TOLERANCE):
     """Project every seed onto its constraints; rows leave the loop when converged (every
     |constraint| under ``tolerance`` times its scale).
 
@@ -556,7 +561,7 @@ def _smallest_audible(hear, rows: np.ndarray, d0: np.ndarray, room: np.ndarray, 
     The first k tried is ``prior`` (the median of the earlier chunks'), the second its
     neighbour, then bisection. Without a prior (0) the first step is d0 (half-way to the
     next boundary), heard on most small networks. ResNet50 at 224x224 needs k = 3-6,
-    mostly 4, the same at most of its points (the step in absolute terms varies more):
+    mostly 4-5, alike at most of its points (the step in absolute terms varies more):
     2 passes where the prior holds, against 3-4 bisecting from k = 0.
     """
     lo, hi = np.full(len(rows), -1), top + 1  # silent at 10^lo (-1: none tried); heard at 10^hi (top + 1: none)
@@ -958,11 +963,6 @@ def _one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all,
             break
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "tried"}
     return {**out, "candidates": sum(p["tried"] for p in parts), "converged": len(out["x"])}
-
-
-NEWTON_TOLERANCE = 1e-4
-"""Newton steps stop when every |constraint| is under this share of its scale (the unit's
-spread over the pool), unless the probe steps allow more (:func:`_looser_tolerance`)."""
 
 
 def _looser_tolerance(delta: np.ndarray, slope: np.ndarray, scale: np.ndarray) -> float:
