@@ -194,7 +194,8 @@ def test_the_probe_step_search_finds_the_smallest_audible_step_and_a_good_prior_
     d0 = 10.0 ** rng.uniform(-1, 0, n)
     room = np.full(n, 1e7)
     top = np.ceil(np.log10(room / d0) - 1e-9).astype(int)
-    threshold = np.where(np.arange(n) < 30, d0 * 10.0**3.5, 10.0 ** rng.uniform(-2, 9, n))  # 10 rows: anywhere, or never
+    # 30 rows heard from k = 4 on; 10 anywhere, or never
+    threshold = np.where(np.arange(n) < 30, d0 * 10.0**3.5, 10.0 ** rng.uniform(-2, 9, n))
     calls = []
 
     def hear(rows, steps, keep=None):

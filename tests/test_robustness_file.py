@@ -291,7 +291,8 @@ def test_fresh_models_answer_at_most_fresh_bends_bends_spread_over_the_points(tm
     few = synthetic_fingerprint(n=12)
     np.testing.assert_array_equal(few.fresh_points(), np.flatnonzero(few.kind != KIND_DECISION))
     fresh = np.zeros((3 * 3 * FRESH_BENDS, fp.y0.shape[1]), "float32")  # three fresh models
-    np.testing.assert_array_equal(tafa.Fingerprint.load(replace(fp, fresh=fresh).save(tmp_path / "f.tafa")).fresh, fresh)
+    loaded = tafa.Fingerprint.load(replace(fp, fresh=fresh).save(tmp_path / "f.tafa"))
+    np.testing.assert_array_equal(loaded.fresh, fresh)
     with pytest.raises(FingerprintFileError, match=rf"multiple of {3 * FRESH_BENDS} rows"):
         tafa.Fingerprint.load(replace(fp, fresh=np.zeros((3 * len(bends), 3), "float32")).save(tmp_path / "b.tafa"))
 

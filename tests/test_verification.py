@@ -252,7 +252,8 @@ def test_heavy_inference_jobs_run_traced_once_per_model_which_stays_collectable(
     assert graph.experimental_get_tracing_count() == 1
     y, h = outputs_and_features(model, x)
     np.testing.assert_allclose(y, eager, rtol=1e-5, atol=1e-6)
-    assert h.shape == (600, model.layers[-1].input.shape[-1]) and set(getattr(model, outputs._TRACED_ATTR)) == {"outputs", "outputs_and_features"}
+    assert h.shape == (600, model.layers[-1].input.shape[-1])
+    assert set(getattr(model, outputs._TRACED_ATTR)) == {"outputs", "outputs_and_features"}
     ref = weakref.ref(model)
     del model, graph
     gc.collect()
