@@ -13,7 +13,6 @@ from tafa_tf.bends import (FOLLOW_BELOW, FRESH_MODELS, STANDOUT_MIN, STANDOUT_SH
                            bend_presence, beyond_fresh, control_queries, relative_curvature)
 from tafa_tf.domains import Box, Gaussian
 from tafa_tf.probes import KIND_DECISION, query_rows
-from tafa_tf.record import FRESH_BENDS
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +213,8 @@ def test_a_fingerprint_asks_models_with_fresh_weights_and_a_suspect_like_them_ge
     import tafa_tf as tafa
     from tafa_tf.creation import FRESH_SEED
 
-    points = fp.fresh_points()  # bends only: bend_presence reads nothing else; at most FRESH_BENDS
-    assert 0 < len(points) <= FRESH_BENDS and not np.isin(points, np.flatnonzero(fp.kind == KIND_DECISION)).any()
+    points = fp.fresh_points()  # the bends only: bend_presence reads nothing else
+    assert 0 < len(points) < fp.n_points and not np.isin(points, np.flatnonzero(fp.kind == KIND_DECISION)).any()
     rows = query_rows(points, fp.n_points)
     assert fp.fresh is not None and fp.fresh.shape == (FRESH_MODELS * len(rows), 10)
     fresh = piracy.fresh_model(owner, FRESH_SEED)  # the first of them, seed 0
