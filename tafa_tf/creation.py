@@ -379,7 +379,7 @@ def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -
 
 def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
     """The raw answers, stacked, of ``FRESH_MODELS`` models of the owner's architecture with
-    fresh weights (seeded from ``seed``) at the queries of ``fp.fresh_points()``; None where ``bend_presence``
+    fresh weights (seeded from ``seed``) at the queries of ``fp.bend_points()``; None where ``bend_presence``
     is not measured for this owner (its bends do not stand out, or it has none), so no
     level by chance is needed (tafa_tf.bends.beyond_fresh). The models are made one at a
     time (tafa_tf.piracy.fresh_model) and dropped; Python's and NumPy's global random
@@ -390,12 +390,13 @@ def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
     from tafa_tf.piracy import fresh_model
     from tafa_tf.verification import bend_presence_at
 
-    if not np.any(fp.kind != KIND_DECISION):  # every point on the decision boundary: no bend presence
+    bends = fp.bend_points()
+    if not len(bends):  # every point on the decision boundary: no bend presence
         return None
     owner = tuple(canonical(y.astype("float64"), fp.output_kind) for y in (fp.y0, fp.yp, fp.ym))
     if not np.isfinite(bend_presence_at(fp, owner, owner)):
         return None
-    queries = fp.queries()[query_rows(fp.fresh_points(), fp.n_points)]
+    queries = fp.queries()[query_rows(bends, fp.n_points)]
     states = random.getstate(), np.random.get_state()
     try:
         raw = [model_outputs(fresh_model(model, FRESH_SEED + FRESH_MODELS * int(seed) + i), queries)

@@ -157,16 +157,19 @@ def inference_call(model: Any, values: int, *, runner: Any = None, name: str = "
     traced = getattr(model, "__dict__", {}).get(_TRACED_ATTR, {})
     if name in traced:
         return traced[name]
+
+    def eager(x: Any) -> Any:
+        return run(x, training=False)
+
     if values < TRACE_FROM_VALUES:
-        return lambda x: run(x, training=False)
+        return eager
     try:
         import tensorflow as tf
 
         spec = run.inputs[0]
-        graph = tf.function(lambda x: run(x, training=False),
-                            input_signature=[tf.TensorSpec((None, *spec.shape[1:]), spec.dtype)])
+        graph = tf.function(eager, input_signature=[tf.TensorSpec((None, *spec.shape[1:]), spec.dtype)])
     except (AttributeError, IndexError, TypeError, ValueError):  # no known single input: eager
-        return lambda x: run(x, training=False)
+        return eager
 
     def call(x: Any) -> Any:
         return graph(tf.convert_to_tensor(x, spec.dtype))

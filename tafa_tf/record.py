@@ -52,7 +52,7 @@ class Fingerprint:
     uncalibrated rule never asks a suspect to score higher than it (tafa_tf.judge;
     absent before 0.3 or with ``stability_noise=0``). ``fresh`` the raw answers of
     ``tafa_tf.bends.FRESH_MODELS`` models of the owner's architecture with fresh weights at
-    the queries of the bends (``fresh_points()``; 3 rows per bend, per model, in
+    the queries of the bends (``bend_points()``; 3 rows per bend, per model, in
     ``query_rows`` order), which set the level ``bend_presence`` reaches by
     chance (absent before 0.4, and where the owner's bends do not stand out, so
     ``bend_presence`` is not measured).
@@ -101,9 +101,9 @@ class Fingerprint:
         """The inputs a suspect is asked about: x, then x + delta*u, then x - delta*u."""
         return probe_inputs(self.x, self.u, self.delta)
 
-    def fresh_points(self) -> np.ndarray:
-        """The points the models with fresh weights answer (``fresh``): the bends, every
-        one. A subset is no estimate: ``bend_presence`` is measured only where enough of
+    def bend_points(self) -> np.ndarray:
+        """The bends (points not on the decision boundary), where ``bend_presence`` is read;
+        the models with fresh weights (``fresh``) answer at every one. A subset is no estimate: ``bend_presence`` is measured only where enough of
         the owner's bends stand out, and on 64 of resnet50_224_random's 96 bends too few
         did, so the fresh level read 0 and left its innocents at 0.64 (session 33)."""
         return np.flatnonzero(self.kind != KIND_DECISION)
@@ -227,7 +227,7 @@ class Fingerprint:
             a = getattr(self, name)
             if a is not None and tuple(a.shape) != (3 * n, out_dim):
                 return f"array {name!r} has shape {a.shape}, expected {(3 * n, out_dim)}"
-        per_model = 3 * len(self.fresh_points())
+        per_model = 3 * len(self.bend_points())
         if self.fresh is not None and (self.fresh.ndim != 2 or not len(self.fresh) or not per_model
                                        or len(self.fresh) % per_model or self.fresh.shape[1] != out_dim):
             return (f"array 'fresh' has shape {self.fresh.shape}, expected a multiple of {per_model} rows "

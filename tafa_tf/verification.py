@@ -379,12 +379,12 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     return features, "outputs"
 
 
-def bend_presence_at(fp: Fingerprint, owner: tuple, suspect: tuple, points: np.ndarray | None = None) -> float:
+def bend_presence_at(fp: Fingerprint, owner: tuple, suspect: tuple, *, at_bends: bool = False) -> float:
     """:func:`tafa_tf.bends.bend_presence` at the fingerprint's bends (not its decision points),
     from the owner's and a suspect's canonical answers at the points and across each probe
-    (N rows each). ``points``: only these bends, the suspect's answers given at them alone."""
-    bends = np.flatnonzero(fp.kind != KIND_DECISION) if points is None else np.asarray(points)
-    if points is None:
+    (N rows each; ``at_bends``: the suspect's at the bends alone, as ``Fingerprint.fresh``)."""
+    bends = fp.bend_points()
+    if not at_bends:
         suspect = tuple(y[bends] for y in suspect)
     return bend_presence(tuple(y[bends] for y in owner), suspect, sigmoid_head=fp.task == "generation",
                          background=None if fp.background is None else fp.background[bends])
@@ -399,11 +399,10 @@ def _fresh_presence(fp: Fingerprint, owner: tuple) -> float:
     def compute() -> float:
         if fp.fresh is None:
             return float("nan")
-        points = fp.fresh_points()
         values = []
-        for raw in np.split(fp.fresh.astype("float64"), len(fp.fresh) // (3 * len(points))):
+        for raw in np.split(fp.fresh.astype("float64"), len(fp.fresh) // (3 * len(fp.bend_points()))):
             fresh = tuple(np.split(canonical(raw, fp.output_kind), 3))  # at x, x + delta*u, x - delta*u
-            values.append(np.nan_to_num(bend_presence_at(fp, owner, fresh, points)))
+            values.append(np.nan_to_num(bend_presence_at(fp, owner, fresh, at_bends=True)))
         return float(max(values))
 
     return _per_fingerprint(_FRESH_PRESENCE, fp, id(fp), compute)

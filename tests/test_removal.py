@@ -213,7 +213,7 @@ def test_a_fingerprint_asks_models_with_fresh_weights_and_a_suspect_like_them_ge
     import tafa_tf as tafa
     from tafa_tf.creation import FRESH_SEED
 
-    points = fp.fresh_points()  # the bends only: bend_presence reads nothing else
+    points = fp.bend_points()  # the bends only: bend_presence reads nothing else
     assert 0 < len(points) < fp.n_points and not np.isin(points, np.flatnonzero(fp.kind == KIND_DECISION)).any()
     rows = query_rows(points, fp.n_points)
     assert fp.fresh is not None and fp.fresh.shape == (FRESH_MODELS * len(rows), 10)

@@ -269,7 +269,7 @@ def test_background_round_trips_with_its_nans_and_bad_values_are_refused(tmp_pat
 def test_fresh_answers_round_trip_and_bad_shapes_are_refused(tmp_path):
     fp = synthetic_fingerprint()
     out = fp.y0.shape[1]
-    fresh = np.arange(2 * 3 * len(fp.fresh_points()) * out, dtype="float32").reshape(-1, out)  # two fresh models
+    fresh = np.arange(2 * 3 * len(fp.bend_points()) * out, dtype="float32").reshape(-1, out)  # two fresh models
     loaded = tafa.Fingerprint.load(replace(fp, fresh=fresh).save(tmp_path / "fresh.tafa"))
     np.testing.assert_array_equal(loaded.fresh, fresh)
     assert fp.fresh is None  # files from before 0.4 load without them
@@ -284,7 +284,7 @@ def test_fresh_models_answer_at_every_bend_and_nowhere_else(tmp_path):
 
     fp = synthetic_fingerprint(n=300)
     bends = np.flatnonzero(fp.kind != KIND_DECISION)
-    np.testing.assert_array_equal(fp.fresh_points(), bends)  # every bend: a subset misreads the level
+    np.testing.assert_array_equal(fp.bend_points(), bends)  # every bend: a subset misreads the level
     fresh = np.zeros((3 * 3 * len(bends), fp.y0.shape[1]), "float32")  # three fresh models
     loaded = tafa.Fingerprint.load(replace(fp, fresh=fresh).save(tmp_path / "f.tafa"))
     np.testing.assert_array_equal(loaded.fresh, fresh)
