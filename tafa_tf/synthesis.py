@@ -1037,11 +1037,8 @@ def synthesize(
         UnsupportedModelError: when no unit changes sign anywhere in the domain (all
             dead or always on).
     """
-    import tensorflow as tf
-
-    rng = np.random.default_rng(config.seed)
-    tf.random.set_seed(config.seed)
-    engine = engine_for(net)
+    rng = np.random.default_rng(config.seed)  # no tf.random.set_seed: no TF randomness here, and it clears
+    engine = engine_for(net)  # TensorFlow's kernel caches (every traced function's setup paid again)
     geo = _geometry(engine, domain, out_kind)
     batch = engine.batch_size(config.memory_budget_gib)
     pool, n_random = _seed_pool(rng, domain, net, config, samples)

@@ -76,6 +76,27 @@ def test_same_seed_same_fingerprint_other_seed_other_points(owner, fp):
     assert not np.allclose(other.x, fp.x)
 
 
+def test_fingerprinting_and_verifying_leave_tensorflow_random_state_alone(owner, fp):
+    # tf.random.set_seed clears TensorFlow's kernel caches, so every traced function paid
+    # its setup again on its next call (a third of a digits MLP fingerprint); the fresh
+    # models take their weights from Python's and NumPy's seeds alone
+    import tensorflow as tf
+
+    from tafa_tf import piracy
+
+    tf.random.set_seed(3)
+    expected = tf.random.uniform((4,)).numpy()
+    tf.random.set_seed(3)
+    tafa.fingerprint(owner, task="classification", n=16, domain=tafa.domains.Box(0.0, 1.0), seed=2)
+    tafa.verify(fp, owner)
+    np.testing.assert_array_equal(tf.random.uniform((4,)).numpy(), expected)
+    first = piracy.fresh_model(owner, 5).get_weights()
+    tf.random.set_seed(11)
+    again = piracy.fresh_model(owner, 5).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], piracy.fresh_model(owner, 6).get_weights()[0])
+
+
 def test_regressor_and_generator_have_no_decision_points(trained):
     reg = tafa.fingerprint(trained("diabetes_mlp"), task="auto", n=32, seed=0)
     assert reg.task == "regression" and KIND_DECISION not in reg.kind
