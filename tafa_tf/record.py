@@ -103,9 +103,10 @@ class Fingerprint:
 
     def bend_points(self) -> np.ndarray:
         """The bends (points not on the decision boundary), where ``bend_presence`` is read;
-        the models with fresh weights (``fresh``) answer at every one. A subset is no estimate: ``bend_presence`` is measured only where enough of
-        the owner's bends stand out, and on 64 of resnet50_224_random's 96 bends too few
-        did, so the fresh level read 0 and left its innocents at 0.64 (session 33)."""
+        the models with fresh weights (``fresh``) answer at every one. A subset is no
+        estimate: ``bend_presence`` is measured only where enough of the owner's bends stand
+        out, and on 64 of resnet50_224_random's 96 bends too few did, so the fresh level
+        read 0 and left its innocents at 0.64 (session 33)."""
         return np.flatnonzero(self.kind != KIND_DECISION)
 
     def array_names(self) -> tuple[str, ...]:

@@ -1037,8 +1037,10 @@ def synthesize(
         UnsupportedModelError: when no unit changes sign anywhere in the domain (all
             dead or always on).
     """
-    rng = np.random.default_rng(config.seed)  # no tf.random.set_seed: no TF randomness here, and it clears
-    engine = engine_for(net)  # TensorFlow's kernel caches (every traced function's setup paid again)
+    # no tf.random.set_seed: nothing here draws from TensorFlow, and it clears TensorFlow's
+    # kernel caches (every traced function's setup paid again on its next call)
+    rng = np.random.default_rng(config.seed)
+    engine = engine_for(net)
     geo = _geometry(engine, domain, out_kind)
     batch = engine.batch_size(config.memory_budget_gib)
     pool, n_random = _seed_pool(rng, domain, net, config, samples)

