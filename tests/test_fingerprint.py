@@ -267,3 +267,41 @@ def test_newton_stops_earlier_only_where_the_probe_steps_dwarf_the_residual():
     middle = _looser_tolerance(np.full(50, 0.02), np.ones(50), scale)
     assert deep == 1e-2 and small == NEWTON_TOLERANCE == 1e-4 and middle == pytest.approx(1e-3)
     assert _looser_tolerance(np.zeros(0), np.zeros(0), np.zeros(0)) == NEWTON_TOLERANCE
+
+
+def test_a_newton_row_whose_point_cannot_move_leaves_the_loop_at_once():
+    """A target unit with no input weights is the same everywhere: its Newton step is zero,
+    and the row leaves unconverged after two passes instead of running all thirty, while
+    a row beside it converges as before."""
+    import keras
+
+    from tafa_tf.synthesis import _geometry, engine_for, newton, stalled
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, activation="relu")
+    model = keras.Model(inputs, keras.layers.Dense(2)(hidden(inputs)))
+    kernel, bias = hidden.get_weights()
+    kernel[:, 0], bias[0] = 0.0, 0.5  # unit 0: always 0.5, whatever the input
+    hidden.set_weights([kernel, bias])
+    engine = engine_for(ReluNetwork(model))
+    geo = _geometry(engine, tafa.domains.Gaussian(1.0), "values")
+    traced = engine.step(1, False)
+    rows_asked = []
+
+    def counted(*args):
+        rows_asked.append(int(args[0].shape[0]))
+        return traced(*args)
+
+    engine.step = lambda m, probs: counted
+    try:
+        seeds = np.random.default_rng(0).standard_normal((2, 4)).astype("float32")
+        idx = np.array([[0, -1], [1, -1]], dtype="int32")  # unit 0 (stuck), unit 1 (normal)
+        _, residual, _, _ = newton(engine, geo, seeds, idx, np.zeros(2, bool), np.ones((2, 4)), 30, 64)
+    finally:
+        del engine.step
+    assert residual[1] < 1e-4 and not residual[0] < 1e-4
+    assert sum(rows_asked) <= 2 + 4  # the stuck row: two passes; the other converges in a few
+    # the rule itself: no move beyond float32 rounding and no fall of the residual
+    x = np.ones((3, 2), dtype="float32")
+    moved = x + np.array([[1e-8, 0], [1e-3, 0], [1e-8, 0]], dtype="float32")
+    assert stalled(x, moved, np.array([1.0, 1.0, 0.5]), np.array([1.0, 1.0, 1.0])).tolist() == [True, False, False]
