@@ -46,14 +46,18 @@ UNCALIBRATED_ACCUSE = 0.85
 """Accuse only this far (or further) from the data-free reference score towards a perfect copy (1.0)."""
 UNCALIBRATED_FLOOR = 0.85
 """Never accuse an uncalibrated suspect under this score, whatever the references."""
-UNCALIBRATED_CLEAR = 0.3
-"""Clear a suspect that scores less than 30% of the way from the reference score to a perfect copy.
+UNCALIBRATED_CLEAR = 0.2
+"""Clear a suspect that scores less than 20% of the way from the reference score to a perfect copy.
 
-Half-way (0.5, before) cleared 138 of 910 pirated copies of the verdicts benchmark
-(zoos 1-5, every task, with and without the base) and, on the CNNs of
-bench_architectures, pruned and fine-tuned copies at 0.54-0.57; 0.3 clears 36 of 910
-(mostly distilled classifiers and RTAL) and still clears 241 of 360 innocents
-(300 at 0.5). A wrong "not pirated" is a verdict; "uncertain" points to calibration."""
+Half-way (0.5, at first) cleared 138 of 910 pirated copies of the verdicts
+benchmark (zoos 1-5, every task, with and without the base) and, on the CNNs of
+bench_architectures, pruned and fine-tuned copies at 0.54-0.57. At 0.3 (until session 35),
+recounted from the stored scores of zoos 1-8 (1,312 copies, 576 innocents) and the
+architecture rows (48 innocents): 22 zoo copies and 31 architecture copies cleared, 11 of
+them working fine-tuned or noisy CNN copies; 351 zoo innocents and 38 architecture
+innocents cleared. At 0.2: 4 zoo copies and 19 architecture copies cleared, 249 and 37
+innocents (docs/results.md). A wrong "not pirated" is a verdict the owner acts on;
+"uncertain" points to calibration."""
 N_SHUFFLES = 5
 PERTURBED_REFERENCE = "perturbed owner"
 """The name of the perturbed owner's score among a report's references (a copy, not an innocent)."""

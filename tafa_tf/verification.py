@@ -76,7 +76,7 @@ DEFAULT_THRESHOLD = UNCALIBRATED_FLOOR
 Without a calibration the verdict follows tafa_tf.judge: relative to references the
 fingerprint carries without data (the owner's answers shuffled across the points, and
 the public base's answers when the fingerprint was made with ``base=``), pirated at or
-above ``max(DEFAULT_THRESHOLD, ref + 0.85 * (1 - ref))``, cleared under 30% of the way
+above ``max(DEFAULT_THRESHOLD, ref + 0.85 * (1 - ref))``, cleared under 20% of the way
 from ``ref`` to 1, and no verdict ("uncertain") in between. Calibrate (``tafa calibrate``,
 ``tafa.references.build``) for a threshold with a measured false-positive rate."""
 

@@ -105,7 +105,7 @@ def test_empirical_p_value_counts_the_suspect_as_one_more_innocent():
 
 def test_uncalibrated_rule_is_relative_to_the_references_with_an_uncertain_band():
     clear, accuse = judge.uncalibrated_thresholds({"shuffled-0": 0.2, "base": 0.4})
-    assert clear == pytest.approx(0.4 + 0.3 * 0.6) and accuse == pytest.approx(0.4 + 0.85 * 0.6)
+    assert clear == pytest.approx(0.4 + 0.2 * 0.6) and accuse == pytest.approx(0.4 + 0.85 * 0.6)
     low_clear, low_accuse = judge.uncalibrated_thresholds({"shuffled-0": 0.0})
     assert low_accuse == judge.UNCALIBRATED_FLOOR  # the floor holds whatever the references
     assert judge.uncalibrated_verdict(0.95, clear, accuse) is True
@@ -120,7 +120,7 @@ def test_the_perturbed_owner_caps_the_accusation_threshold_but_not_under_the_flo
     assert rule == pytest.approx(0.4 + 0.85 * 0.6)
     # a copy made by rounding-level weight noise scores 0.87: the rule's 0.91 would never accuse such copies
     clear, accuse = judge.uncalibrated_thresholds({**refs, judge.PERTURBED_REFERENCE: 0.87})
-    assert accuse == pytest.approx(0.87) and clear == pytest.approx(0.4 + 0.3 * 0.6)
+    assert accuse == pytest.approx(0.87) and clear == pytest.approx(0.4 + 0.2 * 0.6)
     assert judge.uncalibrated_verdict(0.88, clear, accuse) is True
     # it is no innocent reference: a high one does not raise the line, a low one stops at the floor
     assert judge.uncalibrated_thresholds({**refs, judge.PERTURBED_REFERENCE: 0.99})[1] == pytest.approx(rule)
