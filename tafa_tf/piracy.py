@@ -726,6 +726,18 @@ def _reparametrize(model, *, seed: int, make: Callable[[np.random.Generator, int
     return clone
 
 
+def reparametrizable(model) -> bool:
+    """Whether :func:`permute_neurons` and :func:`rescale_neurons` apply to ``model``: a
+    keras.Sequential chain with a hidden Dense/Conv layer whose ReLU (or leaky ReLU, or
+    no activation) feeds another, and only channel-wise layers between them. Functional
+    models (keras.applications backbones) are not."""
+    try:
+        pairs = _hidden_pairs(model)
+    except UnsupportedModelError:
+        return False
+    return any(all(a in _HOMOGENEOUS for a in p.activations) for p in pairs)
+
+
 def permute_neurons(model, *, seed: int = 0):
     """Shuffle the hidden units of every hidden Dense/Conv layer: same function, other weights.
 

@@ -283,8 +283,12 @@ class _Recipe:
             (f"prune-50-ft-{seed}", lambda: piracy.prune(owner, 0.5, fine_tune_data=tune_data, epochs=short, seed=seed)),
             (f"noise-2-{seed}", lambda: piracy.add_noise(owner, 0.02, seed=seed)),
             (f"int8-{seed}", lambda: piracy.quantize(owner, "int8", per_channel=seed % 2 == 0)),
+            # the same function under other weights; where the model's layers cannot be
+            # permuted and rescaled (a Functional CNN), a copy under 1% weight noise instead
             (f"permute-rescale-{seed}", lambda: piracy.rescale_neurons(piracy.permute_neurons(owner, seed=seed),
-                                                                        seed=seed + 1)),
+                                                                        seed=seed + 1))
+            if piracy.reparametrizable(owner) else
+            (f"noise-1-{seed}", lambda: piracy.add_noise(owner, 0.01, seed=seed)),
             (f"prune-30-{seed}", lambda: piracy.prune(owner, 0.3)),
             (f"fp16-{seed}", lambda: piracy.quantize(owner, "float16")),
             (f"prune-70-ft-{seed}", lambda: piracy.prune(owner, 0.7, fine_tune_data=tune_data, epochs=short, seed=seed)),

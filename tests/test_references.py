@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tafa_tf import judge, references, zoo
+from tafa_tf import judge, piracy, references, zoo
 
 
 def _weights(model):
@@ -71,6 +71,44 @@ def test_build_uses_a_given_fit(owner):
     refs = references.build(owner, (x, y), n_innocent=2, n_pirated=1, fit=fit, progress=False)
     assert len(refs.negatives) == 2 and len(refs.positives) == 1
     assert seen and all(n == 50 for n, _ in seen)  # subsets of half the data
+
+
+def _functional_cnn(seed: int = 0):
+    """A small residual CNN on 8x8 digits, Functional as keras.applications backbones are."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    h = keras.layers.Add()([h, keras.layers.Conv2D(8, 3, padding="same", activation="relu")(h)])
+    out = keras.layers.Dense(10, activation="softmax")(keras.layers.GlobalAveragePooling2D()(h))
+    model = keras.Model(inp, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+
+def test_build_makes_references_for_a_functional_cnn(tmp_path):
+    # permute_neurons and rescale_neurons need a Sequential chain; a Functional owner's
+    # references used to stop at the sixth transform with UnsupportedModelError
+    data = zoo.digits_data()
+    x, y = data.x_train[:200].reshape(-1, 8, 8, 1), data.y_train[:200]
+    owner = _functional_cnn()
+    owner.fit(x, y, epochs=2, verbose=0)
+    refs = references.build(owner, (x, y), n_innocent=2, n_pirated=6, epochs=1, cache_dir=tmp_path, progress=False)
+    assert refs.positive_names[5] == "noise-1-0" and len(refs.positives) == 6 and len(refs.negatives) == 2
+    probe = x[:16]
+    moved = np.abs(np.asarray(refs.positives[5](probe)) - np.asarray(owner(probe))).max()
+    assert 0 < moved < 0.5  # the owner under 1% weight noise: near it, not it
+
+
+def test_reparametrizable_says_which_models_permute_and_rescale_take(owner):
+    import keras
+
+    assert piracy.reparametrizable(owner)  # the digits MLP: a Sequential chain of Dense ReLU layers
+    assert not piracy.reparametrizable(_functional_cnn())
+    bn = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                           keras.layers.BatchNormalization(), keras.layers.Dense(3)])
+    assert not piracy.reparametrizable(bn)
 
 
 @pytest.mark.parametrize(
