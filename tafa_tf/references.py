@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -67,6 +68,8 @@ class References:
         recipe: the settings they were built with (part of the cache key).
         built, loaded: how many models this call trained (a training run yields two, so an
             odd ``n_innocent`` trains one more than it keeps), and how many it loaded.
+        warnings: what makes a threshold set on them doubtful (:func:`quality_warnings`),
+            also logged by :func:`build`.
     """
 
     positives: list[Any]
@@ -77,6 +80,7 @@ class References:
     recipe: dict[str, Any] = field(default_factory=dict)
     built: int = 0
     loaded: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -92,6 +96,44 @@ class References:
 
 
 # --------------------------------------------------------------------------- checks
+
+
+UNDERTRAINED_GAP = 0.2
+"""Warn when the innocent references' best accuracy on the owner's data is this much under the owner's."""
+QUALITY_SAMPLES = 256
+"""How many of the owner's training pairs the references' accuracy is measured on (bounded cost)."""
+
+
+def quality_warnings(model: Any, data: tuple[np.ndarray, np.ndarray | None], negatives: Sequence[Any]) -> list[str]:
+    """A warning when a classifier's innocent references are much worse models than the owner.
+
+    A calibrated threshold sits above the innocent references, so they must be what an
+    innocent model is: trained as well as the owner was. Under-trained ones answer unlike
+    the owner and score low, and so does the threshold: a MobileNetV2 at 96x96 calibrated
+    on references trained 12 optimizer steps each (4 epochs of 192 images in batches of
+    64; accuracy 0.1-0.3 against the owner's 0.6) accused both independently trained
+    models of its benchmark row (docs/results.md). Measured on at most
+    :data:`QUALITY_SAMPLES` of the owner's training pairs; classifiers only (integer
+    labels, one output per class), else no warning.
+    """
+    x, y = data
+    if y is None or not negatives or not np.issubdtype(np.asarray(y).dtype, np.integer):
+        return []
+    rows = np.sort(np.random.default_rng(0).permutation(len(x))[:QUALITY_SAMPLES])
+    x, y = x[rows], np.asarray(y)[rows].reshape(-1)
+
+    def accuracy(m: Any) -> float:
+        out = piracy._predict(m, x, batch_size=32).reshape(len(x), -1)
+        return float(np.mean(out.argmax(axis=1) == y)) if out.shape[1] > 1 else float("nan")
+
+    owner = accuracy(model)
+    best = max(accuracy(m) for m in negatives)
+    if not (math.isfinite(owner) and math.isfinite(best)) or best >= owner - UNDERTRAINED_GAP:
+        return []
+    return [f"The innocent references reach at most {best:.2f} accuracy on your training data, against "
+            f"{owner:.2f} for your model: they are trained less than an independent model would be, and a "
+            "threshold set on them can accuse innocent models. Train them as your model was trained "
+            "(fit=, or more epochs=)."]
 
 
 def _check_count(value: Any, name: str) -> int:
@@ -419,7 +461,11 @@ def build(
         folder = Path(cache_dir).expanduser() / _cache_key(model, pairs, settings)
         folder.mkdir(parents=True, exist_ok=True)
     jobs = recipe.innocent_jobs(n_innocent) + recipe.pirated_jobs(n_pirated)
-    return _collect(jobs, folder, n_innocent, settings, progress)
+    refs = _collect(jobs, folder, n_innocent, settings, progress)
+    refs.warnings = quality_warnings(model, pairs, refs.negatives)
+    for message in refs.warnings:
+        logging.getLogger("tafa_tf").warning(message)
+    return refs
 
 
 def _collect(jobs: Sequence[_Job], folder: Path | None, n_innocent: int, settings: dict[str, Any],
@@ -452,4 +498,4 @@ def _collect(jobs: Sequence[_Job], folder: Path | None, n_innocent: int, setting
     )
 
 
-__all__ = ["References", "build", "train_decoder"]
+__all__ = ["References", "build", "quality_warnings", "train_decoder"]

@@ -188,3 +188,31 @@ def test_points_from_batchnorm_statistics_keep_a_full_int8_tflite_mobilenetv2_co
     assert scores[("grown", "copy")] > scores[("plain", "copy")] + 0.2, scores
     assert scores[("grown", "copy")] > scores[("grown", "other")] + 0.3, scores
     assert tafa.verify(grown, other).score < scores[("grown", "copy")] - 0.1  # the independent model as it is
+
+
+@pytest.mark.slow
+def test_calibration_on_references_built_for_a_mobilenetv2_owner_accuses_its_fine_tune(mobilenet_pair, tmp_path):
+    """The README sends a CNN's owner to calibration, where the uncalibrated verdict leaves
+    fine-tuned copies uncertain: references.build must work on a Functional
+    keras.applications owner (it stopped at permute-rescale before) and the calibrated
+    threshold must fall between the copy and the independent model."""
+    import keras
+
+    owner, other, (x, y) = mobilenet_pair
+
+    def fit(model, data, seed):  # the owner's own recipe (bench_architectures.make_model), as the README asks
+        keras.utils.set_random_seed(seed)
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+        model.fit(data[0], data[1], epochs=2, batch_size=32, verbose=0)
+        return model
+
+    fp = tafa.fingerprint(owner, task="classification", n=64, domain=Box(0.0, 1.0), seed=0)
+    refs = tafa.references.build(owner, (x, y), n_innocent=6, n_pirated=6, fit=fit, cache_dir=tmp_path,
+                                 progress=False)
+    assert "noise-1-0" in refs.positive_names  # in place of permute-rescale, which needs a Sequential chain
+    assert refs.warnings == []  # trained like the owner: no warning about their accuracy
+    calibrated = fp.with_calibration(tafa.calibrate(fp, refs.positives, refs.negatives, target_fpr=0.05))
+    copy = piracy.ftal(owner, x[:256], y[:256], epochs=1, learning_rate=1e-4, seed=5)
+    reports = {"copy": tafa.verify(calibrated, copy), "other": tafa.verify(calibrated, other)}
+    print("\ncalibrated", {k: (round(r.score, 3), r.verdict) for k, r in reports.items()}, calibrated.calibration.threshold_)
+    assert reports["copy"].pirated is True and reports["other"].pirated is False

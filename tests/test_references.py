@@ -101,6 +101,20 @@ def test_build_makes_references_for_a_functional_cnn(tmp_path):
     assert 0 < moved < 0.5  # the owner under 1% weight noise: near it, not it
 
 
+def test_references_much_worse_than_the_owner_are_warned_about(owner):
+    data = zoo.digits_data()
+    pairs = (data.x_train[:400], data.y_train[:400])
+    # trained like the owner (here: the owner's own weights): nothing to say
+    assert references.quality_warnings(owner, pairs, [piracy.copy_model(owner)]) == []
+    # fresh weights, never trained: chance accuracy against the owner's
+    fresh = [piracy.fresh_model(owner, seed) for seed in (1, 2)]
+    (message,) = references.quality_warnings(owner, pairs, fresh)
+    assert "accuracy" in message and "fit=" in message
+    # regressors and generators are not judged by accuracy
+    assert references.quality_warnings(owner, (pairs[0], pairs[1].astype("float32")), fresh) == []
+    assert references.quality_warnings(owner, (pairs[0], None), fresh) == []
+
+
 def test_reparametrizable_says_which_models_permute_and_rescale_take(owner):
     import keras
 

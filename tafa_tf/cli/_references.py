@@ -84,5 +84,6 @@ def build(args: argparse.Namespace, base: Any, progress: bool) -> tuple[Any, dic
         refs = references.build(model, data, base=base, n_innocent=args.n_innocent, n_pirated=args.n_pirated,
                                 seed=args.refs_seed, cache_dir=cache, epochs=args.epochs, progress=progress)
     summary = {"positives": len(refs.positives), "negatives": len(refs.negatives), "built": refs.built,
-               "loaded": refs.loaded, "cache_dir": str(refs.cache_dir), "names": refs.names}
+               "loaded": refs.loaded, "cache_dir": str(refs.cache_dir), "names": refs.names,
+               "warnings": refs.warnings}
     return refs, summary
