@@ -111,8 +111,9 @@ def quality_warnings(model: Any, data: tuple[np.ndarray, np.ndarray | None], neg
     innocent model is: trained as well as the owner was. Under-trained ones answer unlike
     the owner and score low, and so does the threshold: a MobileNetV2 at 96x96 calibrated
     on references trained 12 optimizer steps each (4 epochs of 192 images in batches of
-    64; accuracy 0.1-0.3 against the owner's 0.6) accused both independently trained
-    models of its benchmark row (docs/results.md). Measured on at most
+    64; accuracy 0.08-0.11, chance, against the owner's 0.61) accused both independently
+    trained models of its benchmark row; trained with the owner's recipe (0.45-0.81) they
+    accused neither, and every copy (docs/results.md). Measured on at most
     :data:`QUALITY_SAMPLES` of the owner's training pairs; classifiers only (integer
     labels, one output per class), else no warning.
     """
