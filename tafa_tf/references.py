@@ -118,7 +118,8 @@ def quality_warnings(model: Any, data: tuple[np.ndarray, np.ndarray | None], neg
     labels, one output per class), else no warning.
     """
     x, y = data
-    if y is None or not negatives or not np.issubdtype(np.asarray(y).dtype, np.integer):
+    if y is None or not negatives or not np.issubdtype(np.asarray(y).dtype, np.integer) or \
+            np.asarray(y).reshape(len(x), -1).shape[1] != 1:  # one integer label per example
         return []
     rows = np.sort(np.random.default_rng(0).permutation(len(x))[:QUALITY_SAMPLES])
     x, y = x[rows], np.asarray(y)[rows].reshape(-1)

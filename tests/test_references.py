@@ -113,6 +113,7 @@ def test_references_much_worse_than_the_owner_are_warned_about(owner):
     # regressors and generators are not judged by accuracy
     assert references.quality_warnings(owner, (pairs[0], pairs[1].astype("float32")), fresh) == []
     assert references.quality_warnings(owner, (pairs[0], None), fresh) == []
+    assert references.quality_warnings(owner, (pairs[0], np.stack([pairs[1]] * 2, axis=1)), fresh) == []
 
 
 def test_reparametrizable_says_which_models_permute_and_rescale_take(owner):
