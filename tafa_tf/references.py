@@ -11,8 +11,14 @@ training data and, if they fine-tuned one, the public base model.
   training run also keeps a checkpoint from half-way (a cheap extra innocent).
 - Pirated references (positives): ``tafa_tf.piracy`` transforms of the owner:
   fine-tunes at small and large learning rates, pruning with and without re-tuning,
-  float16 and int8 quantization, weight noise, neuron permutation and rescaling, and
-  distillation on the data.
+  float16 and int8 quantization, weight noise, neuron permutation and rescaling (1%
+  weight noise instead where the model is not a Sequential chain, such as a
+  keras.applications CNN), and distillation on the data.
+
+Innocent references stand for independently trained models, so they must be trained
+about as well as the owner: :func:`build` warns when a classifier's are not
+(:func:`quality_warnings`). The default recipe suits small models; pass ``fit=`` with
+your own training for a CNN.
 
 The owner's model (and the base) are never changed: every reference starts from a
 copy. With ``cache_dir`` each reference is saved as it is built (atomically), under a
