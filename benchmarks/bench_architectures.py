@@ -140,17 +140,24 @@ def fast_moving_statistics(model) -> None:
             layer.momentum = 0.9
 
 
+def train_as_row(model, row: Row, data):
+    """Fit ``model`` in place on ``data`` as the row's owner is trained (also the owner's
+    recipe for its calibration references, benchmarks/calibrate_architectures.py)."""
+    import keras
+
+    # VGG16 has no batch normalization: from scratch at Adam 1e-3 its ReLUs die in the first
+    # epoch (accuracy 0.11, constant outputs, refused by the fingerprint as such)
+    lr = 1e-4 if row.arch == "VGG16" else 1e-3
+    model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data[0], data[1], epochs=row.epochs, batch_size=_train_batch(row), verbose=0)
+    return model
+
+
 def make_model(row: Row, seed: int, data):
     model = build(row, seed)
     if row.trained:
-        import keras
-
         fast_moving_statistics(model)
-        # VGG16 has no batch normalization: from scratch at Adam 1e-3 its ReLUs die in the first
-        # epoch (accuracy 0.11, constant outputs, refused by the fingerprint as such)
-        lr = 1e-4 if row.arch == "VGG16" else 1e-3
-        model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        model.fit(data[0], data[1], epochs=row.epochs, batch_size=_train_batch(row), verbose=0)
+        train_as_row(model, row, data)
     return model
 
 

@@ -45,10 +45,7 @@ def owner_recipe(row: arch.Row):
         import keras
 
         keras.utils.set_random_seed(seed)
-        lr = 1e-4 if row.arch == "VGG16" else 1e-3
-        model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy")
-        model.fit(data[0], data[1], epochs=row.epochs, batch_size=arch._train_batch(row), verbose=0)
-        return model
+        return arch.train_as_row(model, row, data)
 
     fit.__qualname__ = f"owner_recipe.{row.name}"  # names the recipe in the references' cache key
     return fit

@@ -124,11 +124,11 @@ def quality_warnings(model: Any, data: tuple[np.ndarray, np.ndarray | None], neg
     labels, one output per class), else no warning.
     """
     x, y = data
-    if y is None or not negatives or not np.issubdtype(np.asarray(y).dtype, np.integer) or \
-            np.asarray(y).reshape(len(x), -1).shape[1] != 1:  # one integer label per example
-        return []
+    y = None if y is None else np.asarray(y)
+    if y is None or not negatives or not np.issubdtype(y.dtype, np.integer) or y.size != len(x):
+        return []  # judged only for one integer label per example
     rows = np.sort(np.random.default_rng(0).permutation(len(x))[:QUALITY_SAMPLES])
-    x, y = x[rows], np.asarray(y)[rows].reshape(-1)
+    x, y = x[rows], y.reshape(-1)[rows]
 
     def accuracy(m: Any) -> float:
         out = piracy._predict(m, x, batch_size=32).reshape(len(x), -1)
