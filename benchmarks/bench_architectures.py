@@ -20,6 +20,7 @@ pirated score, highest innocent score.
     python benchmarks/bench_architectures.py --quick                 # the 32x32 rows
     python benchmarks/bench_architectures.py --others                # ResNet50V2, MobileNet, Xception, InceptionV3
     python benchmarks/bench_architectures.py --rows mnv2_035_32_trained,resnet50_224_random
+    python benchmarks/bench_architectures.py --rows mnv2_100_224_trained --samples 32  # with 32 public images
     python benchmarks/bench_architectures.py --list
 """
 
@@ -39,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tafa_tf, not an installed one
 
 RESULTS = Path(__file__).resolve().parent / "results" / "architectures.json"
+RESULTS_WITH_SAMPLES = RESULTS.with_name("architectures_samples.json")  # rows run with --samples
 CACHE = Path(__file__).resolve().parent / ".cache" / "architectures"  # trained models (gitignored)
 
 
@@ -280,7 +282,13 @@ def _accuracy(model, data, n: int = 256) -> float:
     return float(np.mean(model_outputs(model, data[0][:n]).argmax(1) == data[1][:n]))
 
 
-def run_row(row: Row, n_innocent: int = 2) -> dict:
+def public_samples(row: Row, k: int):
+    """``k`` digits images that no model of the row was trained on (those after the row's
+    ``n_train`` in the same order), as an owner's few public inputs for ``samples=``."""
+    return digits_images(row.size, row.n_train + k, scale=_scale(row))[0][row.n_train:] if k else None
+
+
+def run_row(row: Row, n_innocent: int = 2, samples: int = 0) -> dict:
     import gc
     import resource
 
@@ -297,7 +305,8 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
     domain = tafa.domains.Box(0.0, scale)
     t = time.perf_counter()
     try:
-        fp = tafa.fingerprint(owner, task="classification", n=row.n, domain=domain, seed=0)
+        fp = tafa.fingerprint(owner, task="classification", n=row.n, domain=domain, seed=0,
+                              samples=public_samples(row, samples))
     except UnsupportedModelError as e:  # the library's refusal is this row's result, not a crash
         return {**asdict(row), "params": int(owner.count_params()), "input": f"{row.size}x{row.size}x3",
                 "refused": str(e), "refused_after_s": time.perf_counter() - t, "build_s": build_s,
@@ -323,6 +332,7 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
         **asdict(row),
         "params": int(owner.count_params()),
         "input": f"{row.size}x{row.size}x3",
+        "samples": samples,
         "points": int(fp.n_points),
         "wanted": row.n,
         "fingerprint_s": fp_s,
@@ -350,8 +360,8 @@ def run_row(row: Row, n_innocent: int = 2) -> dict:
 # ----------------------------------------------------------------------------- driver
 
 
-def _spawn(name: str, timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--child", name]
+def _spawn(name: str, timeout: float, samples: int = 0) -> dict:
+    cmd = [sys.executable, __file__, "--child", name, "--samples", str(samples)]
     t = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -386,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
                         "Xception, InceptionV3)")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per row")
-    parser.add_argument("--json", default=str(RESULTS), help="results file (rows are merged in by name)")
+    parser.add_argument("--samples", type=int, default=0, help="fingerprint with this many public images "
+                        "(digits no model of the row was trained on) as samples=; 0: data-free")
+    parser.add_argument("--json", help="results file, rows merged in by name (default: results/architectures.json, "
+                        "with --samples results/architectures_samples.json)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--train", help=argparse.SUPPRESS)  # with --seed and --out: train one model, save it
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -400,19 +413,19 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(ROWS))
         return 0
     if args.child:
-        print(json.dumps(run_row(ROWS[args.child])), flush=True)
+        print(json.dumps(run_row(ROWS[args.child], samples=args.samples)), flush=True)
         return 0
     names = args.rows.split(",") if args.rows else (QUICK if args.quick else OTHERS if args.others else list(ROWS))
     unknown = [n for n in names if n not in ROWS]
     if unknown:
         parser.error(f"unknown rows {unknown}; see --list")
-    out = Path(args.json)
+    out = Path(args.json or (RESULTS_WITH_SAMPLES if args.samples else RESULTS))
     old = json.loads(out.read_text()) if out.exists() else {"rows": []}
     by_name = {r["name"]: r for r in old.get("rows", [])}
     print(f"{'row':<44} {'params':>10} {'input':>11} {'pts':>9} {'fp s':>8} {'ratio':>7} {'GiB':>6} "
           f"{'verif s':>7} {'lo pir':>7} {'hi inn':>7}")
     for name in names:
-        r = _spawn(name, args.timeout)
+        r = _spawn(name, args.timeout, args.samples)
         _print_row(r)
         by_name[name] = r
         write_rows(out, [by_name[k] for k in ROWS if k in by_name])
