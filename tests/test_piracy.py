@@ -86,6 +86,16 @@ def test_transform_is_new_model_keeps_owner_and_accuracy(name, mlp, digits):
     assert accuracy(pirate, digits) >= accuracy(mlp, digits) - MAX_DROP.get(name, 0.04)
 
 
+def test_copies_of_a_trained_owner_leave_its_training_state_behind(mlp, digits):
+    # Keras's clone_model compiles the clone of a compiled model, building its optimizer's
+    # variables (two more copies of every weight with Adam), kept in memory and saved with it
+    assert mlp.compiled and mlp.optimizer.variables  # zoo.train compiled and fitted it
+    copies = {"copy": piracy.copy_model(mlp), "int8": piracy.quantize(mlp, "int8"),
+              "noise": piracy.add_noise(mlp, 0.02, seed=1), "prune": piracy.prune(mlp, 0.3)}
+    assert [name for name, m in copies.items() if m.compiled] == []
+    np.testing.assert_array_equal(np.asarray(copies["copy"](digits.x_test[:8])), np.asarray(mlp(digits.x_test[:8])))
+
+
 # ----------------------------------------------------------------------------- equivalent reparametrizations
 
 

@@ -12,6 +12,17 @@ def _weights(model):
     return [w.copy() for w in model.get_weights()]
 
 
+def _saved_groups(path) -> list[str]:
+    """The top-level groups of a .keras file's weights (layers, vars, and optimizer if saved)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as z, h5py.File(io.BytesIO(z.read("model.weights.h5"))) as h:
+        return list(h.keys())
+
+
 def test_build_makes_references_from_the_owner_and_never_changes_it(owner, tmp_path):
     data = zoo.digits_data()
     x, y = data.x_train[:300], data.y_train[:300]
@@ -31,6 +42,9 @@ def test_build_makes_references_from_the_owner_and_never_changes_it(owner, tmp_p
 
     files = {p.name: p.stat().st_mtime_ns for p in refs.cache_dir.glob("*.keras")}
     assert len(files) == 4 + 4  # two runs of (final, half-way checkpoint), four transforms
+    # what training left (the optimizer's state: two more copies of every weight) is neither kept nor saved
+    assert not any(m.compiled for m in refs.positives + refs.negatives)
+    assert not [p.name for p in refs.cache_dir.glob("*.keras") if "optimizer" in _saved_groups(p)]
     again = references.build(owner, (x, y), base=base, n_innocent=3, n_pirated=4, epochs=2, cache_dir=tmp_path,
                              progress=False)
     assert again.names == refs.names and again.cache_dir == refs.cache_dir

@@ -192,7 +192,9 @@ def load_owner_model(path: str) -> Any:
     import keras
 
     with failing_as(EXIT_INPUT, f"Cannot load the model {path}"), quiet_stderr():
-        return keras.saving.load_model(p)
+        # not compiled: nothing here trains the owner, and its optimizer's state (two more
+        # copies of every weight with Adam) and a custom loss need not load
+        return keras.saving.load_model(p, compile=False)
 
 
 def load_fingerprint(path: str) -> Any:
