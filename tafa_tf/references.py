@@ -394,7 +394,9 @@ def _run_job(job: _Job, folder: Path | None) -> tuple[list[Any], bool]:
     paths = [folder / f"{name}.keras" for name in job.names] if folder is not None else None
     if paths is not None and all(p.exists() for p in paths):
         return [_load(p) for p in paths], True
-    models = [piracy.copy_model(m) for m in job.make()]  # without what training left on them
+    # a trained model keeps its optimizer's state (with Adam two more copies of every weight):
+    # kept and saved as an uncompiled copy; piracy's transforms already return one
+    models = [piracy.copy_model(m) if getattr(m, "compiled", False) else m for m in job.make()]
     if paths is not None:
         for m, p in zip(models, paths):
             _save(m, p)
