@@ -211,7 +211,12 @@ def _resolve_task_and_domain(net: Any, task: str, domain: Any) -> tuple[str, Dom
 
 
 def _owner_output_kind(model: Any, net: Any, task: str, domain: Domain, seed: int) -> str:
-    probe = np.asarray(model(domain.sample(np.random.default_rng(seed), (8, *net.input_shape)), training=False))
+    """What the owner answers, from 8 random inputs, asked through the synthesis engine's traced
+    pass that synthesis reuses (an eager call of ResNet50 at 224x224 took 3.3 s)."""
+    from tafa_tf.synthesis import _raw_outputs, engine_for
+
+    x = domain.sample(np.random.default_rng(seed), (8, *net.input_shape)).reshape(8, -1).astype("float32")
+    probe = _raw_outputs(engine_for(net), x, 8)
     out_kind = output_kind(probe, task, int(np.prod(net.output_shape)))
     if out_kind == "labels":
         raise UnsupportedModelError("The owner's model must output scores or probabilities, not labels.")
@@ -382,12 +387,15 @@ def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
     fresh weights (seeded from ``seed``) at the queries of ``fp.bend_points()``; None where ``bend_presence``
     is not measured for this owner (its bends do not stand out, or it has none), so no
     level by chance is needed (tafa_tf.bends.beyond_fresh). The models are made one at a
-    time (tafa_tf.piracy.fresh_model) and dropped; Python's and NumPy's global random
-    states are restored after (Keras's seeds them)."""
+    time (tafa_tf.piracy.fresh_model) for their weights only and dropped: the owner answers
+    with those weights swapped in, through the inference it has already traced (ResNet50 at
+    224x224: each fresh model's own trace cost about 3 s). Python's and NumPy's global
+    random states are restored after (Keras's seeds them)."""
     import random
 
     from tafa_tf.bends import FRESH_MODELS
     from tafa_tf.piracy import fresh_model
+    from tafa_tf.synthesis import weights_swapped
     from tafa_tf.verification import bend_presence_at
 
     bends = fp.bend_points()
@@ -398,9 +406,13 @@ def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
         return None
     queries = fp.queries()[query_rows(bends, fp.n_points)]
     states = random.getstate(), np.random.get_state()
+    original = model.get_weights()
+    raw = []
     try:
-        raw = [model_outputs(fresh_model(model, FRESH_SEED + FRESH_MODELS * int(seed) + i), queries)
-               .reshape(len(queries), -1) for i in range(FRESH_MODELS)]
+        for i in range(FRESH_MODELS):
+            with weights_swapped(model, fresh_model(model, FRESH_SEED + FRESH_MODELS * int(seed) + i).get_weights(),
+                                 original):
+                raw.append(model_outputs(model, queries).reshape(len(queries), -1))
     finally:
         random.setstate(states[0])
         np.random.set_state(states[1])
