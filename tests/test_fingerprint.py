@@ -305,3 +305,60 @@ def test_a_newton_row_whose_point_cannot_move_leaves_the_loop_at_once():
     x = np.ones((3, 2), dtype="float32")
     moved = x + np.array([[1e-8, 0], [1e-3, 0], [1e-8, 0]], dtype="float32")
     assert stalled(x, moved, np.array([1.0, 1.0, 0.5]), np.array([1.0, 1.0, 1.0])).tolist() == [True, False, False]
+
+
+def test_the_engine_passes_read_the_same_columns_as_the_network():
+    """The synthesis engine reduces, gathers and differentiates the units layer by layer
+    (not on one concatenation of every column); what it reads must be the network's own
+    columns, in the network's order, breakpoints included: a ReLU6 unit gives two columns
+    (z and z - 6), and a nested model's units follow its host's."""
+    import keras
+    import tensorflow as tf
+
+    from tafa_tf.synthesis import MAX_TARGETS, _geometry, engine_for
+
+    rng = np.random.default_rng(0)
+    inner = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(3, 3, padding="same"), keras.layers.ReLU(6.0)])
+    inputs = keras.Input((6, 6, 2))
+    h = keras.layers.Conv2D(4, 3, activation="relu")(inner(inputs))
+    out = keras.layers.Dense(3)(keras.layers.Dense(5, activation="relu")(keras.layers.Flatten()(h)))
+    net = ReluNetwork(keras.Model(inputs, out))
+    engine = engine_for(net)
+    x = rng.standard_normal((5, engine.d)).astype("float32") * 3
+    y, coords = (v.numpy() for v in net(tf.reshape(x, (-1, 6, 6, 2))))
+    assert coords.shape[1] == net.n_units == 6 * 6 * 3 * 2 + 4 * 4 * 4 + 5
+
+    cols = rng.choice(net.n_units, 40, replace=False).astype("int32")
+    np.testing.assert_array_equal(engine.gather()(tf.constant(x), tf.constant(cols))[1].numpy(), coords[:, cols])
+    _, active, s1, s2, _ = (v.numpy() for v in engine.stats(False, False)(tf.constant(x), tf.zeros((5, 3))))
+    np.testing.assert_array_equal(active, (coords > 0).sum(0))
+    np.testing.assert_allclose(s1, coords.sum(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(s2, (coords**2).sum(0), rtol=1e-5, atol=1e-4)
+    g = engine.stats(False, True)(tf.constant(x), tf.constant(rng.standard_normal((5, 3)), tf.float32))[4].numpy()
+    relu6 = 6 * 6 * 3  # the ReLU6 site's columns at 0 and at 6 share one gradient
+    np.testing.assert_array_equal(g[:relu6], g[relu6:2 * relu6])
+    assert np.all(g >= 0) and (g > 0).mean() > 0.5
+
+    idx = np.stack([rng.choice(net.n_units, MAX_TARGETS, replace=False) for _ in x]).astype("int32")
+    idx[0, 2:] = -1  # an intersection of two
+    geo = _geometry(engine, tafa.domains.Gaussian(1.0), "values")
+    c, jac, _ = (v.numpy() for v in engine.step(MAX_TARGETS, False)(
+        tf.constant(x), tf.constant(idx), tf.zeros(5, tf.bool), geo.low, geo.high, geo.shell))
+    np.testing.assert_array_equal(c, np.where(idx >= 0, np.take_along_axis(coords, np.maximum(idx, 0), 1), 0.0))
+    xt = tf.constant(x)
+    for j in range(MAX_TARGETS):  # each constraint's gradient: that column's, zero where padded
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            z = tf.reduce_sum(tf.gather(net(tf.reshape(xt, (-1, 6, 6, 2)))[1], np.maximum(idx[:, j], 0), batch_dims=1))
+        want = tape.gradient(z, xt).numpy() * (idx[:, j:j + 1] >= 0)
+        np.testing.assert_allclose(jac[:, j], want, rtol=1e-5, atol=1e-6)
+
+    u = rng.standard_normal(x.shape).astype("float32")
+    with tf.autodiff.ForwardAccumulator(xt, tf.constant(u)) as acc:
+        _, z = net(tf.reshape(xt, (-1, 6, 6, 2)))
+    t = np.abs(z.numpy()) / np.abs(acc.jvp(z).numpy())
+    t[~np.isfinite(t) | (t < 1e-9)] = np.inf
+    for row, targets in enumerate(idx):
+        t[row, targets[targets >= 0]] = np.inf
+    np.testing.assert_allclose(engine.region()(tf.constant(x), tf.constant(u), tf.constant(idx)).numpy(),
+                               t.min(axis=1), rtol=1e-5)
