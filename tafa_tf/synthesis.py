@@ -236,13 +236,18 @@ class _Engine:
                 offset += size
 
     def _columns(self, pieces, idx):
-        """The columns ``idx`` (batch, k) of every row (each index in 0..n_units-1)."""
+        """The columns ``idx`` (batch, k) of every row (each index in 0..n_units-1). Each
+        piece is read as one flat vector: ``tf.gather(..., batch_dims=1)`` builds a dozen
+        ops a call, and with its gradients, once per piece, it doubled the tracing of the
+        intersections' Newton step on ResNet50 at 224x224 (16 s against 7 s)."""
         tf = self.tf
         out = tf.zeros(tf.shape(idx), tf.float32)
+        rows = tf.range(tf.shape(idx, out_type=tf.int64)[0])[:, None]  # int64: rows x size may pass 2^31
         for flat, offset, size in pieces:
             local = idx - offset
             inside = (local >= 0) & (local < size)
-            out = tf.where(inside, tf.gather(flat, tf.clip_by_value(local, 0, size - 1), batch_dims=1), out)
+            at = rows * size + tf.cast(tf.clip_by_value(local, 0, size - 1), tf.int64)
+            out = tf.where(inside, tf.gather(tf.reshape(flat, [-1]), at), out)
         return out
 
     def _canonical(self, out, probs: bool):
