@@ -435,16 +435,10 @@ class ReluNetwork:
         """(outputs, coords) for a batch ``x``; differentiable with tf.GradientTape."""
         import tensorflow as tf
 
-        pieces: list[Any] = []
-
-        def record(name, layer, z, points, mode):
-            z = tf.reshape(tf.cast(z, tf.float32), (tf.shape(z)[0], -1))
-            for p in points:
-                pieces.append(z - p if p else z)
-
-        out = self._run(self.model, x, record, "")
+        raw: list[tuple[Any, tuple[float, ...]]] = []
+        out = self._run(self.model, x, lambda name, layer, z, points, mode: raw.append((z, points)), "")
         out = tf.reshape(tf.cast(out, tf.float32), (tf.shape(out)[0], -1))
-        return out, tf.concat(pieces, axis=1)
+        return out, tf.concat([flat for flat, _, _ in column_pieces(raw)], axis=1)
 
     def observed(self, x: Any, observe: Callable[[Any, Any], None]) -> Any:
         """The model's outputs on ``x`` in inference mode, ``observe(layer, input)`` called
@@ -454,6 +448,22 @@ class ReluNetwork:
     def site_of_unit(self) -> np.ndarray:
         """For each coordinate column, the index of its site (spreads targets over layers)."""
         return np.concatenate([np.full(s.size, i, dtype="int32") for i, s in enumerate(self.sites)])
+
+
+def column_pieces(raw: list[tuple[Any, tuple[float, ...]]], shift: bool = True):
+    """The coordinate columns of ``raw`` (each site's pre-activation tensor and its
+    breakpoints, in the order ``ReluNetwork._run`` records them), one piece per site and
+    breakpoint, in column order: (its columns as a (batch, size) tensor, less the
+    breakpoint unless not ``shift``; the first column's index; size)."""
+    import tensorflow as tf
+
+    offset = 0
+    for z, points in raw:
+        size = int(np.prod(z.shape[1:]))
+        flat = tf.reshape(tf.cast(z, tf.float32), (-1, size))
+        for p in points:
+            yield (flat - p if p and shift else flat), offset, size
+            offset += size
 
 
 def inspect_model(model: Any) -> Coverage:

@@ -46,7 +46,7 @@ import numpy as np
 from tafa_tf.bends import audible, constant_to_rounding
 from tafa_tf.domains import Domain, Gaussian
 from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
-from tafa_tf.introspection import ReluNetwork, _linear_activation, leaf_layers, output_squash
+from tafa_tf.introspection import ReluNetwork, _linear_activation, column_pieces, leaf_layers, output_squash
 from tafa_tf.outputs import canonical
 from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, by_query, probe_step, side_margins, stable_under, survives
 MAX_TARGETS = 4
@@ -221,25 +221,17 @@ class _Engine:
         return out, raw
 
     def _pieces(self, raw, shift: bool = True):
-        """Per ReLU site and breakpoint, in column order: (its columns as a (batch, size)
-        view, less the breakpoint unless not ``shift``; the first column's index; size).
+        """The network's columns piece by piece (:func:`tafa_tf.introspection.column_pieces`).
         The passes below reduce and gather piece by piece: concatenating all 9e6 columns of
         ResNet50 at 224x224 first, and splitting the gradient back, made each pass up to
         twice as slow (same results)."""
-        tf = self.tf
-        offset = 0
-        for z, points in raw:
-            size = int(np.prod(z.shape[1:]))
-            flat = tf.reshape(tf.cast(z, tf.float32), (-1, size))
-            for p in points:
-                yield (flat - p if p and shift else flat), offset, size
-                offset += size
+        return column_pieces(raw, shift)
 
     def _columns(self, pieces, idx):
-        """The columns ``idx`` (batch, k) of every row (each index in 0..n_units-1). Each
-        piece is read as one flat vector: ``tf.gather(..., batch_dims=1)`` builds a dozen
-        ops a call, and with its gradients, once per piece, it doubled the tracing of the
-        intersections' Newton step on ResNet50 at 224x224 (16 s against 7 s)."""
+        """The columns ``idx`` (batch, k) of every row; 0 where an index is outside
+        0..n_units-1. Each piece is read as one flat vector: ``tf.gather(..., batch_dims=1)``
+        builds a dozen ops a call, and with its gradients, once per piece, it doubled the
+        tracing of the intersections' Newton step on ResNet50 at 224x224 (16 s against 7 s)."""
         tf = self.tf
         out = tf.zeros(tf.shape(idx), tf.float32)
         rows = tf.range(tf.shape(idx, out_type=tf.int64)[0])[:, None]  # int64: rows x size may pass 2^31
@@ -287,11 +279,11 @@ class _Engine:
         tf = self.tf
         out, raw = self._forward(x)
         out = self._canonical(out, probs)
-        safe = tf.minimum(tf.maximum(idx, 0), self.net.n_units - 1)
-        # a decision row's idx holds classes, not units: clipped here (a network with fewer
-        # units than classes would gather out of range), its unit values are discarded below
+        safe = tf.maximum(idx, 0)
+        # a decision row's idx holds classes, not units (_columns reads 0 past the last
+        # unit); its unit values are discarded below
         units = self._columns(self._pieces(raw), safe)
-        cls = tf.minimum(tf.maximum(idx, 0)[:, :2], tf.shape(out)[1] - 1)  # only meaningful on decision rows
+        cls = tf.minimum(safe[:, :2], tf.shape(out)[1] - 1)  # only meaningful on decision rows
         margin = tf.gather(out, cls[:, :1], batch_dims=1) - tf.gather(out, cls[:, 1:2], batch_dims=1)
         margin = tf.pad(margin, [[0, 0], [0, tf.shape(idx)[1] - 1]])
         return tf.where(decision[:, None], margin, units) * tf.cast(idx >= 0, tf.float32)
