@@ -96,6 +96,18 @@ class Box(Domain):
         u = rng.random(shape, dtype="float32")
         return (self.low + u * (self.high - self.low)).astype("float32")
 
+    def sample_varied(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Draws of random brightness and contrast: each a uniform draw (:meth:`sample`)
+        pulled toward a random level of the box by a random share, so the draws spread over
+        the box instead of clustering round its centre as independent coordinates do in
+        high dimensions (every uniform 224x224x3 image is mid-grey noise, mean 0.5 +- 0.001).
+        """
+        self._check_shape(shape[1:])
+        u = rng.random(shape, dtype="float32")
+        per_draw = (shape[0],) + (1,) * (len(shape) - 1)
+        level, contrast = rng.random(per_draw, dtype="float32"), rng.random(per_draw, dtype="float32")
+        return (self.low + (level * (1 - contrast) + contrast * u) * (self.high - self.low)).astype("float32")
+
     def project(self, x: np.ndarray) -> np.ndarray:
         return np.clip(x, self.low, self.high).astype("float32")
 

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from tafa_tf.bends import audible, constant_to_rounding
-from tafa_tf.domains import Domain, Gaussian
+from tafa_tf.domains import Box, Domain, Gaussian
 from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork, _linear_activation, column_pieces, leaf_layers, output_squash
 from tafa_tf.outputs import canonical
@@ -91,6 +91,7 @@ class SynthesisConfig:
     stability_growth: float = 3.0  # step growth factor of that search
     prefer_stable: bool = True  # keep points whose evidence survives the stability noise first (tafa_tf.creation)
     stop_at_n: bool = True  # large models: stop a round's chunks once n points are audible (False: run them all)
+    varied_seeds: bool = True  # a box's later rounds, if short of audible points: seeds of varied brightness/contrast
 
     def counts_stable(self) -> bool:
         """Whether points are judged by their stability (``prefer_stable``, with stability noise on)."""
@@ -939,11 +940,12 @@ def _decision_candidates(rng, pool, n_random, near_samples, st, idx, seeds, scal
 # ----------------------------------------------------------------------------------- synthesis
 
 
-def _seed_pool(rng, domain: Domain, net: ReluNetwork, config: SynthesisConfig, samples):
-    """Random seeds (fewer for very large models), then jittered public samples if any."""
+def _seed_pool(rng, domain: Domain, net: ReluNetwork, config: SynthesisConfig, samples, varied: bool = False):
+    """Random seeds (fewer for very large models; ``varied``: :meth:`Box.sample_varied`),
+    then jittered public samples if any."""
     size = int(max(64, min(config.pool, config.pool_unit_budget // max(net.n_units, 1))))
     shape = net.input_shape
-    pool = domain.sample(rng, (size, *shape)).reshape(size, -1)
+    pool = (domain.sample_varied if varied else domain.sample)(rng, (size, *shape)).reshape(size, -1)
     n_random = len(pool)
     if samples is not None:
         picked = samples[rng.integers(0, len(samples), size=size)].reshape(size, -1)
@@ -1079,8 +1081,9 @@ def synthesize(
     lie on boundaries near where real inputs are; the rest start anywhere in the domain.
 
     Raises:
-        UnsupportedModelError: when no unit changes sign anywhere in the domain (all
-            dead or always on).
+        UnsupportedModelError: when no unit changes sign at the seeds, uniform or of varied
+            brightness and contrast (all dead or always on), or the model answers the same
+            at all of them.
     """
     # no tf.random.set_seed: nothing here draws from TensorFlow, and it clears TensorFlow's
     # kernel caches (every traced function's setup paid again on its next call)
@@ -1088,15 +1091,67 @@ def synthesize(
     engine = engine_for(net)
     geo = _geometry(engine, domain, out_kind)
     batch = engine.batch_size(config.memory_budget_gib)
-    pool, n_random = _seed_pool(rng, domain, net, config, samples)
+    read = _read_pool(rng, domain, net, config, samples, engine, geo, batch, out_kind, varied=False)
+    varied = False
+    if isinstance(read, UnsupportedModelError) and config.varied_seeds and isinstance(domain, Box):
+        # nothing to find near uniform seeds: seeds of varied brightness and contrast, before refusing
+        again = _read_pool(rng, domain, net, config, samples, engine, geo, batch, out_kind, varied=True)
+        varied = not isinstance(again, UnsupportedModelError)
+        read = again  # a refusal then says both kinds of seeds were tried
+    if isinstance(read, UnsupportedModelError):
+        raise read
+    pool, n_random, st, eligible, engine, seen_as = read
+    n_cand = int(math.ceil(config.n * config.oversample))
+    by_site = _targets(net, st, eligible, seen_as, n_cand, config)
+
+    def near_all(k: int) -> np.ndarray:
+        return (rng.random(k) < config.sample_fraction) if samples is not None else np.zeros(k, bool)
+
+    rounds: list[dict[str, Any]] = []
+    tried_varied = varied
+    for r in range(max(1, config.rounds)):
+        usable = [_usable(rd["loud"], rd["stable"], config) for rd in rounds]
+        missing = _missing(sum(int(rd["loud"].sum()) for rd in rounds), sum(int(rd["stable"].sum()) for rd in rounds),
+                           config.n, config)
+        heard = sum(int(u.sum()) for u in usable)
+        decisions = sum(int((rd["kind"][u] == KIND_DECISION).sum()) for rd, u in zip(rounds, usable))
+        counts = _round_counts(n_cand, task, config, r, decisions / heard if heard else None)
+        if r > 0 and (not any(missing) or (not missing[0] and _expected_gain(rounds, usable, counts) < config.n / 8)):
+            break  # found; or n audible points, and another round would hardly add stable ones
+        if r > 0 and missing[0] and not tried_varied and config.varied_seeds and isinstance(domain, Box):
+            tried_varied = True  # too few audible bends near uniform seeds: the next rounds start elsewhere
+            read = _read_pool(rng, domain, net, config, samples, engine_for(net), geo, batch, out_kind, varied=True)
+            if not isinstance(read, UnsupportedModelError):
+                read[2].audible_steps = st.audible_steps
+                pool, n_random, st, eligible, engine, seen_as = read
+                by_site, varied = _targets(net, st, eligible, seen_as, n_cand, config), True
+        rounds.append({**_one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config,
+                                    batch, rng, missing if config.stop_at_n else None), "varied": varied})
+    return _assemble(rounds, net, st, eligible, config, samples is not None)
+
+
+def _read_pool(rng, domain: Domain, net: ReluNetwork, config: SynthesisConfig, samples, engine: _Engine,
+               geo: _Geometry, batch: int, out_kind: str, varied: bool):
+    """Seeds (uniform, or of varied brightness and contrast: :meth:`Box.sample_varied`) and
+    the units' statistics there: (pool, n_random, stats, eligible units, engine, what its
+    outputs are), or the UnsupportedModelError that refuses the model at these seeds.
+
+    Uniform draws of many pixels are all mid-grey noise, where a trained CNN can be all but
+    constant: ResNet50 at 224x224 trained to 0.23 accuracy on digits (their background
+    black) gave 34 usable points of 128 in three rounds from them, 128 in one round from
+    varied seeds. The synthesis starts from uniform seeds, and turns to varied ones when
+    there is nothing to find there or a round finds too few audible bends."""
+    pool, n_random = _seed_pool(rng, domain, net, config, samples, varied)
     grad_seeds = _grad_seeds(config, net.n_units, len(pool))
     st = unit_statistics(engine, pool, geo.probs, batch, rng, grad_seeds)
     eligible = (st.active > 0.01) & (st.active < 0.99)
+    where = f"{len(pool)} seeds drawn from {domain!r}" + (" (uniform, then of varied brightness and contrast)"
+                                                           if varied else "")
     if not eligible.any():
-        raise UnsupportedModelError(
-            f"No ReLU unit of the model changes sign anywhere in the domain {domain!r}: all "
-            f"{net.n_units} units are dead or always on there, so there is no boundary to fingerprint. "
-            "Pass the domain the model was trained on (e.g. domain=tafa.domains.Box(0, 1) for pixels)."
+        return UnsupportedModelError(
+            f"No ReLU unit of the model changes sign at {where}: all {net.n_units} units are dead or always on "
+            "there, so there is no boundary to fingerprint. Pass the domain the model was trained on "
+            "(e.g. domain=tafa.domains.Box(0, 1) for pixels)."
         )
     seen_as = out_kind  # what the engine's outputs are
     if constant_to_rounding(st.out, out_kind) and _saturated(st.out, out_kind) and softmax_layer(net) is not None:
@@ -1107,29 +1162,19 @@ def synthesize(
         engine = engine_for(net, logits=True)
         st = unit_statistics(engine, pool, geo.probs, batch, rng, grad_seeds)
         seen_as = "logits"
-    _refuse_constant(net, st.out, seen_as, domain)
+    if constant_to_rounding(st.out, seen_as):
+        return _constant_error(net, where)
+    return pool, n_random, st, eligible, engine, seen_as
+
+
+def _targets(net: ReluNetwork, st: _UnitStats, eligible: np.ndarray, seen_as: str, n_cand: int,
+             config: SynthesisConfig) -> list[np.ndarray]:
+    """The influential eligible units per site (:func:`influential_by_site`), with the
+    statistics' canonical outputs and median top-2 margin filled in."""
     st.logp = canonical(st.out, seen_as)
-    n_cand = int(math.ceil(config.n * config.oversample))
-    by_site = influential_by_site(net, st, eligible, int(math.ceil(config.influence_top * n_cand)))
     top = np.sort(st.logp, axis=1)[:, ::-1]
     st.margin_scale = float(np.median(top[:, 0] - top[:, 1])) + 1e-12 if top.shape[1] > 1 else 1.0
-
-    def near_all(k: int) -> np.ndarray:
-        return (rng.random(k) < config.sample_fraction) if samples is not None else np.zeros(k, bool)
-
-    rounds: list[dict[str, Any]] = []
-    for r in range(max(1, config.rounds)):
-        usable = [_usable(rd["loud"], rd["stable"], config) for rd in rounds]
-        missing = _missing(sum(int(rd["loud"].sum()) for rd in rounds), sum(int(rd["stable"].sum()) for rd in rounds),
-                           config.n, config)
-        heard = sum(int(u.sum()) for u in usable)
-        decisions = sum(int((rd["kind"][u] == KIND_DECISION).sum()) for rd, u in zip(rounds, usable))
-        counts = _round_counts(n_cand, task, config, r, decisions / heard if heard else None)
-        if r > 0 and (not any(missing) or (not missing[0] and _expected_gain(rounds, usable, counts) < config.n / 8)):
-            break  # found; or n audible points, and another round would hardly add stable ones
-        rounds.append(_one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config,
-                                 batch, rng, missing if config.stop_at_n else None))
-    return _assemble(rounds, net, st, eligible, config, samples is not None)
+    return influential_by_site(net, st, eligible, int(math.ceil(config.influence_top * n_cand)))
 
 
 def _saturated(outputs: np.ndarray, out_kind: str) -> bool:
@@ -1138,8 +1183,8 @@ def _saturated(outputs: np.ndarray, out_kind: str) -> bool:
     return out_kind == "probabilities" and bool(np.all(np.max(outputs, axis=1) >= 1.0 - 8 * eps))
 
 
-def _refuse_constant(net: ReluNetwork, outputs: np.ndarray, out_kind: str, domain: Domain) -> None:
-    """Refuse a model whose ``outputs`` at the seed pool agree to float32 rounding.
+def _constant_error(net: ReluNetwork, where: str) -> UnsupportedModelError:
+    """The refusal of a model whose outputs agree to float32 rounding at ``where`` (its seeds).
 
     Its boundaries there move no output: nothing to fingerprint. A randomly initialised
     MobileNetV2 in inference mode answers bit for bit the same everywhere (its
@@ -1148,14 +1193,11 @@ def _refuse_constant(net: ReluNetwork, outputs: np.ndarray, out_kind: str, domai
     this check the synthesis ran its rounds before refusing, 25 minutes at 224x224 on two
     shared cores.
     """
-    if constant_to_rounding(outputs, out_kind):
-        raise UnsupportedModelError(
-            f"The model {net.model.name!r} answers the same, to float32 rounding, at all {len(outputs)} inputs "
-            f"drawn from {domain!r}, so there is nothing to fingerprint (a randomly initialised network in "
-            "inference mode, or one trained to chance accuracy, often does). Pass the domain the model was "
-            "trained on, and a trained model. " + SAMPLES_HINT
-        )
-
+    return UnsupportedModelError(
+        f"The model {net.model.name!r} answers the same, to float32 rounding, at all {where}, so there is "
+        "nothing to fingerprint (a randomly initialised network in inference mode, or one trained to chance "
+        "accuracy, often does). Pass the domain the model was trained on, and a trained model. " + SAMPLES_HINT
+    )
 
 def _expected_gain(rounds: list[dict[str, Any]], usable: list[np.ndarray], counts: tuple[int, int, int]) -> float:
     """Usable points a round of ``counts`` (unit, multi, decision) candidates should add, at
@@ -1186,6 +1228,7 @@ def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints
         "stable": int(cat["stable"].sum()),
         "quiet_kept": int(len(quiet)),
         "rounds": len(rounds),
+        "varied_seed_rounds": int(sum(rd["varied"] for rd in rounds)),
         "pool": int(len(st.out)),
         "eligible_units": int(eligible.sum()),
         "dead_units": int((st.active <= 0.01).sum()),

@@ -102,6 +102,35 @@ def test_all_units_always_on_is_refused():
     refused("every ReLU unit always on (a linear model)", model, "dead or always on")
 
 
+def dark_image_model(seed: int = 0):
+    """A model alive only on dark 8x8 images: its 16 ReLU units are relu(t - sum of pixels)
+    (t from 6 to 20, each normal tilted a little). Uniform draws of 64 pixels sum to 32
+    +- 2.3, where every unit is dead, as a CNN trained on black-background digits was all
+    but constant on uniform grey noise (ResNet50 at 224x224, docs/results.md)."""
+    rng = np.random.default_rng(seed)
+    model = keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten(), layers.Dense(16, activation="relu"),
+                              layers.Dense(3)])
+    kernel = -(1.0 + 0.3 * rng.standard_normal((64, 16))).astype("float32")
+    model.layers[1].set_weights([kernel, np.linspace(6.0, 20.0, 16).astype("float32")])
+    model.layers[2].set_weights([rng.standard_normal((16, 3)).astype("float32"), np.zeros(3, "float32")])
+    return model
+
+
+def test_a_model_dead_at_uniform_seeds_is_fingerprinted_from_seeds_of_varied_brightness():
+    model = dark_image_model()
+    x = BOX.sample(np.random.default_rng(1), (512, 8, 8, 1))
+    assert np.ptp(model.predict(x, verbose=0), axis=0).max() == 0.0  # constant at uniform draws
+    fp = tafa.fingerprint(model, task="regression", n=16, domain=BOX, seed=0)
+    assert fp.n_points == 16 and fp.synthesis["stats"]["varied_seed_rounds"] >= 1
+    assert fp.x.min() >= 0.0 and fp.x.max() <= 1.0  # in the box
+    assert tafa.verify(fp, piracy.add_noise(model, 0.01, seed=1)).score > tafa.verify(fp, dark_image_model(1)).score
+    record("dead at uniform seeds, alive on dark images", f"fingerprinted from varied seeds: {fp.n_points} points")
+    # without them the model is refused, as before
+    err = refused("dead at uniform seeds, varied seeds off", model, "dead or always on", task="regression",
+                  varied_seeds=False)
+    assert "uniform, then" not in str(err)
+
+
 def test_a_model_that_answers_the_same_everywhere_is_refused_and_told_why():
     # live hidden units, but a zero output kernel: every answer is the output bias
     model = mlp("relu", "relu", out_activation="softmax")
