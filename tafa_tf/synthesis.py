@@ -221,16 +221,11 @@ class _Engine:
         out = tf.reshape(tf.cast(out, tf.float32), (tf.shape(out)[0], -1))
         return out, raw
 
-    def _pieces(self, raw, shift: bool = True):
-        """The network's columns piece by piece (:func:`tafa_tf.introspection.column_pieces`).
-        The passes below reduce and gather piece by piece: concatenating all 9e6 columns of
-        ResNet50 at 224x224 first, and splitting the gradient back, made each pass up to
-        twice as slow (same results)."""
-        return column_pieces(raw, shift)
-
     def _columns(self, pieces, idx):
         """The columns ``idx`` (batch, k) of every row; 0 where an index is outside
-        0..n_units-1. Each piece is read as one flat vector: ``tf.gather(..., batch_dims=1)``
+        0..n_units-1. The passes reduce and gather piece by piece (``column_pieces``):
+        concatenating all 9e6 columns of ResNet50 at 224x224 first, and splitting the
+        gradient back, made each pass up to twice as slow (same results). Each piece is read as one flat vector: ``tf.gather(..., batch_dims=1)``
         builds a dozen ops a call, and with its gradients, once per piece, it doubled the
         tracing of the intersections' Newton step on ResNet50 at 224x224 (16 s against 7 s)."""
         tf = self.tf
@@ -263,8 +258,8 @@ class _Engine:
         sums: list[list[Any]] = [[], [], [], []]
         if grads:  # one gradient per site, repeated for each of its breakpoints
             g = tape.gradient(target, [z for z, _ in raw], unconnected_gradients="zero")
-            g_pieces = self._pieces([(tf.abs(gi), pts) for gi, (_, pts) in zip(g, raw)], shift=False)
-        for flat, _, size in self._pieces(raw):
+            g_pieces = column_pieces([(tf.abs(gi), pts) for gi, (_, pts) in zip(g, raw)], shift=False)
+        for flat, _, size in column_pieces(raw):
             sums[0].append(tf.reduce_sum(tf.cast(flat > 0, tf.float32), 0))
             sums[1].append(tf.reduce_sum(flat, 0))
             sums[2].append(tf.reduce_sum(flat * flat, 0))
@@ -274,7 +269,7 @@ class _Engine:
     def _gather(self, x, cols):
         tf = self.tf
         out, raw = self._forward(x)
-        return out, self._columns(self._pieces(raw), tf.broadcast_to(cols[None, :], (tf.shape(x)[0], tf.size(cols))))
+        return out, self._columns(column_pieces(raw), tf.broadcast_to(cols[None, :], (tf.shape(x)[0], tf.size(cols))))
 
     def _constraints(self, x, idx, decision, probs: bool):
         tf = self.tf
@@ -283,7 +278,7 @@ class _Engine:
         safe = tf.maximum(idx, 0)
         # a decision row's idx holds classes, not units (_columns reads 0 past the last
         # unit); its unit values are discarded below
-        units = self._columns(self._pieces(raw), safe)
+        units = self._columns(column_pieces(raw), safe)
         cls = tf.minimum(safe[:, :2], tf.shape(out)[1] - 1)  # only meaningful on decision rows
         margin = tf.gather(out, cls[:, :1], batch_dims=1) - tf.gather(out, cls[:, 1:2], batch_dims=1)
         margin = tf.pad(margin, [[0, 0], [0, tf.shape(idx)[1] - 1]])
@@ -323,7 +318,7 @@ class _Engine:
         tf = self.tf
         with tf.autodiff.ForwardAccumulator(x, u) as acc:
             _, raw = self._forward(x)
-            pieces = list(self._pieces(raw))
+            pieces = list(column_pieces(raw))
         nearest = tf.fill(tf.shape(x)[:1], np.inf)
         rows = tf.broadcast_to(tf.range(tf.shape(idx)[0])[:, None], tf.shape(idx))
         for flat, offset, size in pieces:
@@ -1092,8 +1087,8 @@ def synthesize(
     geo = _geometry(engine, domain, out_kind)
     batch = engine.batch_size(config.memory_budget_gib)
     read = _read_pool(rng, domain, net, config, samples, engine, geo, batch, out_kind, varied=False)
-    varied = False
-    if isinstance(read, UnsupportedModelError) and config.varied_seeds and isinstance(domain, Box):
+    varied, can_vary = False, config.varied_seeds and isinstance(domain, Box)
+    if isinstance(read, UnsupportedModelError) and can_vary:
         # nothing to find near uniform seeds: seeds of varied brightness and contrast, before refusing
         again = _read_pool(rng, domain, net, config, samples, engine, geo, batch, out_kind, varied=True)
         varied = not isinstance(again, UnsupportedModelError)
@@ -1108,7 +1103,6 @@ def synthesize(
         return (rng.random(k) < config.sample_fraction) if samples is not None else np.zeros(k, bool)
 
     rounds: list[dict[str, Any]] = []
-    tried_varied = varied
     for r in range(max(1, config.rounds)):
         usable = [_usable(rd["loud"], rd["stable"], config) for rd in rounds]
         missing = _missing(sum(int(rd["loud"].sum()) for rd in rounds), sum(int(rd["stable"].sum()) for rd in rounds),
@@ -1118,14 +1112,15 @@ def synthesize(
         counts = _round_counts(n_cand, task, config, r, decisions / heard if heard else None)
         if r > 0 and (not any(missing) or (not missing[0] and _expected_gain(rounds, usable, counts) < config.n / 8)):
             break  # found; or n audible points, and another round would hardly add stable ones
-        if (r > 0 and missing[0] > config.n // 2 and not tried_varied and config.varied_seeds
-                and isinstance(domain, Box)):
-            tried_varied = True  # under half the audible bends near uniform seeds: the next rounds start elsewhere
+        if r == 1 and not varied and can_vary and missing[0] > config.n // 2:
+            # under half the audible bends near uniform seeds: the next rounds start elsewhere
+            # (only after the first round: the audible points missing never grow)
             read = _read_pool(rng, domain, net, config, samples, engine, geo, batch, seen_as, varied=True)
             if not isinstance(read, UnsupportedModelError):
-                read[2].audible_steps = st.audible_steps
+                steps = st.audible_steps
                 pool, n_random, st, eligible, engine, seen_as = read
-                by_site, varied = _targets(net, st, eligible, seen_as, n_cand, config), True
+                st.audible_steps, varied = steps, True
+                by_site = _targets(net, st, eligible, seen_as, n_cand, config)
         rounds.append({**_one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config,
                                     batch, rng, missing if config.stop_at_n else None), "varied": varied})
     return _assemble(rounds, net, st, eligible, config, samples is not None)
