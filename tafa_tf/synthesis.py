@@ -969,10 +969,12 @@ def _round_counts(n_cand: int, task: str, config: SynthesisConfig, round_no: int
 
 
 def _one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config, batch, rng,
-               wanted: tuple[int, int] | None):
+               wanted: tuple[int, int] | None, give_up: int | None = None):
     """One round of candidates, in chunks when the model allows only small batches: the
     round stops after the chunk that finds the ``wanted`` (audible, stable) points still
-    missing (:func:`_missing`; None: never stops early).
+    missing (:func:`_missing`; None: never stops early), or after a chunk whose yield so
+    far projects under ``give_up`` audible points over the whole round (the caller then
+    turns to other seeds: :func:`_read_pool`).
 
     A large model's batch holds a few inputs (ResNet50 at 224x224: 7), so its candidates
     run as several chunks anyway; in a random order, so that stopping early keeps each
@@ -1003,6 +1005,8 @@ def _one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all,
         found += (int(loud.sum()), int(stable.sum()))
         if wanted is not None and np.all(found >= wanted):
             break
+        if give_up is not None and start < n_cand and found[0] * n_cand < give_up * start:
+            break  # these seeds hear too few bends (a clear miss: the caller switches under n/2)
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "tried"}
     return {**out, "candidates": sum(p["tried"] for p in parts), "converged": len(out["x"])}
 
@@ -1121,8 +1125,9 @@ def synthesize(
                 pool, n_random, st, eligible, engine, seen_as = read
                 st.audible_steps, varied = steps, True
                 by_site = _targets(net, st, eligible, seen_as, n_cand, config)
+        give_up = config.n // 4 if r == 0 and can_vary and not varied else None  # a clear miss: no need to finish the round
         rounds.append({**_one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config,
-                                    batch, rng, missing if config.stop_at_n else None), "varied": varied})
+                                    batch, rng, missing if config.stop_at_n else None, give_up), "varied": varied})
     return _assemble(rounds, net, st, eligible, config, samples is not None)
 
 
@@ -1140,7 +1145,9 @@ def _read_pool(rng, domain: Domain, net: ReluNetwork, config: SynthesisConfig, s
     varied seeds. The synthesis starts from uniform seeds, and turns to varied ones when
     there is nothing to find there or its first round finds under half the audible bends
     wanted (a round that finds most of them is followed by more uniform ones: a softmax
-    saturated at every uniform seed found 12 of 16 points after such a switch, 16 without)."""
+    saturated at every uniform seed found 12 of 16 points after such a switch, 16 without).
+    A first round in chunks stops early when its yield is a clear miss (``give_up`` of
+    :func:`_one_round`): that ResNet50 heard 2 of its first 26 uniform candidates."""
     pool, n_random = _seed_pool(rng, domain, net, config, samples, varied)
     grad_seeds = _grad_seeds(config, net.n_units, len(pool))
     st = unit_statistics(engine, pool, geo.probs, batch, rng, grad_seeds)
@@ -1229,6 +1236,7 @@ def _assemble(rounds, net, st, eligible, config, with_samples) -> BoundaryPoints
         "quiet_kept": int(len(quiet)),
         "rounds": len(rounds),
         "varied_seed_rounds": int(sum(rd["varied"] for rd in rounds)),
+        "uniform_seed_candidates": int(sum(rd["candidates"] for rd in rounds if not rd["varied"])),
         "pool": int(len(st.out)),
         "eligible_units": int(eligible.sum()),
         "dead_units": int((st.active <= 0.01).sum()),
