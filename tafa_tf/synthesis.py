@@ -225,8 +225,8 @@ class _Engine:
         """The columns ``idx`` (batch, k) of every row; 0 where an index is outside
         0..n_units-1. The passes reduce and gather piece by piece (``column_pieces``):
         concatenating all 9e6 columns of ResNet50 at 224x224 first, and splitting the
-        gradient back, made each pass up to twice as slow (same results). Each piece is read as one flat vector: ``tf.gather(..., batch_dims=1)``
-        builds a dozen ops a call, and with its gradients, once per piece, it doubled the
+        gradient back, made each pass up to twice as slow (same results). Each piece is
+        read as one flat vector: ``tf.gather(..., batch_dims=1)`` builds a dozen ops a call, and with its gradients, once per piece, it doubled the
         tracing of the intersections' Newton step on ResNet50 at 224x224 (16 s against 7 s)."""
         tf = self.tf
         out = tf.zeros(tf.shape(idx), tf.float32)
@@ -1107,6 +1107,7 @@ def synthesize(
         return (rng.random(k) < config.sample_fraction) if samples is not None else np.zeros(k, bool)
 
     rounds: list[dict[str, Any]] = []
+    may_switch = can_vary and not varied  # uniform seeds so far: the first round may turn to varied ones
     for r in range(max(1, config.rounds)):
         usable = [_usable(rd["loud"], rd["stable"], config) for rd in rounds]
         missing = _missing(sum(int(rd["loud"].sum()) for rd in rounds), sum(int(rd["stable"].sum()) for rd in rounds),
@@ -1116,7 +1117,7 @@ def synthesize(
         counts = _round_counts(n_cand, task, config, r, decisions / heard if heard else None)
         if r > 0 and (not any(missing) or (not missing[0] and _expected_gain(rounds, usable, counts) < config.n / 8)):
             break  # found; or n audible points, and another round would hardly add stable ones
-        if r == 1 and not varied and can_vary and missing[0] > config.n // 2:
+        if r == 1 and may_switch and missing[0] > config.n // 2:
             # under half the audible bends near uniform seeds: the next rounds start elsewhere
             # (only after the first round: the audible points missing never grow)
             read = _read_pool(rng, domain, net, config, samples, engine, geo, batch, seen_as, varied=True)
@@ -1125,7 +1126,7 @@ def synthesize(
                 pool, n_random, st, eligible, engine, seen_as = read
                 st.audible_steps, varied = steps, True
                 by_site = _targets(net, st, eligible, seen_as, n_cand, config)
-        give_up = config.n // 4 if r == 0 and can_vary and not varied else None  # a clear miss: no need to finish the round
+        give_up = config.n // 4 if r == 0 and may_switch else None  # a clear miss: no need to finish the round
         rounds.append({**_one_round(engine, geo, domain, task, st, by_site, pool, n_random, near_all, counts, config,
                                     batch, rng, missing if config.stop_at_n else None, give_up), "varied": varied})
     return _assemble(rounds, net, st, eligible, config, samples is not None)

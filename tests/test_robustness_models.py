@@ -102,17 +102,30 @@ def test_all_units_always_on_is_refused():
     refused("every ReLU unit always on (a linear model)", model, "dead or always on")
 
 
-def dark_image_model(seed: int = 0):
+def dark_image_model(seed: int = 0, quiet: int = 0):
     """A model alive only on dark 8x8 images: its 16 ReLU units are relu(t - sum of pixels)
     (t from 6 to 20, each normal tilted a little). Uniform draws of 64 pixels sum to 32
     +- 2.3, where every unit is dead, as a CNN trained on black-background digits was all
-    but constant on uniform grey noise (ResNet50 at 224x224, docs/results.md)."""
+    but constant on uniform grey noise (ResNet50 at 224x224, docs/results.md).
+
+    ``quiet``: that many more units alive at uniform draws (relu(sum of pixels - t), t from
+    29 to 35) whose output weights are 1e-3 against an output of 1000 (the dark units'
+    weights then 10x): the answers move at uniform seeds (not refused as constant), but no
+    bend there stands above float32 rounding, as a trained ResNet50 at 224x224 heard 2 of
+    its first 26 candidates (docs/results.md)."""
     rng = np.random.default_rng(seed)
-    model = keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten(), layers.Dense(16, activation="relu"),
+    model = keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten(), layers.Dense(16 + quiet, activation="relu"),
                               layers.Dense(3)])
-    kernel = -(1.0 + 0.3 * rng.standard_normal((64, 16))).astype("float32")
-    model.layers[1].set_weights([kernel, np.linspace(6.0, 20.0, 16).astype("float32")])
-    model.layers[2].set_weights([rng.standard_normal((16, 3)).astype("float32"), np.zeros(3, "float32")])
+    kernel = [-(1.0 + 0.3 * rng.standard_normal((64, 16)))]
+    bias = [np.linspace(6.0, 20.0, 16)]
+    if quiet:
+        kernel.append(1.0 + 0.3 * rng.standard_normal((64, quiet)))
+        bias.append(-np.linspace(29.0, 35.0, quiet))
+    out, out_bias = [rng.standard_normal((16, 3)) * (10.0 if quiet else 1.0)], np.full(3, 1000.0 if quiet else 0.0)
+    if quiet:
+        out.append(1e-3 * rng.standard_normal((quiet, 3)))
+    model.layers[1].set_weights([np.concatenate(kernel, 1).astype("float32"), np.concatenate(bias).astype("float32")])
+    model.layers[2].set_weights([np.concatenate(out).astype("float32"), out_bias.astype("float32")])
     return model
 
 
@@ -131,25 +144,8 @@ def test_a_model_dead_at_uniform_seeds_is_fingerprinted_from_seeds_of_varied_bri
     assert "uniform, then" not in str(err)
 
 
-def quiet_at_uniform_model(seed: int = 0):
-    """The dark-image model's 16 units, plus 8 units alive at uniform draws (relu(sum of
-    pixels - t), t from 29 to 35) whose output weights are 1e-3 against an output of 1000:
-    its answers move at uniform seeds (not refused as constant), but no bend there stands
-    above float32 rounding, as a trained ResNet50 at 224x224 heard 2 of its first 26
-    candidates (docs/results.md)."""
-    rng = np.random.default_rng(seed)
-    model = keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten(), layers.Dense(24, activation="relu"),
-                              layers.Dense(3)])
-    kernel = np.concatenate([-(1.0 + 0.3 * rng.standard_normal((64, 16))), 1.0 + 0.3 * rng.standard_normal((64, 8))], 1)
-    bias = np.concatenate([np.linspace(6.0, 20.0, 16), -np.linspace(29.0, 35.0, 8)])
-    out = np.concatenate([10.0 * rng.standard_normal((16, 3)), 1e-3 * rng.standard_normal((8, 3))])
-    model.layers[1].set_weights([kernel.astype("float32"), bias.astype("float32")])
-    model.layers[2].set_weights([out.astype("float32"), np.full(3, 1000.0, "float32")])
-    return model
-
-
 def test_seeds_that_hear_too_few_bends_are_left_for_seeds_of_varied_brightness_without_finishing_the_round():
-    model = quiet_at_uniform_model()
+    model = dark_image_model(quiet=8)
     x = BOX.sample(np.random.default_rng(1), (512, 8, 8, 1))
     assert np.ptp(model.predict(x, verbose=0), axis=0).max() > 1e-3  # alive at uniform draws
     one_chunk = tafa.fingerprint(model, task="regression", n=16, domain=BOX, seed=0)
@@ -157,7 +153,7 @@ def test_seeds_that_hear_too_few_bends_are_left_for_seeds_of_varied_brightness_w
     chunks = tafa.fingerprint(model, task="regression", n=16, domain=BOX, seed=0, memory_budget_gib=1e-6)
     for fp in (one_chunk, chunks):
         assert fp.n_points == 16 and fp.synthesis["stats"]["varied_seed_rounds"] >= 1
-        assert tafa.verify(fp, piracy.add_noise(model, 0.01, seed=1)).score > tafa.verify(fp, quiet_at_uniform_model(1)).score
+        assert tafa.verify(fp, piracy.add_noise(model, 0.01, seed=1)).score > tafa.verify(fp, dark_image_model(1, quiet=8)).score
     # a round in one chunk runs to its end; in chunks it stops once the uniform seeds are a clear miss
     spent = [fp.synthesis["stats"]["uniform_seed_candidates"] for fp in (one_chunk, chunks)]
     assert spent[1] < spent[0] / 2, spent
