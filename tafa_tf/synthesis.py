@@ -499,9 +499,12 @@ def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps:
                 residual[rows] = res
                 norms = np.linalg.norm(jac, axis=2, keepdims=True)
                 normal = (jac / np.maximum(norms, 1e-30)).sum(axis=1)
+                x[rows[~done]] = x_new[~done]
+                if it < steps:  # moved bend rows that landed keep this step's normal: no full step to confirm
+                    done |= _landed(engine, x, rows, ~done & ~decision[rows], idx, scales, m, tolerance, batch,
+                                    residual)
                 u[rows[done]] = normal[done]
                 slope[rows[done]] = np.abs((jac[done, 0, :] * normal[done]).sum(axis=1))
-                x[rows[~done]] = x_new[~done]
                 still.append(rows[~done])
             todo = np.concatenate(still)
     u_norm = np.linalg.norm(u, axis=1)
@@ -509,6 +512,28 @@ def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps:
     slope = slope / np.maximum(u_norm, 1e-30)
     residual[u_norm <= 1e-8] = np.inf
     return x, residual, u.astype("float32"), slope
+
+
+def _landed(engine: _Engine, x: np.ndarray, rows: np.ndarray, moved: np.ndarray, idx: np.ndarray,
+            scales: np.ndarray, m: int, tolerance: float, batch: int, residual: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` (among the ``moved`` ones, unit and intersection rows) now lie on
+    their boundaries, by a forward pass at their new points (the traced gather of their
+    columns); their residuals are updated. A row found there leaves the loop with the normal
+    of the step that brought it, instead of paying one more Newton pass (a forward and m
+    backward passes) to confirm it: ResNet50 at 224x224 took 2.4 passes a unit row and 3.2
+    an intersection row, the last of each only to stop."""
+    landed = np.zeros(len(rows), dtype=bool)
+    if not moved.any():
+        return landed
+    at = rows[moved]
+    own = idx[at, :m]
+    cols = np.unique(own[own >= 0])
+    values = _gather_pool(engine, x[at], cols, batch)
+    c = np.where(own >= 0, np.take_along_axis(values, np.searchsorted(cols, np.maximum(own, 0)), axis=1), 0.0)
+    res = (np.abs(c) / scales[at, :m]).max(axis=1)
+    landed[np.flatnonzero(moved)] = res < tolerance
+    residual[at[res < tolerance]] = res[res < tolerance]
+    return landed
 
 
 STALL_ULPS = 8.0

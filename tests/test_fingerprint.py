@@ -307,6 +307,47 @@ def test_a_newton_row_whose_point_cannot_move_leaves_the_loop_at_once():
     assert stalled(x, moved, np.array([1.0, 1.0, 0.5]), np.array([1.0, 1.0, 1.0])).tolist() == [True, False, False]
 
 
+def test_a_newton_row_that_lands_on_its_boundary_leaves_without_another_full_pass():
+    """First-layer units are linear in the input, so one least-norm Newton step lands on
+    their boundaries (and on an intersection of two). A forward pass says so: each row costs
+    one full pass (forward and backward), not a second one to confirm, and keeps the
+    normal of the step that brought it there, the unit's own weight direction."""
+    import keras
+
+    from tafa_tf.synthesis import MAX_TARGETS, _geometry, engine_for, newton
+
+    inputs = keras.Input((5,))
+    hidden = keras.layers.Dense(4, activation="relu")
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(3, activation="relu")(hidden(inputs))))
+    engine = engine_for(ReluNetwork(model))
+    geo = _geometry(engine, tafa.domains.Gaussian(1.0), "values")
+    rows_asked = []
+    steps = {m: engine.step(m, False) for m in (1, MAX_TARGETS)}
+
+    def counted(m, probs):
+        def call(*args):
+            rows_asked.append(int(args[0].shape[0]))
+            return steps[m](*args)
+        return call
+
+    engine.step = counted
+    try:
+        seeds = np.random.default_rng(1).standard_normal((3, 5)).astype("float32")
+        idx = np.full((3, MAX_TARGETS), -1, dtype="int32")
+        idx[0, 0], idx[1, 0], idx[2, :2] = 0, 1, (2, 3)
+        x, residual, u, _ = newton(engine, geo, seeds, idx, np.zeros(3, bool), np.ones((3, MAX_TARGETS)), 30, 64)
+    finally:
+        del engine.step
+    kernel, bias = (np.asarray(w, "float64") for w in hidden.get_weights())
+    z = x.astype("float64") @ kernel + bias
+    assert np.all(residual < 1e-4) and abs(z[0, 0]) < 1e-4 and abs(z[1, 1]) < 1e-4
+    assert np.abs(z[2, 2:4]).max() < 1e-4
+    assert sum(rows_asked) == 3  # one full pass a row
+    for row, unit in ((0, 0), (1, 1)):
+        normal = kernel[:, unit] / np.linalg.norm(kernel[:, unit])
+        assert abs(abs(float(u[row] @ normal)) - 1.0) < 1e-5
+
+
 def test_the_engine_passes_read_the_same_columns_as_the_network():
     """The synthesis engine reduces, gathers and differentiates the units layer by layer
     (not on one concatenation of every column); what it reads must be the network's own
