@@ -21,7 +21,7 @@ from tafa_tf.bends import constant_to_rounding
 from tafa_tf.domains import Domain, as_domain, default_domain
 from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
 from tafa_tf.heads import compress, outputs_and_features
-from tafa_tf.outputs import TASKS, canonical, model_outputs, output_kind
+from tafa_tf.outputs import TASKS, canonical, output_kind
 from tafa_tf.probes import KIND_DECISION, by_query, kinks, probe_inputs, query_rows
 from tafa_tf.progress import progress_bar
 from tafa_tf.record import Fingerprint
@@ -366,7 +366,7 @@ def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -
     """The perturbed owner's raw answers at the kept points' queries (None without stability
     noise): those the step search saw at the final steps, the rest asked now, under the
     same seeded weights (tafa_tf.synthesis.perturbed_weights)."""
-    from tafa_tf.synthesis import perturbed_weights, weights_swapped
+    from tafa_tf.synthesis import owner_outputs, perturbed_weights, weights_swapped
 
     if config.stability_noise <= 0:
         return None
@@ -378,7 +378,7 @@ def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -
     if ask.any():
         queries = probe_inputs(points.x[keep], points.u[keep], points.delta[keep])[ask]
         with weights_swapped(model, perturbed_weights(model, config)):
-            raw[ask] = model_outputs(model, queries).reshape(int(ask.sum()), -1)
+            raw[ask] = owner_outputs(model, queries)
     return raw.astype("float32")
 
 
@@ -395,7 +395,7 @@ def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
 
     from tafa_tf.bends import FRESH_MODELS
     from tafa_tf.piracy import fresh_model
-    from tafa_tf.synthesis import weights_swapped
+    from tafa_tf.synthesis import owner_outputs, weights_swapped
     from tafa_tf.verification import bend_presence_at
 
     bends = fp.bend_points()
@@ -412,7 +412,7 @@ def _fresh_answers(model: Any, fp: Fingerprint, seed: int) -> np.ndarray | None:
         for i in range(FRESH_MODELS):
             with weights_swapped(model, fresh_model(model, FRESH_SEED + FRESH_MODELS * int(seed) + i).get_weights(),
                                  original):
-                raw.append(model_outputs(model, queries).reshape(len(queries), -1))
+                raw.append(owner_outputs(model, queries))
     finally:
         random.setstate(states[0])
         np.random.set_state(states[1])
@@ -429,6 +429,7 @@ def _background(model: Any, points: Any, answers: _Answers, keep: np.ndarray, ta
     NaN at decision points and where neither side fits in the domain): 2 more owner
     queries per bend, none for the suspect."""
     from tafa_tf.bends import background_curvature, control_queries
+    from tafa_tf.synthesis import owner_outputs
 
     background = np.full(len(keep), np.nan)
     idx = keep[points.kind[keep] != KIND_DECISION]
@@ -445,7 +446,7 @@ def _background(model: Any, points: Any, answers: _Answers, keep: np.ndarray, ta
     curvature = np.full(len(idx), np.nan)
     if on.any():
         controls = control_queries(x[on], u[on], delta[on], side[on]).astype("float32")
-        raw = model_outputs(model, controls).reshape(len(controls), -1).astype("float64")
+        raw = owner_outputs(model, controls).astype("float64")
         probes = tuple(canonical(y[idx[on]], out_kind) for y in (answers.y0, answers.yp, answers.ym))
         curvature[on] = background_curvature(probes, canonical(raw, out_kind), side[on],
                                              sigmoid_head=task == "generation")

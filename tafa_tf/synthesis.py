@@ -47,7 +47,7 @@ from tafa_tf.bends import audible, constant_to_rounding
 from tafa_tf.domains import Box, Domain, Gaussian
 from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork, _linear_activation, column_pieces, leaf_layers, output_squash
-from tafa_tf.outputs import canonical
+from tafa_tf.outputs import canonical, inference_batch_size, model_outputs
 from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, by_query, probe_step, side_margins, stable_under, survives
 MAX_TARGETS = 4
 CHUNKS = 8
@@ -829,6 +829,19 @@ def weights_swapped(model, weights: list[np.ndarray], original: list[np.ndarray]
 def _raw_outputs(engine: _Engine, x: np.ndarray, batch: int) -> np.ndarray:
     """The owner's raw outputs at ``x``, flattened per input, in float64."""
     return _raw_answers(engine, x, batch)[0]
+
+
+def owner_outputs(model: Any, x: np.ndarray) -> np.ndarray:
+    """``model``'s raw outputs at ``x``, flattened per input: through the traced pass of its
+    synthesis engine when it has one (weights swapped in or not: the pass reads its
+    variables), so the fingerprint's later questions (its background, the models with
+    fresh weights) cost no second trace of the model (ResNet50 at 224x224: 2 s); else
+    :func:`tafa_tf.outputs.model_outputs`. The answers are the same to the bit."""
+    engine = model.__dict__.get(_ENGINE_ATTR)
+    if engine is None:
+        return model_outputs(model, x).reshape(len(x), -1)
+    flat = np.asarray(x, dtype="float32").reshape(len(x), -1)
+    return _raw_outputs(engine, flat, inference_batch_size(engine.net.input_shape))
 
 
 def _raw_answers(engine: _Engine, x: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
