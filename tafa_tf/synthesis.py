@@ -772,8 +772,7 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
     ask = todo[~seen.known(todo, 0)]
     if len(ask):
         seen.at_x(ask, _raw_answers(engine, x[ask], batch))
-    seen.perturbed[0, todo] = noisy_answers(x[todo])  # kept: the fingerprint's perturbed-owner reference
-    o0, n0 = canonical(seen.y[0, todo], geo.out_kind), canonical(seen.perturbed[0, todo], geo.out_kind)
+    o0, n0 = canonical(seen.y[0, todo], geo.out_kind), None  # the perturbed owner's n0: with the first probes
     while len(todo):
         step = probe_step(delta[todo], u[todo])
         plus, minus = x[todo] + step, x[todo] - step
@@ -781,7 +780,10 @@ def stable_steps(engine: _Engine, geo: _Geometry, x, u, delta, loud, decision, c
         if fresh.any():
             seen.at_probes(todo[fresh], _raw_answers(engine, np.concatenate([plus[fresh], minus[fresh]]), batch))
         op, om = (canonical(seen.y[k, todo], geo.out_kind) for k in (1, 2))
-        raw_p, raw_m = np.split(noisy_answers(np.concatenate([plus, minus])), 2)  # one weight swap for both sides
+        asked = [plus, minus] if n0 is not None else [x[todo], plus, minus]
+        *first, raw_p, raw_m = np.split(noisy_answers(np.concatenate(asked)), len(asked))  # one weight swap for all
+        if first:  # kept: the fingerprint's perturbed-owner reference
+            seen.perturbed[0, todo], n0 = first[0], canonical(first[0], geo.out_kind)
         seen.perturbed[1, todo], seen.perturbed[2, todo] = raw_p, raw_m
         np_, nm = canonical(raw_p, geo.out_kind), canonical(raw_m, geo.out_kind)
         dec = decision[todo]
