@@ -500,13 +500,13 @@ def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps:
                 norms = np.linalg.norm(jac, axis=2, keepdims=True)
                 normal = (jac / np.maximum(norms, 1e-30)).sum(axis=1)
                 x[rows[~done]] = x_new[~done]
-                if it < steps:  # moved bend rows that landed keep this step's normal: no full step to confirm
-                    done |= _landed(engine, x, rows, ~done & ~decision[rows], idx, scales, m, tolerance, batch,
-                                    residual)
-                u[rows[done]] = normal[done]
-                slope[rows[done]] = np.abs((jac[done, 0, :] * normal[done]).sum(axis=1))
+                u[rows] = normal  # final for the rows done; the rows moved keep it if they land
+                slope[rows] = np.abs((jac[:, 0, :] * normal).sum(axis=1))
                 still.append(rows[~done])
             todo = np.concatenate(still)
+            if it < steps:  # moved bend rows that landed keep their last step's normal: no full pass to confirm
+                bends = todo[~decision[todo]]
+                todo = np.setdiff1d(todo, bends[_landed(engine, x, bends, idx, scales, m, tolerance, batch, residual)])
     u_norm = np.linalg.norm(u, axis=1)
     u = u / np.maximum(u_norm, 1e-30)[:, None]
     slope = slope / np.maximum(u_norm, 1e-30)
@@ -514,25 +514,24 @@ def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps:
     return x, residual, u.astype("float32"), slope
 
 
-def _landed(engine: _Engine, x: np.ndarray, rows: np.ndarray, moved: np.ndarray, idx: np.ndarray,
-            scales: np.ndarray, m: int, tolerance: float, batch: int, residual: np.ndarray) -> np.ndarray:
-    """Which of ``rows`` (among the ``moved`` ones, unit and intersection rows) now lie on
-    their boundaries, by a forward pass at their new points (the traced gather of their
-    columns); their residuals are updated. A row found there leaves the loop with the normal
-    of the step that brought it, instead of paying one more Newton pass (a forward and m
-    backward passes) to confirm it: ResNet50 at 224x224 took 2.4 passes a unit row and 3.2
-    an intersection row, the last of each only to stop."""
-    landed = np.zeros(len(rows), dtype=bool)
-    if not moved.any():
-        return landed
-    at = rows[moved]
-    own = idx[at, :m]
+def _landed(engine: _Engine, x: np.ndarray, rows: np.ndarray, idx: np.ndarray, scales: np.ndarray, m: int,
+            tolerance: float, batch: int, residual: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` (unit and intersection rows just moved) now lie on their
+    boundaries, by a forward pass at their new points (the traced gather of their columns,
+    all the rows of a Newton iteration at once: full batches); the residuals of those found
+    there are updated. Such a row leaves the loop with the normal of the step that brought
+    it, instead of paying one more Newton pass (a forward and m backward passes) to confirm
+    it: ResNet50 at 224x224 took 2.4 passes a unit row and 3.2 an intersection row, the
+    last of each only to stop."""
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    own = idx[rows, :m]
     cols = np.unique(own[own >= 0])
-    values = _gather_pool(engine, x[at], cols, batch)
+    values = _gather_pool(engine, x[rows], cols, batch)
     c = np.where(own >= 0, np.take_along_axis(values, np.searchsorted(cols, np.maximum(own, 0)), axis=1), 0.0)
-    res = (np.abs(c) / scales[at, :m]).max(axis=1)
-    landed[np.flatnonzero(moved)] = res < tolerance
-    residual[at[res < tolerance]] = res[res < tolerance]
+    res = (np.abs(c) / scales[rows, :m]).max(axis=1)
+    landed = res < tolerance
+    residual[rows[landed]] = res[landed]
     return landed
 
 
