@@ -469,7 +469,8 @@ def newton(engine: _Engine, geo: _Geometry, seeds, idx, decision, scales, steps:
     |constraint| under ``tolerance`` times its scale) or stuck (:func:`stalled`).
 
     Returns the points, their residuals (|c| / scale, max over constraints), the probe
-    directions (normalized sum of the constraint normals) and, for decision rows, the
+    directions (normalized sum of the constraint normals, at the last full pass: a row that
+    landed keeps its last step's, :func:`_landed`) and, for decision rows, the
     margin's slope along that direction.
     """
     tf = engine.tf
