@@ -226,8 +226,9 @@ class _Engine:
         0..n_units-1. The passes reduce and gather piece by piece (``column_pieces``):
         concatenating all 9e6 columns of ResNet50 at 224x224 first, and splitting the
         gradient back, made each pass up to twice as slow (same results). Each piece is
-        read as one flat vector: ``tf.gather(..., batch_dims=1)`` builds a dozen ops a call, and with its gradients, once per piece, it doubled the
-        tracing of the intersections' Newton step on ResNet50 at 224x224 (16 s against 7 s)."""
+        read as one flat vector: ``tf.gather(..., batch_dims=1)`` builds a dozen ops a
+        call, and with its gradients, once per piece, it doubled the tracing of the
+        intersections' Newton step on ResNet50 at 224x224 (16 s against 7 s)."""
         tf = self.tf
         out = tf.zeros(tf.shape(idx), tf.float32)
         rows = tf.range(tf.shape(idx, out_type=tf.int64)[0])[:, None]  # int64: rows x size may pass 2^31
