@@ -281,8 +281,11 @@ def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: 
     if len(keep) < n:  # then the points whose evidence a small weight change may erase
         keep = np.sort(np.concatenate([keep, choose(answers.audible & ~stable, n - len(keep))]))
     if answers.base_canon is not None:
-        if np.allclose(answers.canon, answers.base_canon, rtol=0.0, atol=1e-6):
-            logger.warning("The base answers exactly as the owner at every candidate point, so owner_side will "
+        # the same to float32 rounding of answers this large (asked in other batches, the
+        # same model's logits differed by 3.4e-6 where the largest were near 10)
+        scale = max(1.0, float(np.max(np.abs(answers.canon))))
+        if np.allclose(answers.canon, answers.base_canon, rtol=0.0, atol=1e-5 * scale):
+            logger.warning("The base answers as the owner (to float32 rounding) at every candidate point, so owner_side will "
                            "carry no evidence. Check that base= is the public model you fine-tuned, not the owner.")
     heard = int(points.stats.get("audible", len(keep)))
     if heard < max(8, n // 4) <= len(keep):

@@ -147,7 +147,7 @@ def test_a_new_output_layer_does_not_hide_the_owners_bends(owner, fp, trained):
     assert rtll.features["bend_presence"] > 0.7
     assert other.features["bend_presence"] < 0.35
     assert rtll.score >= rtll.features["bend_presence"] > other.score
-    assert tafa.verify(fp, owner).features["bend_presence"] == 1.0
+    assert tafa.verify(fp, owner).features["bend_presence"] == pytest.approx(1.0, abs=1e-4)  # 0.9999964 on one CPU
 
 
 @pytest.mark.parametrize("kind, task", [("diabetes_mlp", "regression"), ("digits_decoder", "generation")])
@@ -273,7 +273,7 @@ def test_the_fingerprint_keeps_the_perturbed_owners_answers_and_older_files_veri
     with weights_swapped(owner, perturbed_weights(owner, config)):
         again = np.asarray(owner.predict(fp.queries(), verbose=0))
     assert all(np.array_equal(a, b) for a, b in zip(before, owner.get_weights()))  # the owner is restored
-    np.testing.assert_allclose(fp.perturbed, again, atol=1e-6)
+    np.testing.assert_allclose(fp.perturbed, again, atol=1e-5)  # logits near 10, rounded in other batches
     assert np.abs(fp.perturbed - fp.owner_outputs()).max() > 1e-4  # perturbed, not the owner's own answers
 
     report = tafa.verify(fp, owner)
