@@ -285,8 +285,9 @@ def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: 
         # same model's logits differed by 3.4e-6 where the largest were near 10)
         scale = max(1.0, float(np.max(np.abs(answers.canon))))
         if np.allclose(answers.canon, answers.base_canon, rtol=0.0, atol=1e-5 * scale):
-            logger.warning("The base answers as the owner (to float32 rounding) at every candidate point, so owner_side will "
-                           "carry no evidence. Check that base= is the public model you fine-tuned, not the owner.")
+            logger.warning("The base answers as the owner (to float32 rounding) at every candidate point, so "
+                           "owner_side will carry no evidence. Check that base= is the public model you fine-tuned, "
+                           "not the owner.")
     heard = int(points.stats.get("audible", len(keep)))
     if heard < max(8, n // 4) <= len(keep):
         raise UnsupportedModelError(
