@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tafa_tf.bends import constant_to_rounding
+from tafa_tf.bends import constant_to_rounding, rounding_noise
 from tafa_tf.domains import Domain, as_domain, default_domain
 from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
 from tafa_tf.heads import compress, outputs_and_features
@@ -281,10 +281,10 @@ def _keep(points: Any, answers: _Answers, n: int, task: str, config: Any, seed: 
     if len(keep) < n:  # then the points whose evidence a small weight change may erase
         keep = np.sort(np.concatenate([keep, choose(answers.audible & ~stable, n - len(keep))]))
     if answers.base_canon is not None:
-        # the same to float32 rounding of answers this large (asked in other batches, the
-        # same model's logits differed by 3.4e-6 where the largest were near 10)
-        scale = max(1.0, float(np.max(np.abs(answers.canon))))
-        if np.allclose(answers.canon, answers.base_canon, rtol=0.0, atol=1e-5 * scale):
+        # the same to float32 rounding (bends.rounding_noise): asked in other batches, the
+        # same model's logits differed by 3.4e-6 where the largest were near 10
+        apart = np.linalg.norm(answers.canon - answers.base_canon, axis=1)
+        if np.all(apart <= rounding_noise(answers.canon, answers.canon, answers.canon)):
             logger.warning("The base answers as the owner (to float32 rounding) at every candidate point, so "
                            "owner_side will carry no evidence. Check that base= is the public model you fine-tuned, "
                            "not the owner.")
