@@ -93,19 +93,31 @@ def test_a_tiny_memory_budget_still_fingerprints(rescaling_owner):
     assert fp.n_points == 16
 
 
-def _bench():
+def _bench(name: str = "bench_architectures"):
+    """The benchmark script ``benchmarks/<name>.py`` as a module."""
     import importlib.util
     import pathlib
     import sys
 
-    if "bench_architectures" in sys.modules:
-        return sys.modules["bench_architectures"]
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_architectures.py"
-    spec = importlib.util.spec_from_file_location("bench_architectures", path)
+    if name in sys.modules:
+        return sys.modules[name]
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
+
+
+def test_boundaries_kept_finds_the_owners_boundaries_in_a_copy_and_not_in_an_independent_model(rescaling_owner):
+    """benchmarks/boundaries_kept.py reads a suspect's own units at the fingerprint's bends:
+    the owner crosses at every one, a 2%-noise copy at most, an independent model at few."""
+    kept = _bench("boundaries_kept").kept_boundaries
+    fp = tafa.fingerprint(rescaling_owner, n=32, seed=0)
+    own, noisy, other = (kept(fp, m) for m in (rescaling_owner, piracy.add_noise(rescaling_owner, 0.02, seed=3),
+                                                  _rescaling_cnn(1)))
+    assert own["bends"] == len(fp.bend_points()) > 0 and own["crossed_share"] == 1.0, own
+    assert noisy["crossed_share"] >= 0.5 > other["crossed_share"], (noisy, other)
 
 
 def test_a_random_mobilenetv2_answers_the_same_everywhere_and_is_refused_before_synthesis():
