@@ -290,6 +290,15 @@ def public_samples(row: Row, k: int):
     return digits_images(row.size, row.n_train + k, scale=_scale(row))[0][row.n_train:] if k else None
 
 
+def fingerprint_row(owner, row: Row, samples: int = 0):
+    """The row's fingerprint of ``owner``: seed 0, the row's pixel range as the domain,
+    data-free unless ``samples`` public images are given (:func:`public_samples`)."""
+    import tafa_tf as tafa
+
+    return tafa.fingerprint(owner, task="classification", n=row.n, domain=tafa.domains.Box(0.0, _scale(row)), seed=0,
+                            samples=public_samples(row, samples))
+
+
 def run_row(row: Row, n_innocent: int = 2, samples: int = 0) -> dict:
     import gc
     import resource
@@ -304,15 +313,13 @@ def run_row(row: Row, n_innocent: int = 2, samples: int = 0) -> dict:
     t = time.perf_counter()
     owner = row_model(row, 0)
     build_s = time.perf_counter() - t
-    domain = tafa.domains.Box(0.0, scale)
     # the reference: single passes timed before and after the fingerprint, their median (a
     # median of 8 passes after it alone read 0.068-0.085 s for one ResNet50 at 224x224)
     repeats = 16 if row.size < 224 else 8
     before = single_pass_times(owner, owner.inputs[0].shape[1:], repeats)
     t = time.perf_counter()
     try:
-        fp = tafa.fingerprint(owner, task="classification", n=row.n, domain=domain, seed=0,
-                              samples=public_samples(row, samples))
+        fp = fingerprint_row(owner, row, samples)
     except UnsupportedModelError as e:  # the library's refusal is this row's result, not a crash
         return {**asdict(row), "params": int(owner.count_params()), "input": f"{row.size}x{row.size}x3",
                 "refused": str(e), "refused_after_s": time.perf_counter() - t, "build_s": build_s,

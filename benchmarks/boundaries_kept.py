@@ -55,11 +55,10 @@ def kept_boundaries(fp, model) -> dict:
 
     from tafa_tf.bends import relative_curvature
     from tafa_tf.outputs import canonical, model_outputs
+    from tafa_tf.probes import query_rows
 
     bends = fp.bend_points()
-    x, u = fp.x[bends], fp.u[bends]
-    step = fp.delta[bends].reshape(-1, *[1] * (x.ndim - 1)) * u
-    queries = np.concatenate([x, x + step, x - step]).astype("float32")
+    queries = fp.queries()[query_rows(bends, fp.n_points)]  # the bends' own queries, as a suspect is asked
     targets = fp.targets[bends]
     columns = np.tile(targets[:, 0] if targets.ndim > 1 else targets, 3)
     z0, zp, zm = np.split(unit_values(model, queries, columns), 3)
@@ -79,8 +78,7 @@ def run_row(row, fingerprints: Path | None) -> dict:
     if path is not None and path.exists():
         fp = tafa.Fingerprint.load(path)
     else:
-        fp = tafa.fingerprint(owner, task="classification", n=row.n, domain=tafa.domains.Box(0.0, arch._scale(row)),
-                              seed=0)
+        fp = arch.fingerprint_row(owner, row)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fp.save(path)

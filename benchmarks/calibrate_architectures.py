@@ -59,8 +59,7 @@ def calibrate_row(row: arch.Row, recipe: str, epochs: int, target_fpr: float, pr
     data = arch.digits_images(row.size, row.n_train, scale=arch._scale(row))
     owner = arch.row_model(row, 0)
     t = time.perf_counter()
-    fp = tafa.fingerprint(owner, task="classification", n=row.n, domain=tafa.domains.Box(0.0, arch._scale(row)),
-                          seed=0)
+    fp = arch.fingerprint_row(owner, row)
     fp_s = time.perf_counter() - t
     t = time.perf_counter()
     refs = tafa.references.build(owner, data, epochs=epochs, learning_rate=1e-3, cache_dir=REFS / row.name,
