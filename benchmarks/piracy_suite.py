@@ -21,8 +21,9 @@ Every method gets the same query budget and is scored in the same run:
   departs from the base, feature ``owner_side``). No data is used;
 - no base: the same without the base model (the model alone);
 - tafa+: tafa plus 32 public samples as seeds for half of the points (``samples=``);
-- tafa cv: tafa's features combined by a logistic regression fitted
-  leave-one-model-out over the zoo, as a user's calibration would;
+- tafa cv, no base cv, tafa+ cv: each one's features combined by a logistic regression
+  fitted leave-one-model-out over the zoo, as a user's calibration would (every suspect's
+  features are kept in the JSON, under each task's ``features``);
 - random: output similarity on random inputs from the same domain;
 - benign (ModelDiff-like): output similarity on held-out benign data;
 - ipguard (IPGuard-like, classifiers): label agreement at points pushed onto the
@@ -77,7 +78,7 @@ def kind_of(task: str, args: argparse.Namespace) -> str:
         return REGRESSORS[getattr(args, "regressor", "mlp")]
     return KIND_OF_TASK[task]
 HARD = "same-base fine-tune"
-METHODS = ("tafa", "no base", "tafa+", "tafa cv", "tafa+ cv", "random", "benign", "ipguard", "weights (wb)", "cka (wb)")
+METHODS = ("tafa", "no base", "tafa+", "tafa cv", "no base cv", "tafa+ cv", "random", "benign", "ipguard", "weights (wb)", "cka (wb)")
 REMOVAL = ("FTLL", "FTAL", "RTLL", "RTAL", "prune-retune", "adversarial tuning", "extraction (probabilities)")
 LABEL_ONLY = "extraction (labels)"
 N_PUBLIC = 32  # public samples the owner may add (tafa+): the first of the held-out split
@@ -418,7 +419,7 @@ def run_task(task: str, args: argparse.Namespace, zoo_seed: int = 0) -> dict[str
     rng = np.random.default_rng(args.seed + 7)
     public = z.data.x_test[:N_PUBLIC] if task != "generation" else rng.standard_normal((N_PUBLIC, *fp.input_shape)).astype("float32")
     fp_plus = tafa.fingerprint(owner, task=task, n=args.n, domain=domain, seed=args.seed, samples=public, base=z.base)
-    features: dict[str, dict[str, dict[str, float]]] = {"tafa": {}, "tafa+": {}}
+    features: dict[str, dict[str, dict[str, float]]] = {"tafa": {}, "no base": {}, "tafa+": {}}
 
     def scorer(name: str, fingerprint) -> Callable[[Any], float]:
         def score(model) -> float:
@@ -429,7 +430,7 @@ def run_task(task: str, args: argparse.Namespace, zoo_seed: int = 0) -> dict[str
 
     methods: dict[str, Callable[[Any], float]] = {
         "tafa": scorer("tafa", fp),
-        "no base": lambda m: tafa.verify(fp_alone, m).score,
+        "no base": scorer("no base", fp_alone),
         "tafa+": scorer("tafa+", fp_plus),
     }
     methods["random"] = Baseline("random", task, owner, domain.sample(rng, (budget, *fp.input_shape))).score
@@ -456,11 +457,12 @@ def run_task(task: str, args: argparse.Namespace, zoo_seed: int = 0) -> dict[str
             scores[meth][side][name] = float(fn(model))
         for f in features.values():
             f[name] = f.pop(model.name + str(id(model)))
-    for name in ("tafa", "tafa+"):
+    for name in features:
         scores[f"{name} cv"] = _leave_one_out(features[name], scores[name])
         methods[f"{name} cv"] = None  # type: ignore[assignment]
 
-    return {"task": task, "zoo_seed": zoo_seed, "scores": scores, "families": family_of, "pos_families": list(pos),
+    return {"task": task, "zoo_seed": zoo_seed, "scores": scores, "features": features, "families": family_of,
+            "pos_families": list(pos),
             "zoo_seconds": t_zoo, "queries_per_suspect": budget, "n_points": fp.n_points}
 
 
@@ -476,10 +478,13 @@ def pool(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]
     task = runs[0]["task"]
     several = len(runs) > 1
     scores: dict[str, dict[str, dict[str, float]]] = {}
+    features: dict[str, dict[str, dict[str, float]]] = {}
     family_of: dict[str, str] = {}
     for run in runs:
         tag = f"z{run['zoo_seed']}:" if several else ""
         family_of.update({tag + n: f for n, f in run["families"].items()})
+        for meth, per_model in run["features"].items():
+            features.setdefault(meth, {}).update({tag + n: f for n, f in per_model.items()})
         for meth, sides in run["scores"].items():
             for side, vals in sides.items():
                 scores.setdefault(meth, {"pos": {}, "neg": {}})[side].update({tag + n: v for n, v in vals.items()})
@@ -497,7 +502,7 @@ def pool(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]
         rows.append(row)
     if args.plot:
         _plot(task, scores, Path(args.out) / f"roc_{task}.png")
-    return {"task": task, "rows": rows, "scores": scores, "families": family_of,
+    return {"task": task, "rows": rows, "scores": scores, "features": features, "families": family_of,
             "zoo_seeds": [r["zoo_seed"] for r in runs], "zoo_seconds": sum(r["zoo_seconds"] for r in runs),
             "queries_per_suspect": runs[0]["queries_per_suspect"], "n_points": runs[0]["n_points"]}
 

@@ -36,6 +36,18 @@ def test_piracy_suite_runs_from_one_command_and_prints_the_table(tmp_path):
             assert row["tafa"]["auc"] == 1.0, (task, row)
     for task in ("classification", "regression", "generation"):
         assert (tmp_path / "out" / f"roc_{task}.png").stat().st_size > 0
+    # every suspect's features are kept, and they give back its default score: a later change of
+    # the score can be measured on them without verifying again
+    from tafa_tf.verification import default_score
+
+    for res in result["tasks"]:
+        for method in ("tafa", "no base", "tafa+"):
+            stored = {**res["scores"][method]["pos"], **res["scores"][method]["neg"]}
+            assert set(res["features"][method]) == set(stored), (res["task"], method)
+            for name, features in res["features"][method].items():
+                again = default_score({k: float("nan") if v is None else v for k, v in features.items()})
+                assert again == pytest.approx(stored[name], abs=1e-12), (res["task"], method, name)
+        assert "no base cv" in rows[(res["task"], "fine-tune")]
     # the public base is what tells copies from other fine-tunes of that base
     hard = rows[("classification", "all pirated vs same-base fine-tune")]
     assert hard["tafa"]["auc"] > hard["no base"]["auc"], hard
