@@ -147,14 +147,19 @@ def train_as_row(model, row: Row, data):
     recipe for its calibration references, benchmarks/calibrate_architectures.py)."""
     import keras
 
-    # VGG16 has no batch normalization: from scratch at Adam 1e-3 its ReLUs die in the first
-    # epoch (accuracy 0.11, constant outputs, refused by the fingerprint as such); at 96x96
-    # (batches of 8) 1e-4 still left two seeds of three answering one class everywhere
-    # (session 44: accuracy 0.094), where 3e-5 trained seed 0 to 0.79 and seed 2 to 0.31
-    lr = (3e-5 if row.size >= 96 else 1e-4) if row.arch == "VGG16" else 1e-3
-    model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(_train_lr(row)), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(data[0], data[1], epochs=row.epochs, batch_size=_train_batch(row), verbose=0)
     return model
+
+
+def _train_lr(row: Row) -> float:
+    """The owner's Adam learning rate (part of the model cache's key).
+
+    VGG16 has no batch normalization: from scratch at Adam 1e-3 its ReLUs die in the first
+    epoch (accuracy 0.11, constant outputs, refused by the fingerprint as such); at 96x96
+    (batches of 8) 1e-4 still left two seeds of three answering one class everywhere
+    (session 44: accuracy 0.094), where 3e-5 trained seed 0 to 0.79 and seed 2 to 0.31."""
+    return (3e-5 if row.size >= 96 else 1e-4) if row.arch == "VGG16" else 1e-3
 
 
 def make_model(row: Row, seed: int, data):
@@ -179,7 +184,8 @@ def row_model(row: Row, seed: int, fine_tuned: str | None = None):
     import keras
 
     tag = {None: "", "train": "-finetuned", "frozen": "-finetuned-bnfrozen"}[fine_tuned]
-    path = CACHE / f"{row.name}-seed{seed}-e{row.epochs}-n{row.n_train}-b{_train_batch(row)}{tag}.keras"
+    path = CACHE / (f"{row.name}-seed{seed}-e{row.epochs}-n{row.n_train}-b{_train_batch(row)}-lr{_train_lr(row):g}"
+                    f"{tag}.keras")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, __file__, "--train", row.name, "--seed", str(seed), "--out", str(path),
