@@ -432,6 +432,28 @@ def test_calibrating_with_distilled_students_catches_held_out_students(trained):
     assert not any(r.pirated for r in cleared)
 
 
+@pytest.mark.slow
+def test_a_calibration_pooled_over_other_releases_judges_a_new_release(trained):
+    """Reports verified against two owners' fingerprints calibrate a third owner's, whose
+    copies and innocents none of them saw (README: pooling the references of releases)."""
+    import tafa_tf as tafa
+    from tafa_tf.domains import Box
+
+    owners = [trained("digits_mlp", s) for s in (0, 1, 2)]
+    fps = [tafa.fingerprint(o, task="classification", n=32, domain=Box(0.0, 1.0), seed=0) for o in owners]
+    innocents = innocent_models(range(11, 21))  # trained from other seeds than the three owners
+    pos, neg = [], []
+    for owner, fp, shown in zip(owners[:2], fps[:2], (innocents[:3], innocents[3:6])):
+        pos += tafa.verify_many(fp, pirated_models(owner, range(2)))
+        neg += tafa.verify_many(fp, shown + [o for o in owners if o is not owner])
+    cal = calibrate_reports(pos, neg, target_fpr=0.1, cv=4, combine="features")
+    judged = fps[2].with_calibration(cal)
+    caught = [tafa.verify(judged, m).pirated for m in pirated_models(owners[2], range(2, 4))]
+    flagged = [tafa.verify(judged, m).pirated for m in innocents[6:] + owners[:2]]
+    assert np.mean(caught) >= 0.75, caught
+    assert not any(flagged), flagged
+
+
 def test_features_measured_only_for_some_suspects_are_left_out_quietly_the_rest_with_a_warning():
     import warnings
 
