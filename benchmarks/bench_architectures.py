@@ -334,18 +334,19 @@ def run_row(row: Row, n_innocent: int = 2, samples: int = 0) -> dict:
     fp_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # loading the owner, and the fingerprint
     after = single_pass_times(owner, owner.inputs[0].shape[1:], repeats)
     t_single = float(np.median(before + after))
-    pirated, innocent, verdicts, verify_s, copy_accuracy = {}, {}, {}, [], {}
+    pirated, innocent, verdicts, verify_s, copy_accuracy, features = {}, {}, {}, [], {}, {}
     for name, model in pirates(owner, row):
         t = time.perf_counter()
         report = tafa.verify(fp, model)
         verify_s.append(time.perf_counter() - t)
-        pirated[name], verdicts[name] = float(report.score), report.pirated
+        pirated[name], verdicts[name], features[name] = float(report.score), report.pirated, dict(report.features)
         copy_accuracy[name] = _accuracy(model, data)  # a copy that lost the owner's accuracy is no prize
         del model
         gc.collect()
     for seed in range(1, n_innocent + 1):
         report = tafa.verify(fp, row_model(row, seed))
         innocent[f"seed {seed}"], verdicts[f"seed {seed}"] = float(report.score), report.pirated
+        features[f"seed {seed}"] = dict(report.features)
         gc.collect()
     accuracy = _accuracy(owner, data)
     return {
@@ -369,6 +370,8 @@ def run_row(row: Row, n_innocent: int = 2, samples: int = 0) -> dict:
         "highest_innocent": max(innocent.values()),
         # the uncalibrated verdict a user gets (True pirated, False cleared, None uncertain) and its band
         "verdicts": verdicts,
+        # every suspect's verification features: a change of the score can be measured on them offline
+        "features": features,
         "accuse_from": report.threshold,
         "clear_under": report.clear_threshold,
         "owner_accuracy_train": accuracy,
