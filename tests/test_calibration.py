@@ -434,8 +434,10 @@ def test_calibrating_with_distilled_students_catches_held_out_students(trained):
 
 @pytest.mark.slow
 def test_a_calibration_pooled_over_other_releases_judges_a_new_release(trained):
-    """Reports verified against two owners' fingerprints calibrate a third owner's, whose
-    copies and innocents none of them saw (README: pooling the references of releases)."""
+    """Reports verified against two owners' fingerprints calibrate a third owner's
+    (README: pooling the references of releases). The third owner's copies and four of
+    its innocents are in no report of the calibration; the other two owners are, but as
+    innocents of each other's fingerprint, not of the third's."""
     import tafa_tf as tafa
     from tafa_tf.domains import Box
 
