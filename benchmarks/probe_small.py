@@ -103,6 +103,9 @@ def _models(data):
         "conv1d": ("sequences", "sparse_categorical_crossentropy", None, mk(
             lambda: keras.Input((64, 1)), lambda: L.Conv1D(16, 3, activation="relu"), lambda: L.MaxPooling1D(2),
             lambda: L.Conv1D(16, 3, activation="relu"), lambda: L.GlobalAveragePooling1D(), dense(10, "softmax"))),
+        "conv1d_lstm": ("sequences", logits, None, mk(  # partial: the LSTM is not piecewise linear
+            lambda: keras.Input((64, 1)), lambda: L.Conv1D(16, 3, activation="relu"), lambda: L.MaxPooling1D(2),
+            lambda: L.LSTM(16), dense(10, None))),
         "free_length_conv1d": ("sequences", logits, None, mk(  # refused: the length must be fixed
             lambda: keras.Input((None, 1)), lambda: L.Conv1D(16, 3, activation="relu"), L.GlobalMaxPooling1D,
             dense(10, None))),

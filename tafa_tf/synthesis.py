@@ -166,6 +166,7 @@ class _Engine:
         self.d = int(np.prod(net.input_shape))
         self._traced: dict[Any, Any] = {}
         self._answering: Any = _UNSET  # the model giving outputs and penultimate features (tafa_tf.heads)
+        self._forward_mode = True  # False once a layer has refused forward-mode autodiff (:meth:`region`)
 
     def _function(self, key: Any, fn: Any, *specs: tuple[tuple[int | None, ...], str]) -> Any:
         """``fn`` traced once for any batch size (the signature leaves the batch free), kept."""
@@ -193,8 +194,24 @@ class _Engine:
             ((self.d,), "float32"), ((self.d,), "float32"), ((3,), "float32"))
 
     def region(self) -> Any:
-        return self._function("region", self._region, ((None, self.d), "float32"), ((None, self.d), "float32"),
-                              ((None, MAX_TARGETS), "int32"))
+        """:meth:`_region`, traced. Forward-mode autodiff cannot pass some layers (a
+        recurrent layer's while loop raises at tracing); from the first such failure on,
+        the directional derivatives are central differences instead (:meth:`_region`)."""
+        specs = (((None, self.d), "float32"), ((None, self.d), "float32"), ((None, MAX_TARGETS), "int32"))
+        differences = self._function(("region", False), lambda x, u, idx: self._region(x, u, idx, False), *specs)
+        if not self._forward_mode:
+            return differences
+        forward = self._function(("region", True), lambda x, u, idx: self._region(x, u, idx, True), *specs)
+
+        def call(x, u, idx):
+            try:
+                return forward(x, u, idx)
+            except (TypeError, ValueError, NotImplementedError) as error:
+                if "Exception encountered when calling" not in str(error):
+                    raise  # not a layer refusing forward mode
+                self._forward_mode = False
+                return differences(x, u, idx)
+        return call
 
     def outputs(self) -> Any:
         """The owner's outputs and its penultimate features (tafa_tf.heads; 0 of them where
@@ -314,16 +331,26 @@ class _Engine:
         scaled = mean + centered * tf.clip_by_value(norm, lo, hi) / tf.maximum(norm, 1e-12)
         return tf.where(hi > 0, scaled, x)
 
-    def _region(self, x, u, idx):
-        """Per row: the step along u to the nearest boundary other than the targets'."""
+    def _region(self, x, u, idx, forward_mode: bool = True):
+        """Per row: the step along u to the nearest boundary other than the targets'. The
+        slope of every coordinate along u comes from forward-mode autodiff, or without
+        ``forward_mode`` from a central difference over a step of 1e-3 of the input's
+        scale (exact wherever that step crosses no boundary)."""
         tf = self.tf
-        with tf.autodiff.ForwardAccumulator(x, u) as acc:
-            _, raw = self._forward(x)
-            pieces = list(column_pieces(raw))
+        if forward_mode:
+            with tf.autodiff.ForwardAccumulator(x, u) as acc:
+                _, raw = self._forward(x)
+                pieces = list(column_pieces(raw))
+            slopes = [acc.jvp(flat) for flat, _, _ in pieces]
+        else:
+            h = 1e-3 * tf.maximum(1.0, tf.reduce_max(tf.abs(x), axis=1, keepdims=True))
+            pieces = list(column_pieces(self._forward(x)[1]))
+            ahead, behind = (column_pieces(self._forward(x + sign * h * u)[1]) for sign in (1.0, -1.0))
+            slopes = [(a[0] - b[0]) / (2.0 * h) for a, b in zip(ahead, behind)]
         nearest = tf.fill(tf.shape(x)[:1], np.inf)
         rows = tf.broadcast_to(tf.range(tf.shape(idx)[0])[:, None], tf.shape(idx))
-        for flat, offset, size in pieces:
-            t = tf.abs(flat) / tf.abs(acc.jvp(flat))
+        for (flat, offset, size), slope in zip(pieces, slopes):
+            t = tf.abs(flat) / tf.abs(slope)
             t = tf.where(tf.math.is_finite(t) & (t >= 1e-9), t, np.inf)
             local = idx - offset
             hit = tf.stack([rows, local], axis=-1)[(idx >= 0) & (local >= 0) & (local < size)]
