@@ -1,7 +1,7 @@
 """Small models of shapes the piracy suite does not train: does each fingerprint, and do
 its copies outscore independent models of the same shape?
 
-A held-out check beside probe_applications.py (large backbones): twenty-one small Keras
+A held-out check beside probe_applications.py (large backbones): twenty-three small Keras
 models on scikit-learn data (digits as vectors, 8x8 images, raw 0-255 pixels behind data
 augmentation and a Rescaling or preprocess_input, and length-64 sequences;
 make_regression with 3 targets; diabetes behind an adapted Normalization layer; a
@@ -106,6 +106,9 @@ def _models(data):
         "conv1d_lstm": ("sequences", logits, None, mk(  # partial: the LSTM is not piecewise linear
             lambda: keras.Input((64, 1)), lambda: L.Conv1D(16, 3, activation="relu"), lambda: L.MaxPooling1D(2),
             lambda: L.LSTM(16), dense(10, None))),
+        "time_distributed": ("images", logits, None, mk(  # a frame network over the image's rows
+            lambda: keras.Input((8, 8, 1)), lambda: L.TimeDistributed(L.Conv1D(8, 3, activation="relu")),
+            L.Flatten, dense(10, None))),
         "free_length_conv1d": ("sequences", logits, None, mk(  # refused: the length must be fixed
             lambda: keras.Input((None, 1)), lambda: L.Conv1D(16, 3, activation="relu"), L.GlobalMaxPooling1D,
             dense(10, None))),

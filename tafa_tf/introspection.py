@@ -77,12 +77,18 @@ OUTPUT_ACTIVATIONS = frozenset({"softmax", "sigmoid", "log_softmax", "tanh"})
 _ACTIVATION_SWAP_LOCK = threading.RLock()
 
 
+def step_layer(layer: Any) -> Any:
+    """The layer a ``TimeDistributed`` wrapper applies at every time step; any other layer itself."""
+    return layer.layer if type(layer).__name__ == "TimeDistributed" else layer
+
+
 def leaf_layers(model: Any) -> list[Any]:
-    """``model``'s layers in order, those of nested models in their place."""
+    """``model``'s layers in order, those of nested models (and what a ``TimeDistributed``
+    applies) in their place."""
     import keras
 
     out = []
-    for layer in model.layers:
+    for layer in map(step_layer, model.layers):
         out.extend(leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
     return out
 
@@ -342,6 +348,8 @@ class ReluNetwork:
         name = prefix + layer.name
         if layer is skip:
             return args[0]
+        if step_layer(layer) is not layer:
+            return self._every_step(layer, args[0], record, name + "/", skip, observe)
         if _is_model(layer):
             if len(args) != 1 or kwargs.get("mask") is not None:
                 raise UnsupportedModelError(f"Nested model {name!r} must take one input.")
@@ -361,6 +369,18 @@ class ReluNetwork:
             return activation(z)
         record(name, layer, args[0], points, mode)
         return layer(*args, **kwargs)
+
+    def _every_step(self, wrapper: Any, x: Any, record: Callable, prefix: str, skip: Any,
+                    observe: Callable | None) -> Any:
+        """A ``TimeDistributed`` layer: its layer on the time steps folded into the batch, the
+        pre-activations recorded unfolded again, so each row stays one input's."""
+        import tensorflow as tf
+
+        steps = int(x.shape[1])
+        unfold = lambda t: tf.reshape(t, (-1, steps, *t.shape[1:]))  # noqa: E731
+        y = self._call_layer(wrapper.layer, tf.reshape(x, (-1, *x.shape[2:])), prefix=prefix, skip=skip,
+                             observe=observe, record=lambda n, lay, z, pts, mode: record(n, lay, unfold(z), pts, mode))
+        return unfold(y)
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -400,11 +420,13 @@ class ReluNetwork:
         leaves: list[tuple[str, Any]] = []
 
         def walk(model: Any, prefix: str) -> None:
-            for layer in model.layers:
+            for wrapper in model.layers:
+                layer = step_layer(wrapper)
+                path = prefix + (wrapper.name + "/" if layer is not wrapper else "") + layer.name
                 if _is_model(layer):
-                    walk(layer, prefix + layer.name + "/")
+                    walk(layer, path + "/")
                 else:
-                    leaves.append((prefix + layer.name, layer))
+                    leaves.append((path, layer))
 
         walk(self.model, "")
         output_activation = "linear"
@@ -471,4 +493,5 @@ def inspect_model(model: Any) -> Coverage:
     return ReluNetwork(model).coverage
 
 
-__all__ = ["ReluNetwork", "ReluSite", "Coverage", "inspect_model", "relu_breakpoints", "leaf_layers", "kernel_layers"]
+__all__ = ["ReluNetwork", "ReluSite", "Coverage", "inspect_model", "relu_breakpoints", "leaf_layers", "kernel_layers",
+           "step_layer"]

@@ -64,6 +64,28 @@ def test_a_model_partly_not_piecewise_linear_is_fingerprinted_and_says_what_is_l
     assert "not piecewise linear" not in caplog.text
 
 
+@pytest.mark.parametrize("nested", [False, True])
+def test_relu_layers_inside_time_distributed_are_fingerprinted(nested):
+    # a video model's pattern: one frame network applied to every frame. Its ReLUs were
+    # missed, and the model refused as having none
+    def model(seed):
+        keras.utils.set_random_seed(seed)
+        conv = layers.Conv2D(4, 3, padding="same", activation="relu")
+        frame = keras.Sequential([keras.Input((6, 6, 1)), conv, layers.GlobalAveragePooling2D()]) if nested else conv
+        return keras.Sequential([keras.Input((3, 6, 6, 1)), layers.TimeDistributed(frame), layers.Flatten(),
+                                 layers.Dense(16, activation="relu"), layers.Dense(3)])
+
+    owner = model(0)
+    coverage = tafa.introspection.inspect_model(owner)
+    assert coverage.complete and coverage.n_units == 3 * 6 * 6 * 4 + 16
+    assert coverage.sites[0].shape == (3, 6, 6, 4) and "time_distributed" in coverage.sites[0].name
+    fp = tafa.fingerprint(owner, n=12, domain=BOX, progress=False)
+    record(f"TimeDistributed({'Sequential' if nested else 'Conv2D'})", f"fingerprinted: {fp.n_points} points")
+    assert fp.n_points == 12 and fp.coverage["complete"] is True
+    assert tafa.verify(fp, owner).score > 0.99
+    assert tafa.verify(fp, piracy.add_noise(owner, 0.01, seed=1)).score > tafa.verify(fp, model(1)).score
+
+
 @pytest.mark.parametrize("recurrent", [layers.LSTM, layers.GRU, layers.SimpleRNN])
 def test_relu_convolutions_under_a_recurrent_layer_are_fingerprinted(recurrent):
     # forward-mode autodiff cannot pass a recurrent layer's while loop: the probe steps
