@@ -86,7 +86,9 @@ def test_relu_layers_inside_time_distributed_are_fingerprinted(nested):
     assert tafa.verify(fp, piracy.add_noise(owner, 0.01, seed=1)).score > tafa.verify(fp, model(1)).score
 
 
-@pytest.mark.parametrize("recurrent", [layers.LSTM, layers.GRU, layers.SimpleRNN])
+@pytest.mark.parametrize(
+    "recurrent", [layers.LSTM, *(pytest.param(r, marks=pytest.mark.slow) for r in (layers.GRU, layers.SimpleRNN))]
+)
 def test_relu_convolutions_under_a_recurrent_layer_are_fingerprinted(recurrent):
     # forward-mode autodiff cannot pass a recurrent layer's while loop: the probe steps
     # were sized with it, and the fingerprint crashed with a TypeError from inside Keras
