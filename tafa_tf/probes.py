@@ -93,8 +93,9 @@ def stable_under(owner: np.ndarray, other: np.ndarray, delta: np.ndarray, kind: 
     other = np.nan_to_num(np.asarray(other, dtype="float64"))
     o, p = (canonical(np.asarray(a, dtype="float64"), out_kind) for a in (owner, other))
     d = np.asarray(delta, dtype="float64")
-    k_o = kinks(o[:n], o[n : 2 * n], o[2 * n :], d)
-    k_p = kinks(p[:n], p[n : 2 * n], p[2 * n :], d)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a step of 0 (no audible step yet): NaN, not kept
+        k_o = kinks(o[:n], o[n : 2 * n], o[2 * n :], d)
+        k_p = kinks(p[:n], p[n : 2 * n], p[2 * n :], d)
     m_o = m_p = None
     if task == "classification" and o.shape[1] > 1:  # the owner's labels at x + delta*u and at x - delta*u
         labels = (o[n : 2 * n].argmax(axis=1), o[2 * n :].argmax(axis=1))

@@ -421,3 +421,18 @@ def test_the_engine_passes_read_the_same_columns_as_the_network():
         t[row, targets[targets >= 0]] = np.inf
     np.testing.assert_allclose(engine.region()(tf.constant(x), tf.constant(u), tf.constant(idx)).numpy(),
                                t.min(axis=1), rtol=1e-5)
+
+
+def test_fingerprinting_a_small_model_leaks_no_numpy_warning():
+    # candidates with no audible step yet (a step of 0) divided 0 by 0 in the stability
+    # test, and a user saw "RuntimeWarning: invalid value encountered in divide"
+    import warnings
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fp = tafa.fingerprint(model, task="classification", n=8, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+    assert fp.n_points == 8
