@@ -82,15 +82,22 @@ def step_layer(layer: Any) -> Any:
     return layer.layer if type(layer).__name__ == "TimeDistributed" else layer
 
 
-def leaf_layers(model: Any) -> list[Any]:
+def leaf_paths(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """``model``'s layers in order, those of nested models (and what a ``TimeDistributed``
-    applies) in their place."""
+    applies) in their place, each with its path of names ("backbone/conv1")."""
     import keras
 
     out = []
-    for layer in map(step_layer, model.layers):
-        out.extend(leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    for wrapper in model.layers:
+        layer = step_layer(wrapper)
+        path = prefix + (wrapper.name + "/" if layer is not wrapper else "") + layer.name
+        out.extend(leaf_paths(layer, path + "/") if isinstance(layer, keras.Model) else [(path, layer)])
     return out
+
+
+def leaf_layers(model: Any) -> list[Any]:
+    """``model``'s layers in order, as :func:`leaf_paths` walks them."""
+    return [layer for _, layer in leaf_paths(model)]
 
 
 def state_weights(model: Any) -> list[bool]:
@@ -417,18 +424,7 @@ class ReluNetwork:
 
     def _coverage(self) -> Coverage:
         offenders: list[str] = []
-        leaves: list[tuple[str, Any]] = []
-
-        def walk(model: Any, prefix: str) -> None:
-            for wrapper in model.layers:
-                layer = step_layer(wrapper)
-                path = prefix + (wrapper.name + "/" if layer is not wrapper else "") + layer.name
-                if _is_model(layer):
-                    walk(layer, path + "/")
-                else:
-                    leaves.append((path, layer))
-
-        walk(self.model, "")
+        leaves = leaf_paths(self.model)
         output_activation = "linear"
         computing = [i for i, (_, layer) in enumerate(leaves) if type(layer).__name__ not in SHAPE_ONLY_LAYERS]
         last = computing[-1] if computing else len(leaves) - 1  # past a trailing Reshape or Flatten
@@ -493,5 +489,5 @@ def inspect_model(model: Any) -> Coverage:
     return ReluNetwork(model).coverage
 
 
-__all__ = ["ReluNetwork", "ReluSite", "Coverage", "inspect_model", "relu_breakpoints", "leaf_layers", "kernel_layers",
-           "step_layer"]
+__all__ = ["ReluNetwork", "ReluSite", "Coverage", "inspect_model", "relu_breakpoints", "leaf_layers", "leaf_paths",
+           "kernel_layers", "step_layer"]
