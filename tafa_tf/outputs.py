@@ -146,6 +146,24 @@ cost more than it saves."""
 _TRACED_ATTR = "_tafa_traced_inference"
 
 
+def trace_per_model(fn: Any, signature: list[Any]) -> Any:
+    """``tf.function(fn, input_signature=signature)`` for a function traced once per model.
+
+    TensorFlow counts the traces of every ``tf.function`` made from the same Python code
+    together, so tracing one per model (by design: each model is its own graph) reads as
+    retracing from the fifth model on, and it logged "N out of the last N calls to
+    <function _Engine.step...> triggered tf.function retracing" when a user fingerprinted
+    or scanned several models. That warning is turned off for these functions only (the
+    flag TensorFlow sets on the functions it restores from a SavedModel, for the same
+    reason; where a TensorFlow lacks it, the warning stays, nothing else changes)."""
+    import tensorflow as tf
+
+    traced = tf.function(fn, input_signature=signature)
+    if hasattr(traced, "_omit_frequent_tracing_warning"):
+        traced._omit_frequent_tracing_warning = True
+    return traced
+
+
 def inference_call(model: Any, values: int, *, runner: Any = None, name: str = "outputs") -> Any:
     """``runner(x, training=False)`` (``runner`` defaults to ``model``; tafa_tf.heads passes
     a model built on it) for a job of ``values`` input values: traced once for any batch
@@ -167,7 +185,7 @@ def inference_call(model: Any, values: int, *, runner: Any = None, name: str = "
         import tensorflow as tf
 
         spec = run.inputs[0]
-        graph = tf.function(eager, input_signature=[tf.TensorSpec((None, *spec.shape[1:]), spec.dtype)])
+        graph = trace_per_model(eager, [tf.TensorSpec((None, *spec.shape[1:]), spec.dtype)])
     except (AttributeError, IndexError, TypeError, ValueError):  # no known single input: eager
         return eager
 

@@ -47,7 +47,7 @@ from tafa_tf.bends import audible, constant_to_rounding
 from tafa_tf.domains import Box, Domain, Gaussian
 from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
 from tafa_tf.introspection import ReluNetwork, _linear_activation, column_pieces, leaf_layers, output_squash
-from tafa_tf.outputs import canonical, inference_batch_size, model_outputs
+from tafa_tf.outputs import canonical, inference_batch_size, model_outputs, trace_per_model
 from tafa_tf.probes import KIND_DECISION, KIND_MULTI, KIND_UNIT, by_query, probe_step, side_margins, stable_under, survives
 MAX_TARGETS = 4
 CHUNKS = 8
@@ -173,7 +173,7 @@ class _Engine:
         if key not in self._traced:
             tf = self.tf
             signature = [tf.TensorSpec(shape, dtype) for shape, dtype in specs]
-            self._traced[key] = tf.function(fn, input_signature=signature)
+            self._traced[key] = trace_per_model(fn, signature)
         return self._traced[key]
 
     def stats(self, probs: bool, grads: bool = True) -> Any:

@@ -436,3 +436,34 @@ def test_fingerprinting_a_small_model_leaks_no_numpy_warning():
         warnings.simplefilter("error", RuntimeWarning)
         fp = tafa.fingerprint(model, task="classification", n=8, domain=tafa.domains.Box(0.0, 1.0), seed=0)
     assert fp.n_points == 8
+
+
+def test_fingerprinting_and_verifying_many_models_logs_no_retracing_warning():
+    # each model gets its own traced passes, but TensorFlow counts the traces of every
+    # function made from the same code together: from the fifth model on, a user
+    # fingerprinting or scanning several models read "5 out of the last 5 calls to
+    # <function _Engine.stats...> triggered tf.function retracing"
+    import logging
+
+    import keras
+    import tensorflow as tf
+
+    from tafa_tf.outputs import inference_call
+    from tafa_tf.synthesis import engine_for
+
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    tf_logger = logging.getLogger("tensorflow")
+    tf_logger.addHandler(handler)
+    try:
+        for seed in range(7):
+            keras.utils.set_random_seed(seed)
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+            x = tf.random.uniform((5, 4))
+            engine_for(ReluNetwork(model)).stats(False, False)(x, tf.zeros((5, 3)))
+            inference_call(model, values=2**30)(x.numpy())
+    finally:
+        tf_logger.removeHandler(handler)
+    retracing = [m for m in messages if "retracing" in m]
+    assert not retracing, retracing[0]
