@@ -30,6 +30,7 @@ from adapters.safety import (
     tflite_interpreter,
 )
 from adapters.suspect import DEFAULT_BATCH_SIZE, FileRecord, Suspect
+from tafa_tf._backend import require_tensorflow_backend
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 SERVING_SIGNATURE = "serving_default"
@@ -93,6 +94,7 @@ def load_suspect(
     for name, value in (("max_bytes", max_bytes), ("batch_size", batch_size)):
         if not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+    require_tensorflow_backend()  # Keras loads the model: a clear error under JAX or PyTorch
     options: dict[str, Any] = {
         "trust_code": trust_code,
         "max_bytes": max_bytes,

@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        from tafa_tf._backend import require_tensorflow_backend
+
+        require_tensorflow_backend()  # a clear error, not a failure deep in Keras, under JAX or PyTorch
         value = getattr(importlib.import_module(_LAZY[name]), name)
     elif not name.startswith("_") and importlib.util.find_spec(f"tafa_tf.{name}") is not None:
         value = importlib.import_module(f"tafa_tf.{name}")  # tafa.domains, tafa.piracy, ...

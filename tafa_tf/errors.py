@@ -45,3 +45,7 @@ class SuspectTimeoutError(SuspectError, TimeoutError):
 
 class CalibrationError(TafaError, ValueError):
     """Calibration got too few or unusable model pairs."""
+
+
+class BackendError(TafaError, RuntimeError):
+    """Keras is set to run on a backend other than TensorFlow (tafa-tf needs TensorFlow)."""

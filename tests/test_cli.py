@@ -145,6 +145,36 @@ def test_help_and_missing_files_are_answered_without_importing_tensorflow(finger
         tafa_tf.nope  # noqa: B018
 
 
+def test_keras_set_to_another_backend_is_one_clear_line_before_keras_fails(tmp_path):
+    # with KERAS_BACKEND=jax (and no jax installed) `tafa demo` ended in "internal error:
+    # ModuleNotFoundError: No module named 'jax'"; with jax installed, the library's
+    # TensorFlow passes would have met JAX arrays
+    proc = tafa_cli("demo", env={"KERAS_BACKEND": "jax"})
+    assert_one_line_error(proc, "demo", c.EXIT_INPUT, "Keras is set to the 'jax' backend (KERAS_BACKEND=jax)")
+    assert "KERAS_BACKEND=tensorflow" in proc.stderr
+    home = tmp_path / "keras_home"
+    home.mkdir()
+    (home / "keras.json").write_text('{"backend": "torch"}')
+    settings = {"KERAS_BACKEND": "", "KERAS_HOME": str(home)}
+    proc = tafa_cli("inspect", str(tmp_path / "x.keras"), env=settings)
+    assert_one_line_error(proc, "inspect", c.EXIT_INPUT, f"'torch' backend (\"backend\" in {home / 'keras.json'})")
+    code = (
+        "import tafa_tf\n"
+        "from adapters import load_suspect\n"
+        "from tafa_tf.errors import BackendError\n"
+        "print(tafa_tf.domains.Box(0.0, 1.0).low)\n"  # what needs no Keras still works
+        "for use in (lambda: tafa_tf.fingerprint, lambda: load_suspect('x.keras')):\n"
+        "    try:\n"
+        "        use()\n"
+        "    except BackendError as e:\n"
+        "        print('torch' in str(e))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, check=False,
+                          env={**os.environ, **settings})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0.0", "True", "True"], proc.stdout
+
+
 def test_inspect_prints_sites_and_json_and_fails_on_a_missing_model(models, tmp_path):
     proc = tafa_cli("inspect", str(models["owner"]), "--json")
     assert proc.returncode == 0, proc.stderr

@@ -94,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not c.debug_enabled():
         _one_line_warnings()
     try:
+        if getattr(args, "command_name", "") != "results":  # the one command that reads a store only
+            from tafa_tf._backend import require_tensorflow_backend
+
+            require_tensorflow_backend()
         return int(args.run(args))
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
