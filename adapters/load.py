@@ -31,6 +31,7 @@ from adapters.safety import (
 )
 from adapters.suspect import DEFAULT_BATCH_SIZE, FileRecord, Suspect
 from tafa_tf._backend import require_tensorflow_backend
+from tafa_tf.introspection import full_precision
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 SERVING_SIGNATURE = "serving_default"
@@ -286,6 +287,8 @@ def _load_keras(path: Path, source: str, *, trust_code: bool) -> Loaded:
             "A suspect must take one input tensor (it may return several: tafa.verify scores "
             f"those that fit the owner's). Received: {len(model.inputs)} inputs in {source}"
         )
+
+    model = full_precision(model)  # one saved in mixed or half precision, computed exactly
 
     def predict(x: np.ndarray) -> Any:
         return model(x, training=False)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tafa_tf.errors import SuspectError, SuspectShapeError, SuspectTimeoutError
+from tafa_tf.introspection import full_precision
 from tafa_tf.outputs import inference_batch_size, inference_call
 from tafa_tf.record import Fingerprint
 
@@ -93,7 +94,8 @@ def _as_callable(suspect: Any, batch_size: int | None) -> Callable[[np.ndarray],
     import keras
 
     if isinstance(suspect, keras.Model):
-        return lambda x: _keras_outputs(suspect, x, batch_size)
+        model = full_precision(suspect)  # a mixed or half precision model computed exactly
+        return lambda x: _keras_outputs(model, x, batch_size)
     if callable(suspect):
         return lambda x: output_list(suspect(x), len(x))
     raise SuspectError(

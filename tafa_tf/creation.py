@@ -122,10 +122,12 @@ def fingerprint(
         ...                       domain=tafa.domains.Box(0.0, 1.0))
         >>> fp.save("owner.tafa")
     """
-    from tafa_tf.introspection import ReluNetwork
+    from tafa_tf.introspection import ReluNetwork, full_precision
     from tafa_tf.synthesis import SynthesisConfig, synthesize
 
     _check_arguments(task, n, seed, synthesis_options)
+    # a model in mixed or half precision is fingerprinted as its weights compute exactly
+    model, base = full_precision(model), None if base is None else full_precision(base)
     with progress_bar(total=4, enabled=progress, desc="fingerprint") as bar:
         net = ReluNetwork(model)
         _check_finite_weights(model)

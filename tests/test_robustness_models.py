@@ -471,3 +471,41 @@ def test_data_augmentation_in_front_is_inference_identity_and_the_rescaling_behi
     copy, innocent = tafa.verify(fp, piracy.quantize(owner, "float16")), tafa.verify(fp, model(1))
     record(f"augmentation and {front} in front", f"copy {copy.score:.3f}, innocent {innocent.score:.3f}")
     assert copy.pirated is True and innocent.score < copy.score - 0.3
+
+
+def _digits_mlp(seed: int, policy: str):
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((64,)), layers.Dense(64, activation="relu", dtype=policy),
+                              layers.Dense(32, activation="relu", dtype=policy), layers.Dense(10, dtype=policy)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit((x / 16).astype("float32"), y, epochs=5, verbose=0)
+    return model, (x / 16).astype("float32"), y
+
+
+def test_a_model_in_mixed_or_half_precision_is_fingerprinted_and_verified_as_its_weights_compute(owner, fp, tmp_path):
+    # every layer's output rounded to 8 bits (bfloat16) drowned the bends: a fine-tuned copy
+    # of a mixed_bfloat16 owner scored 0.14, "not pirated", and a copy served in half
+    # precision was read on its labels only
+    bf16_owner, x, y = _digits_mlp(0, "mixed_bfloat16")
+    bf16_fp = tafa.fingerprint(bf16_owner, task="classification", n=32, domain=BOX, seed=0)
+    assert bf16_owner.layers[0].compute_dtype == "bfloat16"  # the owner itself is left as it was
+    copy = piracy.fine_tune(bf16_owner, x[:300], y[:300], epochs=1)
+    innocent, _, _ = _digits_mlp(1, "mixed_bfloat16")
+    r_copy, r_innocent = tafa.verify(bf16_fp, copy), tafa.verify(bf16_fp, innocent)
+    assert r_copy.mode != "labels" and "diff_similarity" in r_copy.features
+    assert r_copy.pirated is not False and r_copy.score > r_innocent.score + 0.2, (r_copy.score, r_innocent.score)
+    from adapters import load_suspect
+
+    copy.save(tmp_path / "copy.keras")  # as a pirate would upload it: loaded and verified the same
+    assert tafa.verify(bf16_fp, load_suspect(tmp_path / "copy.keras", progress=False)).score == pytest.approx(r_copy.score)
+
+    def in_float16(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float16"})
+
+    served = keras.models.clone_model(owner, clone_function=in_float16)  # the float32 owner served in float16
+    served.set_weights(owner.get_weights())
+    report = tafa.verify(fp, served)
+    assert report.mode != "labels" and report.pirated and report.score > 0.99, (report.mode, report.score)
