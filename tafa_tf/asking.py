@@ -163,6 +163,24 @@ def _fitting(fp: Fingerprint, outputs: list[tuple[str, np.ndarray]]) -> tuple[li
                   f"{'was' if len(keep) == 1 else 'were'} scored."]
 
 
+def _fronts(fp: Fingerprint, suspect: Any, expected: tuple[int, ...] | None) -> tuple[np.ndarray, ...] | None:
+    """The owner's input front (scale, offset; recorded in the fingerprint) and a Keras
+    suspect's (:func:`tafa_tf.domains.input_front`), or None where either is unknown (a
+    black box, a fingerprint older than this record, arithmetic on the input)."""
+    import keras
+
+    from tafa_tf.domains import input_front
+
+    recorded = fp.owner.get("input_front")
+    model = suspect if isinstance(suspect, keras.Model) else getattr(suspect, "model", None)
+    if not isinstance(recorded, dict) or not isinstance(model, keras.Model):
+        return None
+    theirs = input_front(model, expected if expected is not None else tuple(fp.input_shape))
+    if theirs is None:
+        return None
+    return (np.asarray(recorded["scale"], "float64"), np.asarray(recorded["offset"], "float64"), *theirs)
+
+
 def ask(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | None = None,
         timeout: float | None = None) -> Asked:
     """Ask ``suspect`` about ``x`` (inputs shaped as the fingerprint's): its outputs that fit
@@ -176,6 +194,8 @@ def ask(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | None 
     """
     notes = []
     expected = expected_input_shape(suspect)
+    fronts = _fronts(fp, suspect, expected)
+    asked = x if fronts is None else x * fronts[0] + fronts[1]  # the owner's working inputs
     if expected is not None and expected != tuple(fp.input_shape):
         layout = input_layout(tuple(fp.input_shape), expected)
         if layout is None:
@@ -184,9 +204,15 @@ def ask(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | None 
                 f"{tuple(fp.input_shape)}. Check that you picked the right fingerprint for this model."
             )
         how, move = layout
-        x = move(x)
+        x, asked = move(x), move(asked)
         notes.append(f"The suspect takes inputs of shape {expected}, the fingerprint's are "
                      f"{tuple(fp.input_shape)}: the same values were given {how}.")
+    if fronts is not None:
+        asked = ((asked - fronts[3]) / fronts[2]).astype(x.dtype)  # the suspect's raw inputs for them
+        if not np.allclose(asked, x, rtol=1e-6, atol=1e-6 * (1.0 + float(np.max(np.abs(x), initial=0.0)))):
+            x = asked
+            notes.append("The suspect scales its inputs unlike the owner's model (a Rescaling or Normalization "
+                         "in front): each query was given as the raw input its front maps onto the owner's.")
     raw = _call(_as_callable(suspect, batch_size), x, timeout)
     outputs, said = _fitting(fp, [(name, _numeric(name, y, len(x))) for name, y in raw])
     return Asked(outputs, notes + said)

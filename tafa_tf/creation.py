@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tafa_tf.bends import constant_to_rounding, rounding_noise
-from tafa_tf.domains import Domain, as_domain, default_domain
+from tafa_tf.domains import Domain, as_domain, default_domain, input_front
 from tafa_tf.errors import SAMPLES_HINT, UnsupportedModelError
 from tafa_tf.heads import compress, outputs_and_features
 from tafa_tf.outputs import TASKS, canonical, output_kind
@@ -361,11 +361,20 @@ def _record(
         output_shape=net.output_shape,
         domain=domain,
         owner={"name": model.name, "digest": model_digest(model), "params": int(model.count_params()),
-               **({"base_digest": model_digest(base)} if base is not None else {})},
+               **({"base_digest": model_digest(base)} if base is not None else {}), **_front_record(model, net.input_shape)},
         synthesis={**config.to_dict(), "stats": stats},
         coverage=net.coverage.to_dict(),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _front_record(model: Any, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """``{"input_front": {"scale": ..., "offset": ...}}``: the affine map the owner's leading
+    Rescaling/Normalization layers apply (tafa_tf.domains.input_front; scale 1, offset 0
+    where none), so that a Keras suspect that scales its inputs otherwise is asked the
+    same points (tafa_tf.asking); empty where it cannot be read."""
+    front = input_front(model, input_shape)
+    return {} if front is None else {"input_front": {"scale": front[0].tolist(), "offset": front[1].tolist()}}
 
 
 def _perturbed_answers(model: Any, points: Any, keep: np.ndarray, config: Any) -> np.ndarray | None:

@@ -228,19 +228,76 @@ def _is_arithmetic(op: Any) -> bool:
 def _first_layer(model: Any) -> Any:
     """The first computing layer of a Keras model, looking into a nested model in front and past
     layers that do nothing in inference (data augmentation, dropout, noise)."""
+    # a Functional model's operations hold, beside its layers, the arithmetic on tensors
+    # (keras.applications' preprocess_input: x / 127.5 - 1), in the order they run
+    return next(iter(_front_layers(model)), None)
+
+
+AFFINE_FRONTS = ("Rescaling", "Normalization")
+
+
+def input_front(model: Any, input_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The affine map ``x -> x * scale + offset`` that ``model``'s leading ``Rescaling``
+    and ``Normalization`` layers apply to its raw input (composed, in order; looking into
+    nested models and past layers that do nothing in inference), as float64 arrays that
+    broadcast against ``input_shape``: scale 1 and offset 0 where the model starts with
+    anything else. None where it cannot be read: arithmetic on the input tensor
+    (``preprocess_input`` inside the model), an inverting ``Normalization``, a zero scale.
+
+    A pirate can republish a copy with its own input scaling in front (raw 0-255 pixels
+    where the owner took 0-1), or strip the owner's; tafa_tf.asking undoes the difference
+    between the owner's front (recorded in the fingerprint) and a Keras suspect's."""
+    scale, offset = np.ones(()), np.zeros(())
+    for layer in _front_layers(model):
+        name = type(layer).__name__
+        if name not in AFFINE_FRONTS:
+            if _is_arithmetic(layer):
+                return None
+            break
+        if name == "Rescaling":
+            s, o = np.asarray(layer.scale, "float64"), np.asarray(layer.offset, "float64")
+        elif getattr(layer, "invert", False) or getattr(layer, "mean", None) is None:
+            return None
+        else:
+            mean, var = np.asarray(layer.mean, "float64"), np.asarray(layer.variance, "float64")
+            if mean.ndim > len(input_shape):  # Keras keeps a leading batch axis of size 1
+                mean, var = mean[0], var[0]
+            s = 1.0 / np.sqrt(np.maximum(var, 1e-12))
+            o = -mean * s
+        if not np.all(np.isfinite(s)) or np.any(s == 0) or not np.all(np.isfinite(o)):
+            return None
+        scale, offset = scale * s, offset * s + o
+    try:
+        np.broadcast_shapes(scale.shape, offset.shape, tuple(input_shape))
+    except ValueError:
+        return None
+    return scale, offset
+
+
+def _front_layers(model: Any) -> list[Any]:
+    """``model``'s leading affine front layers (:data:`AFFINE_FRONTS`) in order, then the
+    first computing layer or operation after them, if any."""
     import keras
 
     from tafa_tf.introspection import inference_identity
 
-    # a Functional model's operations hold, beside its layers, the arithmetic on tensors
-    # (keras.applications' preprocess_input: x / 127.5 - 1), in the order they run
-    for layer in getattr(model, "operations", None) or getattr(model, "layers", []):
-        if type(layer).__name__ in ("InputLayer", "Dropout", "GaussianNoise", "GaussianDropout") or inference_identity(layer):
-            continue  # nothing at inference: the rescaling, if any, comes after
-        first = _first_layer(layer) if isinstance(layer, keras.Model) else layer
-        if first is not None:
-            return first
-    return None
+    found: list[Any] = []
+
+    def walk(m: Any) -> bool:  # True once a layer that is not an affine front is found
+        for layer in getattr(m, "operations", None) or getattr(m, "layers", []):
+            if type(layer).__name__ in ("InputLayer", "Dropout", "GaussianNoise", "GaussianDropout") or inference_identity(layer):
+                continue
+            if isinstance(layer, keras.Model):
+                if walk(layer):
+                    return True
+                continue
+            found.append(layer)
+            if type(layer).__name__ not in AFFINE_FRONTS:
+                return True
+        return False
+
+    walk(model)
+    return found
 
 
 def as_domain(value: Any) -> Domain:

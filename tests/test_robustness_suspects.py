@@ -147,6 +147,34 @@ def test_channels_first_copy_of_an_image_model(trained):
     assert tafa.verify(f, channels_first(other)).score < 0.5  # 0.22 measured
 
 
+def test_a_copy_that_scales_its_inputs_otherwise_is_asked_the_owners_points(owner, fp, trained):
+    # a pirate who put Rescaling(1/16) in front (the copy now takes raw 0-16 digits) scored
+    # 0.59, and one who stripped the owner's own Rescaling fared the same: the same points,
+    # given in the suspect's own input scale, are asked now where its Keras layers say it
+    def behind(front, model, shape=(64,)):
+        return keras.Sequential([keras.Input(shape), *front, model])
+
+    for front in ([keras.layers.Rescaling(1 / 16)], [keras.layers.Rescaling(0.5, offset=0.5)]):
+        report = tafa.verify(fp, behind(front, owner))
+        assert report.score > 0.99 and report.pirated is True, report.score
+        assert any("scales its inputs unlike the owner" in w for w in report.warnings)
+    other = tafa.verify(fp, behind([keras.layers.Rescaling(1 / 16)], trained("digits_mlp", seed=1)))
+    assert other.score == pytest.approx(tafa.verify(fp, trained("digits_mlp", seed=1)).score, abs=1e-6)
+    copy = behind([keras.layers.Rescaling(1 / 16)], owner)
+    assert tafa.verify(fp, lambda x: copy(x).numpy()).score < 0.9  # a black box's front cannot be read
+
+    keras.utils.set_random_seed(0)  # an owner that takes 0-255 pixels, and its copy without its Rescaling
+    image = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(8, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(4)])
+    f = tafa.fingerprint(image, task="classification", n=16, seed=0)
+    assert f.domain.high == pytest.approx(255.0)
+    stripped = keras.Sequential([keras.Input((6, 6, 3)), *image.layers[1:]])
+    channels_first = keras.Sequential([keras.Input((3, 6, 6)), keras.layers.Rescaling(1 / 255),
+                                       keras.layers.Permute((2, 3, 1)), stripped])
+    for copy in (stripped, channels_first):
+        assert tafa.verify(f, copy).score > 0.99
+
+
 def test_input_layouts():
     from tafa_tf.asking import input_layout
 
