@@ -144,7 +144,7 @@ def background_curvature(probes: tuple[np.ndarray, np.ndarray, np.ndarray], cont
 
 def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
                   suspect: tuple[np.ndarray, np.ndarray, np.ndarray], *, sigmoid_head: bool = False,
-                  background: np.ndarray | None = None) -> float:
+                  background: np.ndarray | None = None, follow: bool = False) -> float:
     """The smaller of the suspect's and the owner's mean relative curvature at the
     owner's boundary points over the larger, in [0, 1]; NaN when the owner shows no
     bend there. Only the points where the owner's second difference stands above
@@ -167,6 +167,13 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
         sigmoid_head: outputs that may come through a sigmoid (a generator's pixels):
             both sides are passed through :func:`linearize` first.
         background: (N,) the owner's background curvature, or None (older fingerprints).
+        follow: ask that the suspect's curvature follow the owner's (:func:`follows`)
+            whatever the owner's roughness: where the suspect's answers carry noise that
+            curves every probe (tafa_tf.verification asks it where the suspect's kinks are
+            noisier than no bend at all). An independent digits MLP behind inputs rounded
+            to 8 bits, as an image service rounds them, curved as much as the owner at the
+            owner's points and read 0.69 on the level ratio; the owner behind the same
+            rounding follows its own curvature.
     """
     heard = audible(*owner)  # where the owner's bend is rounding noise, curvature means nothing
     if not heard.any():
@@ -186,7 +193,7 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
     if not ref > 0.0:
         return float("nan")
     theirs = relative_curvature(s0[heard], sp[heard], sm[heard])
-    if rough and not follows(theirs, curved[heard]):
+    if (rough or follow) and not follows(theirs, curved[heard]):
         return 0.0
     mine = float(np.mean(theirs))
     return min(mine, ref) / max(mine, ref)

@@ -368,7 +368,10 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     if kept.any():
         features.update(_kink_features(fp, (o0, op, om), (s0, sp, sm), kept, quantized=reading.lattice is not None))
     if bends.any() and reading.lattice is None:  # presence compares curvature and has its own guard (background)
-        presence = beyond_fresh(bend_presence_at(fp, (o0, op, om), (s0, sp, sm)), _fresh_presence(fp, (o0, op, om)))
+        # kinks noisier than no bend: noise curves every probe, so the curvature must follow the owner's
+        noisy = features.get("kink_similarity", 1.0) < FLOORS["kink_similarity"]
+        presence = beyond_fresh(bend_presence_at(fp, (o0, op, om), (s0, sp, sm), follow=noisy),
+                                _fresh_presence(fp, (o0, op, om)))
         if math.isfinite(presence):
             features["bend_presence"] = presence
     agreement = math.nan if reading.lattice is None else lattice_agreement(answers, fp.owner_outputs(), reading.lattice)
@@ -379,15 +382,17 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     return features, "outputs"
 
 
-def bend_presence_at(fp: Fingerprint, owner: tuple, suspect: tuple, *, at_bends: bool = False) -> float:
+def bend_presence_at(fp: Fingerprint, owner: tuple, suspect: tuple, *, at_bends: bool = False,
+                     follow: bool = False) -> float:
     """:func:`tafa_tf.bends.bend_presence` at the fingerprint's bends (not its decision points),
     from the owner's and a suspect's canonical answers at the points and across each probe
-    (N rows each; ``at_bends``: the suspect's at the bends alone, as ``Fingerprint.fresh``)."""
+    (N rows each; ``at_bends``: the suspect's at the bends alone, as ``Fingerprint.fresh``;
+    ``follow``: as for bend_presence)."""
     bends = fp.bend_points()
     if not at_bends:
         suspect = tuple(y[bends] for y in suspect)
     return bend_presence(tuple(y[bends] for y in owner), suspect, sigmoid_head=fp.task == "generation",
-                         background=None if fp.background is None else fp.background[bends])
+                         background=None if fp.background is None else fp.background[bends], follow=follow)
 
 
 _FRESH_PRESENCE: dict[int, float] = {}

@@ -175,6 +175,21 @@ def test_a_copy_that_scales_its_inputs_otherwise_is_asked_the_owners_points(owne
         assert tafa.verify(f, copy).score > 0.99
 
 
+def test_a_black_box_that_rounds_its_inputs_to_8_bits_is_not_lifted_by_its_rounding(owner, fp, trained):
+    # an image service rounds every input to 8-bit pixels; the rounding curves every probe,
+    # and an independent model behind it read 0.69 on bend_presence (0.41 without it)
+    def pixels(model):
+        return lambda x: np.asarray(model(np.round(np.clip(x, 0.0, 1.0) * 255) / 255, training=False))
+
+    innocent = trained("digits_mlp", seed=1)
+    rounded, plain = tafa.verify(fp, pixels(innocent)), tafa.verify(fp, innocent)
+    assert rounded.features["kink_similarity"] < 0.5  # the rounding's noise, in the kinks
+    assert rounded.features.get("bend_presence", 0.0) < 0.2, rounded.features
+    assert rounded.score < plain.score + 0.05, (rounded.score, plain.score)
+    copy = tafa.verify(fp, pixels(owner))
+    assert copy.score > 0.95 and copy.pirated is True, copy.score
+
+
 def test_input_layouts():
     from tafa_tf.asking import input_layout
 
