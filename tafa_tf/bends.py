@@ -170,7 +170,7 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
         follow: ask that the suspect's curvature follow the owner's (:func:`follows`)
             whatever the owner's roughness: where the suspect's answers carry noise that
             curves every probe (tafa_tf.verification asks it where the suspect's kinks are
-            noisier than no bend at all). An independent digits MLP behind inputs rounded
+            clearly noisier than no bend at all, ``NOISY_KINKS``). An independent digits MLP behind inputs rounded
             to 8 bits, as an image service rounds them, curved as much as the owner at the
             owner's points and read 0.69 on the level ratio; the owner behind the same
             rounding follows its own curvature.
