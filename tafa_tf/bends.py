@@ -169,11 +169,11 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
         background: (N,) the owner's background curvature, or None (older fingerprints).
         follow: ask that the suspect's curvature follow the owner's (:func:`follows`)
             whatever the owner's roughness: where the suspect's answers carry noise that
-            curves every probe (tafa_tf.verification asks it where the suspect's kinks are
-            clearly noisier than no bend at all, ``NOISY_KINKS``). An independent digits MLP behind inputs rounded
-            to 8 bits, as an image service rounds them, curved as much as the owner at the
-            owner's points and read 0.69 on the level ratio; the owner behind the same
-            rounding follows its own curvature.
+            curves every probe (tafa_tf.verification asks it where the suspect's kinks
+            are clearly noisier than no bend at all, ``NOISY_KINKS``). An independent
+            digits MLP behind inputs rounded to 8 bits, as an image service rounds them,
+            curved as much as the owner at the owner's points and read 0.69 on the level
+            ratio; the owner behind the same rounding follows its own curvature.
     """
     heard = audible(*owner)  # where the owner's bend is rounding noise, curvature means nothing
     if not heard.any():

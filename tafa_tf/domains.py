@@ -228,8 +228,6 @@ def _is_arithmetic(op: Any) -> bool:
 def _first_layer(model: Any) -> Any:
     """The first computing layer of a Keras model, looking into a nested model in front and past
     layers that do nothing in inference (data augmentation, dropout, noise)."""
-    # a Functional model's operations hold, beside its layers, the arithmetic on tensors
-    # (keras.applications' preprocess_input: x / 127.5 - 1), in the order they run
     return next(iter(_front_layers(model)), None)
 
 
@@ -284,6 +282,8 @@ def _front_layers(model: Any) -> list[Any]:
     found: list[Any] = []
 
     def walk(m: Any) -> bool:  # True once a layer that is not an affine front is found
+        # a Functional model's operations hold, beside its layers, the arithmetic on tensors
+        # (keras.applications' preprocess_input: x / 127.5 - 1), in the order they run
         for layer in getattr(m, "operations", None) or getattr(m, "layers", []):
             if type(layer).__name__ in ("InputLayer", "Dropout", "GaussianNoise", "GaussianDropout") or inference_identity(layer):
                 continue
