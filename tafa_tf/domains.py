@@ -207,16 +207,23 @@ def default_domain(task: str, input_shape: tuple[int, ...], model: Any = None) -
         ends = sorted(((lo - offset) / scale, (hi - offset) / scale))
         return Box(ends[0], ends[1])
     if name == "Normalization" and getattr(front, "mean", None) is not None:
-        mean = np.asarray(front.mean, "float32")
-        std = np.sqrt(np.maximum(np.asarray(front.variance, "float32"), 1e-12))
-        if mean.ndim > len(input_shape):  # Keras keeps a leading batch axis of size 1
-            mean, std = mean[0], std[0]
+        mean, std = _moments(front, len(input_shape), "float32")
         return Box(mean - 3 * std, mean + 3 * std)
     if len(input_shape) == 3:
         # arithmetic before any layer is what keras.applications' preprocess_input does, and
         # every mode of it (x / 127.5 - 1; x / 255 then standardized; BGR minus the mean) takes 0-255 pixels
         return Box(0.0, 255.0) if _is_arithmetic(front) else Box(0.0, 1.0)
     return Gaussian(1.0)
+
+
+def _moments(layer: Any, rank: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """An adapted ``Normalization`` layer's mean and standard deviation, shaped to broadcast
+    against inputs of ``rank`` axes (no batch axis)."""
+    mean = np.asarray(layer.mean, dtype)
+    std = np.sqrt(np.maximum(np.asarray(layer.variance, dtype), 1e-12))
+    if mean.ndim > rank:  # Keras keeps a leading batch axis of size 1
+        mean, std = mean[0], std[0]
+    return mean, std
 
 
 def _is_arithmetic(op: Any) -> bool:
@@ -257,10 +264,8 @@ def input_front(model: Any, input_shape: tuple[int, ...]) -> tuple[np.ndarray, n
         elif getattr(layer, "invert", False) or getattr(layer, "mean", None) is None:
             return None
         else:
-            mean, var = np.asarray(layer.mean, "float64"), np.asarray(layer.variance, "float64")
-            if mean.ndim > len(input_shape):  # Keras keeps a leading batch axis of size 1
-                mean, var = mean[0], var[0]
-            s = 1.0 / np.sqrt(np.maximum(var, 1e-12))
+            mean, std = _moments(layer, len(input_shape), "float64")
+            s = 1.0 / std
             o = -mean * s
         if not np.all(np.isfinite(s)) or np.any(s == 0) or not np.all(np.isfinite(o)):
             return None
