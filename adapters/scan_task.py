@@ -205,9 +205,14 @@ def _failed(base: dict[str, Any], fp_sha: str, name: str, suspect: Any, e: Excep
 def shape_mismatch(fp: Any, suspect: Any) -> str | None:
     """Why ``fp`` cannot be verified on ``suspect`` (input or output shape), or None if it fits.
 
-    Unknown dimensions fit anything; verification checks them again on the answers.
+    Unknown dimensions fit anything; verification checks them again on the answers. An
+    output of another size fits a fingerprint that keeps the owner's penultimate features:
+    the suspect may be the owner's network under a new output layer, and verification
+    reads it so (``tafa_tf.verification``, mode "new_head").
     """
-    checks = (("input", suspect.input_shape, fp.input_shape), ("output", suspect.output_shape, fp.output_shape))
+    checks = [("input", suspect.input_shape, fp.input_shape)]
+    if getattr(fp, "features", None) is None:
+        checks.append(("output", suspect.output_shape, fp.output_shape))
     for what, theirs, ours in checks:
         if theirs is None or any(d is None for d in theirs):
             continue

@@ -1026,6 +1026,63 @@ def rtal(model, x: Any, y: Any, *, epochs: int = 20, learning_rate: float = 3e-3
                     seed=seed, loss=loss, batch_size=batch_size, fn="rtal")
 
 
+def new_head(model, x: Any, y: Any, outputs: int, *, epochs: int = 30, learning_rate: float = 1e-2,
+             fine_tune_epochs: int = 0, fine_tune_rate: float = 1e-5, seed: int = 0, loss: Any = None,
+             batch_size: int = 64):
+    """Transfer: the owner's network under a new output layer of ``outputs`` units, for the
+    attacker's own task (five classes where the owner had ten, two targets where it had one).
+
+    Keras's transfer-learning recipe: the owner's layers up to its last kernel layer are
+    kept frozen and a new Dense layer (the owner's output activation) is trained on the
+    attacker's (x, y); with ``fine_tune_epochs`` every layer is then trained at the low
+    ``fine_tune_rate``. The suspect answers another number of values than the owner, so
+    verification reads it as a new head (``tafa_tf.verification``, mode "new_head").
+
+    Args:
+        model: the owner's Keras model (unchanged): one input, one output, a Dense output layer.
+        x, y: the attacker's data for its task (integer labels under ``outputs`` classes,
+            or ``outputs`` float targets per input).
+        outputs: units of the new output layer.
+        epochs, learning_rate: the new layer's training, the rest frozen.
+        fine_tune_epochs, fine_tune_rate: then every layer's (0: none).
+        seed, loss, batch_size: as in :func:`fine_tune`; ``seed`` also draws the new layer.
+
+    Returns:
+        A new Keras model with ``outputs`` outputs.
+
+    Raises:
+        UnsupportedModelError: the model's output layer is not a Dense layer on a single-input graph.
+    """
+    keras = _keras()
+    _check_model(model)
+    for value, name in ((outputs, "outputs"), (epochs, "epochs")):
+        _check_positive_int(value, name)
+    _check_positive(learning_rate, "learning_rate")
+    x, y = _xy(x, y, "new_head")
+    clone = copy_model(model)
+    last = (_kernel_layers(clone) or [None])[-1]
+    keras.utils.set_random_seed(seed)
+    head = keras.layers.Dense(int(outputs), activation=head_activation(model), name="new_head")
+    try:
+        if not isinstance(last, keras.layers.Dense) or len(clone.inputs) != 1:
+            raise ValueError("not a Dense output layer on one input")
+        pirate = keras.Model(clone.inputs[0], head(last.input), name=f"{model.name}_new_head")
+    except Exception as e:  # a subclassed model, an output layer inside a nested model
+        raise UnsupportedModelError(
+            f"new_head needs a single-input Keras graph whose output layer is Dense ({e}). Received: model "
+            f"{model.name!r} with output layer {type(last).__name__ if last is not None else None}.") from e
+    frozen = _leaf_layers(clone)
+    for layer in frozen:
+        layer.trainable = False
+    _train(pirate, x, y, epochs=epochs, learning_rate=learning_rate, loss=loss, seed=seed, batch_size=batch_size)
+    if fine_tune_epochs:
+        for layer in frozen:
+            layer.trainable = True
+        _train(pirate, x, y, epochs=fine_tune_epochs, learning_rate=fine_tune_rate, loss=loss, seed=seed + 1,
+               batch_size=batch_size)
+    return pirate
+
+
 def prune_retune(model, x: Any, y: Any, fraction: float = 0.4, *, epochs: int = 5, learning_rate: float = 1e-3,
                  seed: int = 0, loss: Any = None, batch_size: int = 64):
     """Prune ``fraction`` (0.2-0.6 in the literature) of the smallest kernel weights

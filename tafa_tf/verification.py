@@ -309,6 +309,8 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     n = fp.n_points
     owner = fp.owner_outputs().astype("float64")
     answers, s_kind = reading.answers, reading.kind
+    if s_kind != "labels" and _width(answers) != owner.shape[1]:
+        return _new_head_features(fp, reading), MODE_NEW_HEAD
     features: dict[str, float] = {}
     stable = stable_points(fp)
     if fp.task == "classification":
@@ -334,11 +336,6 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
                 features["owner_side"] = float(np.mean(s_lab[differ] == o_lab[differ]))
     if s_kind == "labels":
         return features, "labels"
-    if answers.ndim != 2 or answers.shape[1] != owner.shape[1]:
-        raise SuspectShapeError(
-            f"The suspect answers {answers.shape[1] if answers.ndim == 2 else 1} values per input, but the "
-            f"owner's model answered {owner.shape[1]} (output shape {tuple(fp.output_shape)})."
-        )
     oc = canonical(owner, fp.output_kind)
     sc = canonical(answers, s_kind)
     features["output_similarity"] = _relative_similarity(sc, oc, oc - oc.mean(axis=0))
@@ -380,6 +377,59 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
     # on an int8 grid the rounding, not the suspect, sets how close its answers come
     features.update(_head_features(fp, _head_answers(fp, sc), closeness=reading.lattice is None))
     return features, "outputs"
+
+
+MODE_NEW_HEAD = "new_head"
+"""The mode of a suspect that answers another number of values than the owner's model
+(:func:`_new_head_features`): the owner's network under a new output layer, for another task."""
+
+
+def _width(answers: np.ndarray) -> int:
+    return int(answers.shape[1]) if answers.ndim == 2 else 1
+
+
+def _new_head_features(fp: Fingerprint, reading: _Reading) -> dict[str, float]:
+    """The features of a suspect answering another number of values than the owner's model.
+
+    A pirate who keeps the owner's network and trains a new output layer for a task of
+    its own (five classes where the owner had ten, two targets where it had one) answers
+    in another width: no answer can be compared with the owner's, but whether an affine
+    map of the owner's penultimate features explains them (``head_fit``,
+    ``head_closeness``, ``head_exact``; with the base ``head_contrast`` and
+    ``head_evidence``) and whether the suspect bends where the owner bends
+    (``bend_presence``, a ratio of curvatures of each side's own outputs) can be read
+    in any width. Raises SuspectShapeError where the head features cannot be (the
+    fingerprint keeps no features, or the answers do not vary).
+    """
+    n = fp.n_points
+    sc = canonical(reading.answers, reading.kind)
+    oc = canonical(fp.owner_outputs().astype("float64"), fp.output_kind)
+    features = _head_features(fp, _head_answers(fp, sc), closeness=reading.lattice is None)
+    if features and (fp.kind != KIND_DECISION).any() and reading.lattice is None:
+        owner, suspect = (oc[:n], oc[n : 2 * n], oc[2 * n :]), (sc[:n], sc[n : 2 * n], sc[2 * n :])
+        presence = beyond_fresh(bend_presence_at(fp, owner, suspect), _fresh_presence(fp, owner))
+        if math.isfinite(presence):
+            features["bend_presence"] = presence
+    if not features:
+        raise SuspectShapeError(
+            f"The suspect answers {_width(reading.answers)} values per input, but the owner's model answered "
+            f"{oc.shape[1]} (output shape {tuple(fp.output_shape)}), and nothing can be read across them: "
+            + ("its answers do not vary." if fp.features is not None else
+               "this fingerprint keeps no penultimate features of the owner (an older fingerprint, or a last "
+               "layer too wide to keep); a suspect under a new output layer needs them. Verify the suspect's "
+               "output that does the owner's task, or fingerprint the owner again.")
+        )
+    return features
+
+
+NEW_HEAD_WARNING = (
+    "The suspect answers {theirs} values per input where the owner's model answers {ours}: it was read as the "
+    "owner's network under a new output layer (a transfer to another task), scored on how closely an affine "
+    "map of the owner's penultimate features explains its answers (head_closeness, head_exact) and whether it "
+    "bends where the owner bends (bend_presence). Such a suspect can be shown to be a copy, never cleared: a "
+    "copy fine-tuned in every layer for a new task reads the owner's features little better than an "
+    "independent model."
+)
 
 
 NOISY_KINKS = 0.45
@@ -820,7 +870,15 @@ def calibration_row(features: dict[str, float], combine: str) -> dict[str, float
     return {DEFAULT_SCORE_FEATURE: default_score(features)} if combine == "score" else dict(features)
 
 
-def reference_score(fp: Fingerprint, answers: np.ndarray) -> float:
+def _features_in(fp: Fingerprint, answers: np.ndarray, mode: str) -> dict[str, float]:
+    """The features of answers in the owner's width, read as a suspect in ``mode`` reads them:
+    as they are, or (:data:`MODE_NEW_HEAD`) as if under a new output layer."""
+    if mode == MODE_NEW_HEAD:
+        return _new_head_features(fp, _Reading(answers, fp.output_kind))
+    return compute_features(fp, answers)[0]
+
+
+def reference_score(fp: Fingerprint, answers: np.ndarray, mode: str = "outputs") -> float:
     """The default score of a data-free reference's answers, without the lifts
     (``bend_presence``, ``head_evidence``) and the floors (:data:`FLOORS`).
 
@@ -838,15 +896,15 @@ def reference_score(fp: Fingerprint, answers: np.ndarray) -> float:
     features at no point's place, and the base's answers are its own features' affine
     map (contrast 0).
     """
-    features, _ = compute_features(fp, answers)
+    features = _features_in(fp, answers, mode)
     for name in LIFTS:
         features.pop(name, None)
     return default_score(features, floors=False)
 
 
-def _suspect_score(fp: Fingerprint, answers: np.ndarray) -> float:
-    """The default score of answers to ``fp.queries()``, as a suspect giving them gets it."""
-    return default_score(compute_features(fp, answers)[0])
+def _suspect_score(fp: Fingerprint, answers: np.ndarray, mode: str = "outputs") -> float:
+    """The default score of answers to ``fp.queries()``, as a suspect giving them in ``mode`` gets it."""
+    return default_score(_features_in(fp, answers, mode))
 
 
 _REFERENCES: dict[tuple[int, str], dict[str, float]] = {}
@@ -859,8 +917,10 @@ def _references_of(fp: Fingerprint, mode: str) -> dict[str, float]:
     against one fingerprint scores them once, not once per suspect (they cost about
     30% of a verification of the digits MLP). The entry goes when the fingerprint does.
     """
+    in_mode = "outputs" if mode == "labels" else mode  # label-only references are scored on their labels
     refs = _per_fingerprint(_REFERENCES, fp, (id(fp), mode), lambda: judge.reference_scores_for(
-        fp, functools.partial(reference_score, fp), mode, copy_score_of=functools.partial(_suspect_score, fp)))
+        fp, functools.partial(reference_score, fp, mode=in_mode), mode,
+        copy_score_of=functools.partial(_suspect_score, fp, mode=in_mode)))
     return dict(refs)
 
 
@@ -931,6 +991,8 @@ def verify(
     warnings.extend(reading.warnings())
     decision = judge.decide(fp, score, calibration=calibration if calibrated else None, mode=mode,
                             references=None if calibrated else _references_of(fp, mode))
+    if mode == MODE_NEW_HEAD:
+        _never_cleared(decision, _width(answers), fp.owner_outputs().shape[1])
     warnings.extend(decision.pop("warnings"))
     pirated = decision.pop("pirated")
     if status == STATUS_NONDETERMINISTIC and pirated is False:
@@ -943,6 +1005,17 @@ def verify(
         score=score, pirated=pirated, features=features, status=status, calibrated=calibrated, mode=mode,
         warnings=tuple(warnings), **common,
     )
+
+
+def _never_cleared(decision: dict[str, Any], theirs: int, ours: int) -> None:
+    """A suspect under a new output layer (:data:`MODE_NEW_HEAD`) is accused or left
+    uncertain, never cleared: too little of the owner survives a new task's fine-tuning
+    for a low score to mean anything. Calibration, fitted on the owner's outputs, cannot
+    help either, so the warning says why instead of pointing to it."""
+    if decision["pirated"] is False:
+        decision["pirated"] = None
+    decision["clear_threshold"] = None
+    decision["warnings"] = (NEW_HEAD_WARNING.format(theirs=theirs, ours=ours),)
 
 
 def _closest_output(fp: Fingerprint, asked: Any, n: int) -> np.ndarray:

@@ -78,7 +78,7 @@ def test_callable_that_rejects_the_input_shape(fp):
 @pytest.mark.parametrize(
     "answer, error, message",
     [
-        (lambda x: np.zeros((len(x), 5)), SuspectShapeError, "answers 5 values per input.*answered 10"),
+        (lambda x: np.zeros((len(x), 5)), SuspectShapeError, "answers 5 values per input.*answered 10.*do not vary"),
         (lambda x: np.zeros((len(x) - 1, 10)), SuspectShapeError, r"answered \d+ rows for \d+ inputs"),
         (lambda x: np.float32(0.5), SuspectShapeError, "answered 0 rows"),
         (lambda x: {"a": np.zeros((len(x), 5)), "b": np.zeros((len(x), 3))}, SuspectShapeError,
@@ -188,6 +188,28 @@ def test_a_black_box_that_rounds_its_inputs_to_8_bits_is_not_lifted_by_its_round
     assert rounded.score < plain.score + 0.05, (rounded.score, plain.score)
     copy = tafa.verify(fp, pixels(owner))
     assert copy.score > 0.95 and copy.pirated is True, copy.score
+
+
+def test_a_copy_under_a_new_head_for_another_task_is_accused_and_an_unrelated_one_never_cleared(owner, fp, trained):
+    # a pirate keeps the owner's network and trains a new output layer for a task of its
+    # own (digits 0-4: five outputs where the owner has ten); it was refused with "the
+    # suspect answers 5 values per input", as was any model of another width
+    from tafa_tf import piracy, zoo
+
+    data = zoo.data_for("digits_mlp", seed=3)
+    few = data.y_test < 5
+    x, y = data.x_test[few], data.y_test[few]
+    copy = tafa.verify(fp, piracy.new_head(owner, x, y, 5, seed=1))
+    assert copy.mode == "new_head" and copy.pirated is True and copy.score > 0.95, copy.features
+    assert any("new output layer" in w for w in copy.warnings)
+    other = tafa.verify(fp, piracy.new_head(trained("digits_mlp", seed=1), x, y, 5, seed=1))
+    # little of the owner is left in a copy retrained for a new task, so a low score clears nothing
+    assert other.mode == "new_head" and other.pirated is None and other.clear_threshold is None
+    assert other.score < 0.5, other.features
+    parity = tafa.verify(fp, piracy.new_head(owner, data.x_test, data.y_test % 2, 2, seed=2))
+    assert parity.pirated is True, parity.features
+    with pytest.raises(SuspectShapeError, match="answers 3 values per input.*do not vary"):
+        tafa.verify(fp, lambda x: np.zeros((len(x), 3)))
 
 
 def test_input_layouts():
