@@ -176,8 +176,10 @@ def inference_call(model: Any, values: int, *, runner: Any = None, name: str = "
     if name in traced:
         return traced[name]
 
+    listed = _takes_a_list(run)
+
     def eager(x: Any) -> Any:
-        return run(x, training=False)
+        return run([x] if listed else x, training=False)
 
     if values < TRACE_FROM_VALUES:
         return eager
@@ -195,6 +197,18 @@ def inference_call(model: Any, values: int, *, runner: Any = None, name: str = "
     call.graph = graph  # type: ignore[attr-defined]  # its tracing count shows it is traced once
     object.__setattr__(model, _TRACED_ATTR, {**traced, name: call})  # plain attribute: not tracked by Keras
     return call
+
+
+def _takes_a_list(model: Any) -> bool:
+    """Whether a functional model was built on a one-element list of inputs
+    (``keras.Model([inputs], outputs)``, as ``keras.Model(m.inputs, ...)`` builds one):
+    Keras warns on every call given the bare array ("The structure of `inputs` doesn't
+    match the expected structure"), once per suspect of a scan."""
+    try:
+        declared = model.input
+    except (AttributeError, ValueError, TypeError):  # a Sequential never called, a subclassed model
+        return False
+    return isinstance(declared, list) and len(declared) == 1
 
 
 def model_outputs(model: Any, x: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:

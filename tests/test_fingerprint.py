@@ -467,3 +467,20 @@ def test_fingerprinting_and_verifying_many_models_logs_no_retracing_warning():
         tf_logger.removeHandler(handler)
     retracing = [m for m in messages if "retracing" in m]
     assert not retracing, retracing[0]
+
+
+def test_a_functional_suspect_built_on_a_list_of_inputs_is_asked_without_a_keras_warning(fp, owner):
+    # keras.Model(owner.inputs, ...) builds on a one-element list; called with the bare
+    # array, Keras warned "The structure of `inputs` doesn't match the expected structure"
+    # at every verification (once per suspect of a scan)
+    import warnings
+
+    import keras
+
+    listed = keras.Model(owner.inputs, owner.outputs)
+    assert isinstance(listed.input, list)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = tafa.verify(fp, listed)
+    assert not [w for w in caught if "structure" in str(w.message)], [str(w.message) for w in caught]
+    assert report.score > 0.99
