@@ -9,6 +9,7 @@ seed, fewer points) and one of a 4-input model that fits none of the digits susp
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -259,3 +260,17 @@ def test_the_process_engine_gives_the_thread_engines_results(fingerprints, suspe
         ref = threads[(e.fingerprint, e.ref)]
         assert (e.status, e.error_type, e.score, e.content_sha) == (ref.status, ref.error_type, ref.score,
                                                                     ref.content_sha)
+
+
+def test_an_output_of_another_size_is_verified_as_a_new_head_where_the_fingerprint_can(fp):
+    # a suspect with five outputs for the owner's ten (the owner's network under a new head)
+    # was recorded "not_applicable" without being asked; an input of another shape still is
+    from types import SimpleNamespace
+
+    from adapters.scan_task import shape_mismatch
+
+    assert fp.features is not None
+    assert shape_mismatch(fp, SimpleNamespace(input_shape=(64,), output_shape=(5,))) is None
+    assert "input shape (32,)" in shape_mismatch(fp, SimpleNamespace(input_shape=(32,), output_shape=(10,)))
+    featureless = dataclasses.replace(fp, features=None)
+    assert "output shape (5,)" in shape_mismatch(featureless, SimpleNamespace(input_shape=(64,), output_shape=(5,)))
