@@ -181,8 +181,8 @@ def head_fit(features: np.ndarray, answers: np.ndarray, n_points: int) -> float:
     point's three queries, near copies of each other, are never on both sides); NaN when
     the answers do not vary or there are fewer than 2 * FOLDS points."""
     y = np.asarray(answers, dtype="float64").reshape(len(features), -1)
-    total = float(np.sum((y - y.mean(axis=0)) ** 2))
-    if not total > 0 or n_points < 2 * FOLDS:
+    total = float(np.sum((y - y.mean(axis=0)) ** 2))  # a constant's mean may differ from it by rounding
+    if not (total > 0 and np.any(np.ptp(y, axis=0) > 0)) or n_points < 2 * FOLDS:
         return float("nan")
     pred = _folds_of(features, n_points).predict(y)
     return 1.0 - float(np.sum((y - pred) ** 2)) / total

@@ -106,9 +106,19 @@ def output_kind(y: np.ndarray, task: str, n_outputs: int) -> str:
     if task != "classification":
         return "values"
     if n_outputs > 1 and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
-        return "labels"
+        # one column of whole numbers: class labels; of any other values, a single output
+        # of the suspect's own (a new head on the owner's network: tafa_tf.verification)
+        return "labels" if _whole(y) else "values"
     flat = y.reshape(len(y), -1)
     return "probabilities" if looks_like_probabilities(flat) else "logits"
+
+
+def _whole(y: np.ndarray) -> bool:
+    y = np.asarray(y)
+    if y.dtype.kind in "iub":
+        return True
+    with np.errstate(invalid="ignore"):
+        return bool(y.dtype.kind == "f" and np.all(y[np.isfinite(y)] == np.rint(y[np.isfinite(y)])))
 
 
 def canonical(y: np.ndarray, kind: str) -> np.ndarray:

@@ -404,7 +404,9 @@ def _new_head_features(fp: Fingerprint, reading: _Reading) -> dict[str, float]:
     n = fp.n_points
     sc = canonical(reading.answers, reading.kind)
     oc = canonical(fp.owner_outputs().astype("float64"), fp.output_kind)
-    features = _head_features(fp, _head_answers(fp, sc), closeness=reading.lattice is None)
+    # values all inside (0, 1) come through a sigmoid (a binary or multi-label head): its logits are affine
+    head = linearize(sc) if reading.kind == "values" else sc
+    features = _head_features(fp, _head_answers(fp, head), closeness=reading.lattice is None)
     if features and (fp.kind != KIND_DECISION).any() and reading.lattice is None:
         owner, suspect = (oc[:n], oc[n : 2 * n], oc[2 * n :]), (sc[:n], sc[n : 2 * n], sc[2 * n :])
         presence = beyond_fresh(bend_presence_at(fp, owner, suspect), _fresh_presence(fp, owner))

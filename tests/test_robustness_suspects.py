@@ -225,12 +225,27 @@ def test_input_layouts():
     assert input_layout((4, 5, 3), (59,)) is None
 
 
-def test_one_output_for_a_classifier_is_read_as_labels_and_never_pirated(fp):
-    """A regressor's single output looks like a label column: scored on labels alone."""
-    report = tafa.verify(fp, lambda x: np.full((len(x), 1), 0.3))
-    record_report("constant single output (read as labels)", report)
+def test_one_column_for_a_classifier_is_labels_if_whole_numbers_else_a_new_head(fp, owner):
+    """Whole numbers in one column are labels, scored on labels alone; any other single
+    output is the suspect's own (a sigmoid or regression head on the owner's network?)."""
+    report = tafa.verify(fp, lambda x: np.full((len(x), 1), 3.0))
+    record_report("constant single label", report)
     assert report.mode == "labels" and report.pirated is False
     assert any("Label-only" in w for w in report.warnings)
+    with pytest.raises(SuspectShapeError, match="answers 1 values per input.*do not vary"):
+        tafa.verify(fp, lambda x: np.full((len(x), 1), 0.3))
+    # a binary head of the owner's own network, through a sigmoid: it was read as labels
+    # (its probabilities rounded to 0 and 1), agreed with no owner label, and was cleared
+    from tafa_tf import piracy, zoo
+
+    data = zoo.data_for("digits_mlp", seed=3)
+    keras.utils.set_random_seed(0)
+    binary = piracy.new_head(owner, data.x_test, (data.y_test % 2).astype("float32"), 1, seed=3,
+                             loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    sigmoid = keras.Sequential([binary, keras.layers.Activation("sigmoid")])
+    copy = tafa.verify(fp, sigmoid)
+    record_report("a binary sigmoid head on the owner's network", copy)
+    assert copy.mode == "new_head" and copy.pirated is True, copy.features
 
 
 # -- non-finite answers --------------------------------------------------------------------------
