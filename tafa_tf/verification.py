@@ -60,7 +60,7 @@ from tafa_tf import judge
 from tafa_tf.bends import bend_presence, beyond_fresh, linearize
 from tafa_tf.asking import ask, query
 from tafa_tf.errors import SuspectShapeError
-from tafa_tf.heads import FOLDS, head_closeness, head_contrast, head_exact, head_fit
+from tafa_tf.heads import FOLDS, exactness, head_closeness, head_contrast, head_exact, head_fit
 from tafa_tf.judge import UNCALIBRATED_FLOOR
 from tafa_tf.outputs import canonical, coarse_grid, labels_of, lattice_step, output_kind
 from tafa_tf.probes import KIND_DECISION, kinks, n_repeats, stable_under
@@ -400,6 +400,13 @@ def _new_head_features(fp: Fingerprint, reading: _Reading) -> dict[str, float]:
     (``bend_presence``, a ratio of curvatures of each side's own outputs) can be read
     in any width. Raises SuspectShapeError where the head features cannot be (the
     fingerprint keeps no features, or the answers do not vary).
+
+    With the public base's features, ``head_closeness`` and ``bend_presence`` count only as
+    far as the owner's features explain the answers better than the base's (times
+    ``2 * head_contrast``, at most 1, and by nothing where the base's explain them
+    exactly): an owner that trained a head on a frozen public backbone shares every hidden
+    layer with anyone else's new head on that backbone, and read without the base any
+    such head would be accused.
     """
     n = fp.n_points
     sc = canonical(reading.answers, reading.kind)
@@ -407,11 +414,21 @@ def _new_head_features(fp: Fingerprint, reading: _Reading) -> dict[str, float]:
     # values all inside (0, 1) come through a sigmoid (a binary or multi-label head): its logits are affine
     head = linearize(sc) if reading.kind == "values" else sc
     features = _head_features(fp, _head_answers(fp, head), closeness=reading.lattice is None)
+    # with a base, the closeness and the bends count only as far as the owner's features
+    # explain the answers better than the base's (head_contrast over 0.5, an unrelated
+    # model's level), and not where the base's explain them exactly: the owner's hidden
+    # layers are then the base's, and a new head on them proves nothing
+    share = 1.0
+    if fp.base_features is not None:
+        exact_base = exactness(head_fit(fp.base_features, _head_answers(fp, head), n))
+        share = min(1.0, 2.0 * features.get("head_contrast", 0.0)) * (1.0 - np.nan_to_num(exact_base))
+    if "head_closeness" in features:
+        features["head_closeness"] *= share
     if features and (fp.kind != KIND_DECISION).any() and reading.lattice is None:
         owner, suspect = (oc[:n], oc[n : 2 * n], oc[2 * n :]), (sc[:n], sc[n : 2 * n], sc[2 * n :])
         presence = beyond_fresh(bend_presence_at(fp, owner, suspect), _fresh_presence(fp, owner))
         if math.isfinite(presence):
-            features["bend_presence"] = presence
+            features["bend_presence"] = presence * share
     if not features:
         raise SuspectShapeError(
             f"The suspect answers {_width(reading.answers)} values per input, but the owner's model answered "
