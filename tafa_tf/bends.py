@@ -178,7 +178,8 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
     heard = audible(*owner)  # where the owner's bend is rounding noise, curvature means nothing
     if not heard.any():
         return float("nan")
-    o0, op, om, s0, sp, sm = _sides(owner, suspect, sigmoid_head)
+    both = np.concatenate([*owner, *suspect])
+    o0, op, om, s0, sp, sm = np.split(linearize(both) if sigmoid_head else both, 6)
     curved = relative_curvature(o0, op, om)  # the owner's, per point
     rough = False  # does the owner curve anyway at the probes' scale, at many of its points?
     if background is not None:
@@ -196,17 +197,6 @@ def bend_presence(owner: tuple[np.ndarray, np.ndarray, np.ndarray],
         return 0.0
     mine = float(np.mean(theirs))
     return min(mine, ref) / max(mine, ref)
-
-
-def _sides(owner: tuple, suspect: tuple, sigmoid_head: bool) -> list[np.ndarray]:
-    """The owner's three arrays and the suspect's, through :func:`linearize` where
-    ``sigmoid_head``: together where both answer as many values (one decision for both),
-    each side alone where the suspect answers another number (a new head of its own)."""
-    if not sigmoid_head:
-        return [*owner, *suspect]
-    if owner[0].shape[1:] == suspect[0].shape[1:]:
-        return np.split(linearize(np.concatenate([*owner, *suspect])), 6)
-    return [*np.split(linearize(np.concatenate(owner)), 3), *np.split(linearize(np.concatenate(suspect)), 3)]
 
 
 FOLLOW_BELOW = 0.5

@@ -394,46 +394,33 @@ def _new_head_features(fp: Fingerprint, reading: _Reading) -> dict[str, float]:
     A pirate who keeps the owner's network and trains a new output layer for a task of
     its own (five classes where the owner had ten, two targets where it had one) answers
     in another width: no answer can be compared with the owner's, but whether an affine
-    map of the owner's penultimate features explains them (``head_fit``,
-    ``head_closeness``, ``head_exact``; with the base ``head_contrast`` and
-    ``head_evidence``) and whether the suspect bends where the owner bends
-    (``bend_presence``, a ratio of curvatures of each side's own outputs) can be read
-    in any width. Raises SuspectShapeError where the head features cannot be (the
-    fingerprint keeps no features, or the answers do not vary).
+    map of the owner's penultimate features explains them can be read in any width
+    (``head_fit``, ``head_closeness``, ``head_exact``; with the base ``head_contrast`` and
+    ``head_evidence``). ``bend_presence`` is not measured: its ratio of each side's own
+    curvature lifted independent digits CNNs under two-class heads to 0.90-1.00 and
+    accused them (benchmarks/bench_new_head.py). Raises SuspectShapeError where the
+    head features cannot be read (the fingerprint keeps no features, or the answers do
+    not vary).
 
-    With the public base's features, ``head_closeness`` and ``bend_presence`` count only as
-    far as the owner's features explain the answers better than the base's (times
-    ``2 * head_contrast``, at most 1, and by nothing where the base's explain them
-    exactly): an owner that trained a head on a frozen public backbone shares every hidden
-    layer with anyone else's new head on that backbone, and read without the base any
-    such head would be accused.
+    With the public base's features, ``head_closeness`` counts only as far as the owner's
+    features explain the answers better than the base's (times ``2 * head_contrast``, at
+    most 1, and by nothing where the base's explain them exactly): an owner that trained
+    a head on a frozen public backbone shares every hidden layer with anyone else's new
+    head on that backbone, and read without the base any such head would be accused.
     """
-    n = fp.n_points
-    sc = canonical(reading.answers, reading.kind)
-    oc = canonical(fp.owner_outputs().astype("float64"), fp.output_kind)
+    answers = canonical(reading.answers, reading.kind)
     # values all inside (0, 1) come through a sigmoid (a binary or multi-label head): its logits are affine
-    head = linearize(sc) if reading.kind == "values" else sc
-    features = _head_features(fp, _head_answers(fp, head), closeness=reading.lattice is None)
-    # with a base, the closeness and the bends count only as far as the owner's features
-    # explain the answers better than the base's (head_contrast over 0.5, an unrelated
-    # model's level), and not where the base's explain them exactly: the owner's hidden
-    # layers are then the base's, and a new head on them proves nothing
-    share = 1.0
-    if fp.base_features is not None:
-        exact_base = exactness(head_fit(fp.base_features, _head_answers(fp, head), n))
+    answers = _head_answers(fp, linearize(answers) if reading.kind == "values" else answers)
+    features = _head_features(fp, answers, closeness=reading.lattice is None)
+    if fp.base_features is not None and "head_closeness" in features:
+        exact_base = exactness(head_fit(fp.base_features, answers, fp.n_points))
         share = min(1.0, 2.0 * features.get("head_contrast", 0.0)) * (1.0 - np.nan_to_num(exact_base))
-    if "head_closeness" in features:
         features["head_closeness"] *= share
-    if features and (fp.kind != KIND_DECISION).any() and reading.lattice is None:
-        owner, suspect = (oc[:n], oc[n : 2 * n], oc[2 * n :]), (sc[:n], sc[n : 2 * n], sc[2 * n :])
-        presence = beyond_fresh(bend_presence_at(fp, owner, suspect), _fresh_presence(fp, owner))
-        if math.isfinite(presence):
-            features["bend_presence"] = presence * share
     if not features:
         raise SuspectShapeError(
             f"The suspect answers {_width(reading.answers)} values per input, but the owner's model answered "
-            f"{oc.shape[1]} (output shape {tuple(fp.output_shape)}), and nothing can be read across them: "
-            + ("its answers do not vary." if fp.features is not None else
+            f"{fp.owner_outputs().shape[1]} (output shape {tuple(fp.output_shape)}), and nothing can be read "
+            "across them: " + ("its answers do not vary." if fp.features is not None else
                "this fingerprint keeps no penultimate features of the owner (an older fingerprint, or a last "
                "layer too wide to keep); a suspect under a new output layer needs them. Verify the suspect's "
                "output that does the owner's task, or fingerprint the owner again.")
@@ -444,10 +431,9 @@ def _new_head_features(fp: Fingerprint, reading: _Reading) -> dict[str, float]:
 NEW_HEAD_WARNING = (
     "The suspect answers {theirs} values per input where the owner's model answers {ours}: it was read as the "
     "owner's network under a new output layer (a transfer to another task), scored on how closely an affine "
-    "map of the owner's penultimate features explains its answers (head_closeness, head_exact) and whether it "
-    "bends where the owner bends (bend_presence). Such a suspect can be shown to be a copy, never cleared: a "
-    "copy fine-tuned in every layer for a new task reads the owner's features little better than an "
-    "independent model."
+    "map of the owner's penultimate features explains its answers (head_closeness, head_exact). Such a "
+    "suspect can be shown to be a copy, never cleared: a copy fine-tuned in every layer for a new task can "
+    "read the owner's features little better than an independent model."
 )
 
 
