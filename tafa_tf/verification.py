@@ -996,8 +996,7 @@ def verify(
     warnings.extend(reading.warnings())
     decision = judge.decide(fp, score, calibration=calibration if calibrated else None, mode=mode,
                             references=None if calibrated else _references_of(fp, mode))
-    if mode == MODE_NEW_HEAD:
-        _never_cleared(decision, _width(answers), fp.owner_outputs().shape[1])
+    _never_cleared_if_new_head(decision, mode, _width(answers), fp.owner_outputs().shape[1])
     warnings.extend(decision.pop("warnings"))
     pirated = decision.pop("pirated")
     if status == STATUS_NONDETERMINISTIC and pirated is False:
@@ -1012,11 +1011,13 @@ def verify(
     )
 
 
-def _never_cleared(decision: dict[str, Any], theirs: int, ours: int) -> None:
+def _never_cleared_if_new_head(decision: dict[str, Any], mode: str, theirs: int, ours: int) -> None:
     """A suspect under a new output layer (:data:`MODE_NEW_HEAD`) is accused or left
     uncertain, never cleared: too little of the owner survives a new task's fine-tuning
     for a low score to mean anything. Calibration, fitted on the owner's outputs, cannot
     help either, so the warning says why instead of pointing to it."""
+    if mode != MODE_NEW_HEAD:
+        return
     if decision["pirated"] is False:
         decision["pirated"] = None
     decision["clear_threshold"] = None
