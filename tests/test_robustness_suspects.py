@@ -206,12 +206,13 @@ def test_a_copy_under_a_new_head_for_another_task_is_accused_and_an_unrelated_on
     # little of the owner is left in a copy retrained for a new task, so a low score clears nothing
     assert other.mode == "new_head" and other.pirated is None and other.clear_threshold is None
     assert other.score < 0.5, other.features
-    parity = tafa.verify(fp, piracy.new_head(owner, data.x_test, data.y_test % 2, 2, seed=2))
+    parity = tafa.verify(fp, piracy.new_head(owner, data.x_test, data.y_test % 2, 2, epochs=10, seed=2))
     assert parity.pirated is True, parity.features
     with pytest.raises(SuspectShapeError, match="answers 3 values per input.*do not vary"):
         tafa.verify(fp, lambda x: np.zeros((len(x), 3)))
 
 
+@pytest.mark.slow
 def test_a_new_head_on_the_public_backbone_the_owner_froze_is_not_accused_given_the_base(trained):
     # an owner that trained only a head on a frozen public backbone shares every hidden
     # layer with anyone else's new head on that backbone: nothing tells the two apart
