@@ -42,7 +42,9 @@ Kinks and flips are measured at the points where the owner's own perturbed copy 
 them (``stable_points``), when the fingerprint stores that copy's answers.
 
 A suspect that answers with labels only is scored on the label features alone
-(label-only mode). The score is the calibrated combiner's probability when the
+(label-only mode). One that answers another number of values than the owner's model
+(a new output layer on the owner's network, for a task of its own) is scored on the
+head features alone, and never cleared (mode ``new_head``, :func:`_new_head_features`). The score is the calibrated combiner's probability when the
 fingerprint carries a calibration, else ``default_score`` (documented there).
 """
 
@@ -125,7 +127,8 @@ class Report:
         threshold: pirated at or above it: the calibration's threshold, or the
             uncalibrated rule's (tafa_tf.judge, never under DEFAULT_THRESHOLD).
         calibrated: whether a stored calibration made the score and threshold.
-        mode: "outputs", or "labels" for a label-only suspect.
+        mode: "outputs"; "labels" for a label-only suspect; "new_head" for one answering
+            another number of values (never cleared: ``pirated`` is True or None).
         warnings: anything the user should know before relying on the verdict.
         source: what the suspect says of itself (path, repository, resolved sha...).
         clear_threshold: uncalibrated: not pirated under it (None when calibrated).
