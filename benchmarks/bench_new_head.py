@@ -73,8 +73,7 @@ def run_zoo(kind: str, zoo_seed: int, n: int, cache: Path) -> list[dict]:
 
     zoo = Zoo(kind, cache, quick=False, zoo_seed=zoo_seed)
     owner, _, neg = zoo.build()
-    innocents = [(name, m) for name, m in neg["independent"][:3]] + [(name, m) for name, m in neg[HARD][:3]]
-    innocents.append(("public base", zoo.base))
+    innocents = [*neg["independent"][:3], *neg[HARD][:3], ("public base", zoo.base)]
     fps = {"base": tafa.fingerprint(owner, task=zoo.task, n=n, domain=zoo._domain(), seed=0, base=zoo.base),
            "no base": tafa.fingerprint(owner, task=zoo.task, n=n, domain=zoo._domain(), seed=0)}
     rows = []

@@ -115,10 +115,10 @@ def output_kind(y: np.ndarray, task: str, n_outputs: int) -> str:
 
 def _whole(y: np.ndarray) -> bool:
     y = np.asarray(y)
-    if y.dtype.kind in "iub":
-        return True
-    with np.errstate(invalid="ignore"):
-        return bool(y.dtype.kind == "f" and np.all(y[np.isfinite(y)] == np.rint(y[np.isfinite(y)])))
+    if y.dtype.kind != "f":
+        return y.dtype.kind in "iub"
+    finite = y[np.isfinite(y)]
+    return bool(np.array_equal(finite, np.rint(finite)))
 
 
 def canonical(y: np.ndarray, kind: str) -> np.ndarray:

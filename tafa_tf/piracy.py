@@ -1063,14 +1063,14 @@ def new_head(model, x: Any, y: Any, outputs: int, *, epochs: int = 30, learning_
     last = (_kernel_layers(clone) or [None])[-1]
     keras.utils.set_random_seed(seed)
     head = keras.layers.Dense(int(outputs), activation=head_activation(model), name="new_head")
+    refusal = (f"new_head needs a single-input Keras graph whose output layer is Dense. Received: model "
+               f"{model.name!r} with output layer {type(last).__name__ if last is not None else None}.")
+    if not isinstance(last, keras.layers.Dense) or len(getattr(clone, "inputs", None) or ()) != 1:
+        raise UnsupportedModelError(refusal)
     try:
-        if not isinstance(last, keras.layers.Dense) or len(clone.inputs) != 1:
-            raise ValueError("not a Dense output layer on one input")
         pirate = keras.Model(clone.inputs[0], head(last.input), name=f"{model.name}_new_head")
-    except Exception as e:  # a subclassed model, an output layer inside a nested model
-        raise UnsupportedModelError(
-            f"new_head needs a single-input Keras graph whose output layer is Dense ({e}). Received: model "
-            f"{model.name!r} with output layer {type(last).__name__ if last is not None else None}.") from e
+    except Exception as e:  # the output layer inside a nested model: not on this graph
+        raise UnsupportedModelError(f"{refusal} ({e})") from e
     frozen = _leaf_layers(clone)
     for layer in frozen:
         layer.trainable = False

@@ -44,8 +44,9 @@ them (``stable_points``), when the fingerprint stores that copy's answers.
 A suspect that answers with labels only is scored on the label features alone
 (label-only mode). One that answers another number of values than the owner's model
 (a new output layer on the owner's network, for a task of its own) is scored on the
-head features alone, and never cleared (mode ``new_head``, :func:`_new_head_features`). The score is the calibrated combiner's probability when the
-fingerprint carries a calibration, else ``default_score`` (documented there).
+head features alone, and never cleared (mode ``new_head``, :func:`_new_head_features`).
+The score is the calibrated combiner's probability when the fingerprint carries a
+calibration, else ``default_score`` (documented there).
 """
 
 from __future__ import annotations
@@ -412,13 +413,10 @@ def _new_head_features(fp: Fingerprint, reading: _Reading) -> dict[str, float]:
     head on that backbone, and read without the base any such head would be accused.
     """
     answers = canonical(reading.answers, reading.kind)
-    # values all inside (0, 1) come through a sigmoid (a binary or multi-label head): its logits are affine
-    answers = _head_answers(fp, linearize(answers) if reading.kind == "values" else answers)
-    features = _head_features(fp, answers, closeness=reading.lattice is None)
-    if fp.base_features is not None and "head_closeness" in features:
-        exact_base = exactness(head_fit(fp.base_features, answers, fp.n_points))
-        share = min(1.0, 2.0 * features.get("head_contrast", 0.0)) * (1.0 - np.nan_to_num(exact_base))
-        features["head_closeness"] *= share
+    # values all inside (0, 1) come through a sigmoid (a binary or multi-label head, a
+    # decoder's pixels: _head_answers does the same for those): its logits are affine
+    answers = linearize(answers) if reading.kind == "values" else answers
+    features = _head_features(fp, answers, closeness=reading.lattice is None, beyond_base=True)
     if not features:
         raise SuspectShapeError(
             f"The suspect answers {_width(reading.answers)} values per input, but the owner's model answered "
@@ -663,11 +661,14 @@ def _per_fingerprint(cache: dict, fp: Fingerprint, key: Any, compute: Any) -> An
     return cache[key]
 
 
-def _head_features(fp: Fingerprint, answers: np.ndarray, *, closeness: bool = True) -> dict[str, float]:
+def _head_features(fp: Fingerprint, answers: np.ndarray, *, closeness: bool = True,
+                   beyond_base: bool = False) -> dict[str, float]:
     """``head_fit`` of the suspect's canonical ``answers`` and, with the base's features,
     ``head_contrast`` and ``head_evidence``, their product (tafa_tf.heads); ``head_exact``;
     and unless ``closeness`` is False, ``head_closeness``; none that is NaN (answers that
-    do not vary)."""
+    do not vary). ``beyond_base``: with the base's features, ``head_closeness`` counts only
+    as far as the owner's explain the answers better (``min(1, 2 * head_contrast)``, 0 for
+    a NaN contrast), and not where the base's explain them exactly (:func:`_new_head_features`)."""
     if fp.features is None:
         return {}
     out = {"head_fit": head_fit(fp.features, answers, fp.n_points)}
@@ -679,6 +680,9 @@ def _head_features(fp: Fingerprint, answers: np.ndarray, *, closeness: bool = Tr
     out["head_exact"] = head_exact(out["head_fit"], _input_fit(fp, answers), fit_base)
     if closeness:
         out["head_closeness"] = head_closeness(out["head_fit"], _copy_fit(fp))
+        if beyond_base and fp.base_features is not None:
+            contrast = out["head_contrast"] if math.isfinite(out["head_contrast"]) else 0.0
+            out["head_closeness"] *= min(1.0, 2.0 * contrast) * (1.0 - np.nan_to_num(exactness(fit_base)))
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
@@ -925,10 +929,9 @@ def _references_of(fp: Fingerprint, mode: str) -> dict[str, float]:
     against one fingerprint scores them once, not once per suspect (they cost about
     30% of a verification of the digits MLP). The entry goes when the fingerprint does.
     """
-    in_mode = "outputs" if mode == "labels" else mode  # label-only references are scored on their labels
     refs = _per_fingerprint(_REFERENCES, fp, (id(fp), mode), lambda: judge.reference_scores_for(
-        fp, functools.partial(reference_score, fp, mode=in_mode), mode,
-        copy_score_of=functools.partial(_suspect_score, fp, mode=in_mode)))
+        fp, functools.partial(reference_score, fp, mode=mode), mode,
+        copy_score_of=functools.partial(_suspect_score, fp, mode=mode)))
     return dict(refs)
 
 
