@@ -324,7 +324,7 @@ class WhiteBox:
         import keras
 
         head = self._weighted(model)[-1]
-        return np.asarray(keras.Model(model.inputs, head.input)(self.x)).reshape(len(self.x), -1)
+        return np.asarray(keras.Model(model.inputs, head.input)([self.x])).reshape(len(self.x), -1)  # built on a list
 
     def weights(self, suspect) -> float:
         """Minus the relative distance ||W_s - W_o|| / ||W_o|| of the bodies."""
