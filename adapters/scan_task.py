@@ -206,17 +206,22 @@ def shape_mismatch(fp: Any, suspect: Any) -> str | None:
     """Why ``fp`` cannot be verified on ``suspect`` (input or output shape), or None if it fits.
 
     Unknown dimensions fit anything; verification checks them again on the answers. An
-    output of another size fits a fingerprint that keeps the owner's penultimate features:
-    the suspect may be the owner's network under a new output layer, and verification
-    reads it so (``tafa_tf.verification``, mode "new_head").
+    input fits where verification can give the owner's queries to it
+    (``tafa_tf.asking.could_take``: in another layout, or to the suspect rebuilt at their
+    size, which verification may still find it cannot be). An output of another size
+    fits a fingerprint that keeps the owner's penultimate features: the suspect may be
+    the owner's network under a new output layer, and verification reads it so
+    (``tafa_tf.verification``, mode "new_head").
     """
+    from tafa_tf.asking import could_take
+
     checks = [("input", suspect.input_shape, fp.input_shape)]
     if getattr(fp, "features", None) is None:
         checks.append(("output", suspect.output_shape, fp.output_shape))
     for what, theirs, ours in checks:
         if theirs is None or any(d is None for d in theirs):
             continue
-        if math.prod(theirs) != math.prod(ours) or (what == "input" and tuple(theirs) != tuple(ours)):
+        if not could_take(tuple(ours), tuple(theirs)) if what == "input" else math.prod(theirs) != math.prod(ours):
             return (
                 f"The suspect's {what} shape {tuple(theirs)} does not fit the fingerprint's "
                 f"{tuple(ours)}; this fingerprint is for another kind of model. "

@@ -7,6 +7,11 @@ none of it should stop a verification. :func:`ask` undoes what can be undone wit
 guessing (the same number of input values in another layout; outputs named or listed)
 and says what it did; anything else is refused with a message that says what the
 suspect takes or gives.
+
+A Keras suspect re-exported at another image size (a fully convolutional network with
+global pooling takes any size) is rebuilt at the fingerprint's size with its own weights
+(:func:`at_input_shape`): the same function the file holds, asked where the owner's
+points are. One whose layers need its own size (a Flatten before a Dense) is refused.
 """
 
 from __future__ import annotations
@@ -62,6 +67,89 @@ def input_layout(owner: tuple[int, ...], suspect: tuple[int, ...]) -> tuple[str,
         if suspect == (owner[1], owner[2], owner[0]):
             return "channels last", lambda x: np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)))
     return "reshaped in row-major order", lambda x: x.reshape((len(x),) + suspect)
+
+
+def resizable(owner: tuple[int, ...], suspect: tuple[int, ...]) -> bool:
+    """Whether a suspect taking inputs of shape ``suspect`` may take the owner's (``owner``)
+    once rebuilt at their size (:func:`at_input_shape`): images or sequences of the same
+    rank and channels (last axis), of another size."""
+    owner, suspect = tuple(owner), tuple(suspect)
+    return len(owner) == len(suspect) >= 2 and owner[-1] == suspect[-1] and owner != suspect
+
+
+def could_take(owner: tuple[int, ...], suspect: tuple[int, ...]) -> bool:
+    """Whether :func:`ask` may give the owner's queries (shape ``owner``) to a suspect taking
+    ``suspect``: as they are, in another layout, or to the suspect rebuilt at their size
+    (which only a Keras suspect can be, and not every one)."""
+    owner, suspect = tuple(owner), tuple(suspect)
+    return owner == suspect or input_layout(owner, suspect) is not None or resizable(owner, suspect)
+
+
+_RESIZED_ATTR = "_tafa_at_input_shape"
+
+
+def at_input_shape(model: Any, shape: tuple[int, ...]) -> Any:
+    """A Keras ``model`` rebuilt to take inputs of ``shape`` with its own weights, or None
+    where its layers need the size it was built for.
+
+    Every input layer of its configuration (nested models' too) declaring the model's
+    own input shape declares ``shape`` instead; the layers are built anew on it (Keras
+    safe mode: the configuration is the one the model was loaded from) and given the
+    model's weights, which fit only where no weight depends on the input size. The result
+    is kept on ``model`` (as :func:`tafa_tf.outputs.inference_call` keeps its traced
+    functions), so a scan asking one suspect about several fingerprints rebuilds it once.
+    """
+    import keras
+
+    shape = tuple(int(d) for d in shape)
+    kept = getattr(model, "__dict__", {}).get(_RESIZED_ATTR, {})
+    if shape in kept:
+        return kept[shape]
+    own = [None, *model.inputs[0].shape[1:]]
+
+    def declare(node: Any) -> None:
+        if isinstance(node, dict):
+            node.pop("build_config", None)  # built anew on the input, at its size
+            if node.get("class_name") == "InputLayer" and list(node["config"].get("batch_shape") or []) == own:
+                node["config"]["batch_shape"] = [None, *shape]
+            if list(node.get("build_input_shape") or []) == own:
+                node["build_input_shape"] = [None, *shape]
+            for value in node.values():
+                declare(value)
+        elif isinstance(node, list):
+            for value in node:
+                declare(value)
+
+    config = keras.saving.serialize_keras_object(model)
+    declare(config)
+    try:
+        rebuilt = keras.saving.deserialize_keras_object(config, safe_mode=True)
+        rebuilt.set_weights(model.get_weights())
+    except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError):
+        rebuilt = None  # a weight or a layer depends on the input size
+    object.__setattr__(model, _RESIZED_ATTR, {**kept, shape: rebuilt})  # plain attribute: not tracked by Keras
+    return rebuilt
+
+
+def _resized(fp: Fingerprint, suspect: Any, expected: tuple[int, ...]) -> tuple[Any, str]:
+    """``suspect`` (taking ``expected``) rebuilt at the fingerprint's input shape, and a note
+    that says so; raises SuspectShapeError where it cannot be."""
+    import keras
+
+    ours = tuple(fp.input_shape)
+    model = suspect if isinstance(suspect, keras.Model) else getattr(suspect, "model", None)
+    rebuilt = None
+    if resizable(ours, expected) and isinstance(model, keras.Model) and model.inputs and len(model.inputs) == 1:
+        rebuilt = at_input_shape(model, ours)
+    if rebuilt is None:
+        why = (" Its layers need that size (rebuilt at the fingerprint's, its weights no longer fit)."
+               if resizable(ours, expected) and isinstance(model, keras.Model) else "")
+        raise SuspectShapeError(
+            f"The suspect takes inputs of shape {expected}, but the fingerprint was made for "
+            f"{ours}.{why} Check that you picked the right fingerprint for this model."
+        )
+    return rebuilt, (f"The suspect takes inputs of shape {expected}, the fingerprint's are {ours}: its layers "
+                     "take either size, so it was rebuilt at the fingerprint's with its own weights.")
 
 
 def output_list(y: Any, rows: int) -> list[tuple[str, Any]]:
@@ -187,26 +275,26 @@ def ask(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | None 
     the owner's, each a float array with one row per input, and notes on how it was asked.
 
     Raises:
-        SuspectShapeError: the suspect takes another number of input values, or none of
-            its outputs fits, or it answers another number of rows.
+        SuspectShapeError: the suspect takes another number of input values (and is not a
+            Keras model that can be rebuilt at the fingerprint's input size), or none of its
+            outputs fits, or it answers another number of rows.
         SuspectTimeoutError: no answer within ``timeout`` seconds.
         SuspectError: the suspect raised, or answered something that is not an array.
     """
     notes = []
     expected = expected_input_shape(suspect)
+    ours = tuple(fp.input_shape)
+    if expected is not None and expected != ours and input_layout(ours, expected) is None:
+        suspect, note = _resized(fp, suspect, expected)
+        expected = ours
+        notes.append(note)
     fronts = _fronts(fp, suspect, expected)
     asked = x if fronts is None else x * fronts[0] + fronts[1]  # the owner's working inputs
-    if expected is not None and expected != tuple(fp.input_shape):
-        layout = input_layout(tuple(fp.input_shape), expected)
-        if layout is None:
-            raise SuspectShapeError(
-                f"The suspect takes inputs of shape {expected}, but the fingerprint was made for "
-                f"{tuple(fp.input_shape)}. Check that you picked the right fingerprint for this model."
-            )
-        how, move = layout
+    if expected is not None and expected != ours:
+        how, move = input_layout(ours, expected)
         x, asked = move(x), move(asked)
-        notes.append(f"The suspect takes inputs of shape {expected}, the fingerprint's are "
-                     f"{tuple(fp.input_shape)}: the same values were given {how}.")
+        notes.append(f"The suspect takes inputs of shape {expected}, the fingerprint's are {ours}: "
+                     f"the same values were given {how}.")
     if fronts is not None:
         asked = ((asked - fronts[3]) / fronts[2]).astype(x.dtype)  # the suspect's raw inputs for them
         if not np.allclose(asked, x, rtol=1e-6, atol=1e-6 * (1.0 + float(np.max(np.abs(x), initial=0.0)))):
@@ -233,4 +321,5 @@ def query(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | Non
     return ask(fp, suspect, x, batch_size=batch_size, timeout=timeout).outputs[0][1]
 
 
-__all__ = ["Asked", "ask", "query", "input_layout", "output_list", "batched_outputs", "expected_input_shape"]
+__all__ = ["Asked", "ask", "query", "input_layout", "resizable", "could_take", "at_input_shape", "output_list",
+           "batched_outputs", "expected_input_shape"]

@@ -7,6 +7,8 @@ scikit-learn digits in raw 0..255 pixels; the slow test trains MobileNetV2 (alph
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -183,6 +185,17 @@ def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models(mob
     assert heads["copy"].mode == "new_head" and heads["copy"].pirated is not False, heads["copy"].features
     assert heads["copy"].score > heads["other"].score + 0.4, (heads["copy"].features, heads["other"].features)
     assert heads["other"].pirated is None, heads["other"].features
+    # re-exported at 64x64 (the same weights in the same architecture built at another size,
+    # which a backbone with global pooling takes): rebuilt at the fingerprint's 32x32
+    row = dataclasses.replace(_bench().ROWS["mnv2_035_32_trained"], size=64)
+    resized = {}
+    for name, model in (("copy", owner), ("other", other)):
+        at_64 = _bench().build(row, 0)
+        at_64.set_weights(model.get_weights())
+        resized[name] = tafa.verify(fp, at_64)
+    print("re-exported at 64x64", {k: (round(r.score, 3), r.verdict) for k, r in resized.items()})
+    assert resized["copy"].pirated is True and resized["copy"].score > 0.99, resized["copy"].score
+    assert resized["other"].score == pytest.approx(innocent.score, abs=1e-6)
 
 
 @pytest.mark.slow

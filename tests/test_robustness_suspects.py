@@ -147,6 +147,68 @@ def test_channels_first_copy_of_an_image_model(trained):
     assert tafa.verify(f, channels_first(other)).score < 0.5  # 0.22 measured
 
 
+def _digit_images(size: int, seed: int, flatten: bool = False) -> keras.Model:
+    """A small CNN on 8x8 digits: convolutions then global pooling (takes any size) or Flatten (does not)."""
+    keras.utils.set_random_seed(seed)
+    pool = keras.layers.Flatten() if flatten else keras.layers.GlobalAveragePooling2D()
+    return keras.Sequential([keras.Input((size, size, 1)), keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+                             keras.layers.Conv2D(16, 3, padding="same", activation="relu"), pool,
+                             keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+
+
+def test_a_copy_re_exported_at_another_image_size_is_rebuilt_at_the_owners(tmp_path):
+    # a fully convolutional network with global pooling takes any image size: a pirate who
+    # re-exported the owner's at 16x16 was refused ("takes inputs of shape (16, 16, 1), but
+    # the fingerprint was made for (8, 8, 1)"), and a scan marked it not applicable
+    from sklearn.datasets import load_digits
+
+    from adapters import load_suspect, scan
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).reshape(-1, 8, 8, 1).astype("float32")
+
+    def trained_at(size: int, seed: int, flatten: bool = False) -> keras.Model:
+        model = _digit_images(8, seed, flatten)
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, epochs=3, batch_size=64, verbose=0)
+        if size == 8:
+            return model
+        at = _digit_images(size, seed, flatten)
+        at.set_weights(model.get_weights())  # fails for Flatten: the weights depend on the size
+        return at
+
+    owner = trained_at(8, seed=0)
+    f = tafa.fingerprint(owner, n=24, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+    copy = _digit_images(16, seed=0)
+    copy.set_weights(owner.get_weights())
+    copy.save(tmp_path / "copy.keras")
+    for suspect in (copy, load_suspect(str(tmp_path / "copy.keras"))):
+        report = tafa.verify(f, suspect)
+        assert report.score > 0.99 and report.pirated is True, report.score
+        assert any("rebuilt at the fingerprint's with its own weights" in w for w in report.warnings)
+    assert copy.input_shape == (None, 16, 16, 1)  # the suspect itself is left as it was
+    [entry] = scan(f, [str(tmp_path / "copy.keras")], progress=False).entries
+    assert (entry.status, entry.pirated) == ("ok", True), entry.error
+    innocent = tafa.verify(f, trained_at(16, seed=1))
+    assert innocent.pirated is not True and innocent.score < 0.9, innocent.score
+    sized = _digit_images(16, seed=0, flatten=True)  # Flatten + Dense: its weights are for 16x16 inputs
+    with pytest.raises(SuspectShapeError, match=r"\(16, 16, 1\), but the fingerprint was made for \(8, 8, 1\)\. Its layers need"):
+        tafa.verify(f, sized)
+    record("keras image suspect re-exported at 16x16 for 8x8", score=report.score, innocent=innocent.score)
+
+
+def test_a_scan_asks_what_verify_can_give_the_owners_queries_to():
+    from adapters.scan_task import shape_mismatch
+    from tafa_tf.asking import could_take
+
+    assert could_take((8, 8, 1), (16, 16, 1)) and could_take((8, 8, 3), (3, 8, 8)) and could_take((8, 8, 1), (64,))
+    assert not could_take((64,), (32,)) and not could_take((8, 8, 1), (16, 16, 3)) and not could_take((8, 8, 1), (4, 4))
+    fp = type("Fp", (), {"input_shape": (8, 8, 3), "output_shape": (10,), "features": None})()
+    for theirs in ((3, 8, 8), (32, 32, 3), (192,)):
+        assert shape_mismatch(fp, type("S", (), {"input_shape": theirs, "output_shape": (10,)})()) is None
+    assert "input shape (8, 8, 1)" in shape_mismatch(fp, type("S", (), {"input_shape": (8, 8, 1), "output_shape": (10,)})())
+
+
 def test_a_copy_that_scales_its_inputs_otherwise_is_asked_the_owners_points(owner, fp, trained):
     # a pirate who put Rescaling(1/16) in front (the copy now takes raw 0-16 digits) scored
     # 0.59, and one who stripped the owner's own Rescaling fared the same: the same points,
