@@ -182,7 +182,8 @@ def test_a_copy_re_exported_at_another_image_size_is_rebuilt_at_the_owners(tmp_p
     copy = _digit_images(16, seed=0)
     copy.set_weights(owner.get_weights())
     copy.save(tmp_path / "copy.keras")
-    for suspect in (copy, load_suspect(str(tmp_path / "copy.keras"))):
+    behind_resizing = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Resizing(8, 8), owner])  # an app's front
+    for suspect in (copy, load_suspect(str(tmp_path / "copy.keras")), behind_resizing):
         report = tafa.verify(f, suspect)
         assert report.score > 0.99 and report.pirated is True, report.score
         assert any("rebuilt at the fingerprint's with its own weights" in w for w in report.warnings)
