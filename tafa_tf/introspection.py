@@ -302,6 +302,26 @@ def _linear_activation(layer: Any):
             layer.activation = saved
 
 
+_LOOKUPS = ("Embedding", "IntegerLookup", "StringLookup", "Hashing", "CategoryEncoding", "TextVectorization")
+
+
+def _integer_inputs(model: Any, dtype: str) -> UnsupportedModelError:
+    """The refusal of a model taking integer inputs: tokens into a lookup, or integer pixels."""
+    lookups = sorted({type(layer).__name__ for layer in leaf_layers(model)} & set(_LOOKUPS))
+    if lookups:
+        return UnsupportedModelError(
+            f"The model takes integer inputs (tokens into {', '.join(lookups)}): its boundaries cannot be "
+            "reached by moving the input continuously. Fingerprint the sub-model after the "
+            f"embedding instead. Received: input dtype {dtype}"
+        )
+    return UnsupportedModelError(
+        f"The model takes {dtype} inputs (integer pixels?), which a fingerprint cannot move by less than 1, "
+        "and no embedding or lookup: its layers take floats. Rebuild it on a float input of the same shape, "
+        "e.g. `keras.Sequential([keras.Input(model.input_shape[1:]), *model.layers])` for a Sequential, "
+        f"and fingerprint (and verify) that. Received: input dtype {dtype} in {model.name!r}"
+    )
+
+
 class ReluNetwork:
     """A Keras model viewed as a piecewise-affine network.
 
@@ -348,11 +368,7 @@ class ReluNetwork:
             )
         dtype = str(inputs[0].dtype)
         if "int" in dtype or "bool" in dtype:
-            raise UnsupportedModelError(
-                "The model takes integer inputs (an Embedding or lookup): its boundaries cannot be "
-                "reached by moving the input continuously. Fingerprint the sub-model after the "
-                f"embedding instead. Received: input dtype {dtype}"
-            )
+            raise _integer_inputs(model, dtype)
         self.model = model
         for what, tensor in (("input", inputs[0]), ("output", outputs[0])):
             if any(d is None or d <= 0 for d in tensor.shape[1:]):

@@ -177,8 +177,17 @@ def test_several_inputs_and_integer_inputs_are_refused():
         ReluNetwork(two)
     tok = keras.Input((5,), dtype="int32")
     emb = keras.layers.Flatten()(keras.layers.Embedding(10, 3)(tok))
-    with pytest.raises(UnsupportedModelError, match="integer inputs"):
+    with pytest.raises(UnsupportedModelError, match=r"integer inputs \(tokens into Embedding\)"):
         ReluNetwork(keras.Model(tok, keras.layers.Dense(2, activation="relu")(emb)))
+    # integer pixels, no lookup: the message's fix (the same layers on a float input) works
+    pixels = keras.Sequential([keras.Input((4, 4, 1), dtype="uint8"), keras.layers.Rescaling(1 / 255),
+                               keras.layers.Flatten(), keras.layers.Dense(3, activation="relu")])
+    with pytest.raises(UnsupportedModelError, match=r"uint8 inputs \(integer pixels\?\).*Rebuild it on a float input"):
+        ReluNetwork(pixels)
+    fixed = keras.Sequential([keras.Input(pixels.input_shape[1:]), *pixels.layers])
+    assert ReluNetwork(fixed).input_shape == (4, 4, 1)
+    x = np.random.default_rng(0).integers(0, 256, (5, 4, 4, 1))
+    assert np.allclose(fixed(x.astype("float32")), pixels(x.astype("uint8")))  # the same function on whole pixels
 
 
 def test_not_a_model_is_refused():
