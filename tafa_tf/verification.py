@@ -1036,7 +1036,15 @@ def _closest_output(fp: Fingerprint, asked: Any, n: int) -> np.ndarray:
     score on the first ``n`` answers (the queries; the rest are repeats)."""
     if len(asked.outputs) == 1:
         return asked.outputs[0][1]
-    scores = [_suspect_score(fp, y[:n]) if np.all(np.isfinite(y)) else -math.inf for _, y in asked.outputs]
+    scores, unread = [], None
+    for _, y in asked.outputs:
+        try:
+            scores.append(_suspect_score(fp, y[:n]) if np.all(np.isfinite(y)) else -math.inf)
+        except SuspectShapeError as e:  # read under a new head, nothing could be read across
+            scores.append(-math.inf)
+            unread = e
+    if unread is not None and max(scores) == -math.inf:
+        raise unread
     best = int(np.argmax(scores))
     asked.notes.append(f"Of those, output '{asked.outputs[best][0]}' answers most like the owner and is the one scored.")
     return asked.outputs[best][1]

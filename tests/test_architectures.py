@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 
@@ -196,6 +197,13 @@ def test_trained_mobilenetv2_under_a_head_copies_outscore_independent_models(mob
     print("re-exported at 64x64", {k: (round(r.score, 3), r.verdict) for k, r in resized.items()})
     assert resized["copy"].pirated is True and resized["copy"].score > 0.99, resized["copy"].score
     assert resized["other"].score == pytest.approx(innocent.score, abs=1e-6)
+    # the backbone alone, published as a feature extractor (include_top=False, no pooling):
+    # its feature maps pooled over positions are the owner's penultimate features
+    backbones = {name: next(layer for layer in model.layers if isinstance(layer, keras.Model))
+                 for name, model in (("copy", owner), ("other", other))}
+    extracted = {name: tafa.verify(fp, backbone) for name, backbone in backbones.items()}
+    print("backbones", {k: (round(r.score, 3), r.verdict) for k, r in extracted.items()})
+    assert extracted["copy"].pirated is True and extracted["other"].pirated is None, extracted["other"].features
 
 
 @pytest.mark.slow

@@ -82,7 +82,7 @@ def test_callable_that_rejects_the_input_shape(fp):
         (lambda x: np.zeros((len(x) - 1, 10)), SuspectShapeError, r"answered \d+ rows for \d+ inputs"),
         (lambda x: np.float32(0.5), SuspectShapeError, "answered 0 rows"),
         (lambda x: {"a": np.zeros((len(x), 5)), "b": np.zeros((len(x), 3))}, SuspectShapeError,
-         r"None of the suspect's 2 outputs answers 10 values per input.*'a': 5, 'b': 3"),
+         "answers 3 values per input.*answered 10.*do not vary"),  # each read under a new head
         (lambda x: [[0.0] * 10] * (len(x) - 1) + [[0.0] * 3], SuspectError, "not a numeric array"),
         (lambda x: None, SuspectShapeError, "answered 0 rows"),
         (lambda x: np.array(["cat"] * len(x)), SuspectError, "not a numeric array"),
@@ -196,6 +196,42 @@ def test_a_copy_re_exported_at_another_image_size_is_rebuilt_at_the_owners(tmp_p
     with pytest.raises(SuspectShapeError, match=r"\(16, 16, 1\), but the fingerprint was made for \(8, 8, 1\)\. Its layers need"):
         tafa.verify(f, sized)
     record("keras image suspect re-exported at 16x16 for 8x8", score=report.score, innocent=innocent.score)
+
+
+def test_the_owners_backbone_published_as_a_feature_extractor_is_accused():
+    # keras.applications' include_top=False without pooling answers the feature maps the
+    # owner's global pooling head read; flattened, an affine map of the owner's features
+    # explained them no better than an independent model's (R^2 -1.97 against -2.11), and
+    # the copy scored 0.00. Pooled over positions, they are the owner's features.
+    import dataclasses
+
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).reshape(-1, 8, 8, 1).astype("float32")
+
+    def classifier(seed: int, pool: type) -> tuple[keras.Model, keras.Model]:
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((8, 8, 1))
+        maps = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(
+            keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(10)(pool()(maps)))
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, epochs=3, batch_size=64, verbose=0)
+        return model, keras.Model(inputs, maps)
+
+    for pool in (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D):
+        owner, backbone = classifier(0, pool)
+        f = tafa.fingerprint(owner, n=24, domain=tafa.domains.Box(0.0, 1.0), seed=0)
+        report = tafa.verify(f, backbone)
+        assert report.mode == "new_head" and report.pirated is True and report.score > 0.99, report.features
+        assert any("answers feature maps ((8, 8, 16))" in w for w in report.warnings)
+        others = [tafa.verify(f, classifier(seed, pool)[1]) for seed in (1, 2)]
+        assert all(r.pirated is None and r.score < 0.5 for r in others), [r.features for r in others]
+    with pytest.raises(SuspectShapeError, match="keeps no penultimate features"):
+        tafa.verify(dataclasses.replace(f, features=None), backbone)
+    record("the owner's backbone as a feature extractor (maps)", score=report.score,
+           innocents=[r.score for r in others])
 
 
 def test_a_scan_asks_what_verify_can_give_the_owners_queries_to():
