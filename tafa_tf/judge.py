@@ -120,6 +120,25 @@ def calibrated_stats(calibration: Any, score: float) -> dict[str, Any]:
     return stats
 
 
+def _too_few_innocents(calibration: Any, stats: dict[str, Any]) -> tuple[str, ...]:
+    """The warning on an accusation by a calibration whose innocent references are too few
+    to show its target false-positive rate: with N of them the threshold can only go above
+    them all, and a new innocent model still scores above it with probability up to
+    1 / (N + 1) (calibration.threshold_at_fpr). Measured (tests/test_architectures.py): a
+    MobileNetV2 owner calibrated on two innocents accused an independently trained model
+    (p-value 0.33), the threshold sitting between the innocents and reference copies that
+    scored barely above them."""
+    n, target = int(stats["n_negatives"]), float(getattr(calibration, "target_fpr", 0.0))
+    if n <= 0 or (n + 1) * target >= 1.0:
+        return ()
+    p = stats.get("p_value")
+    said = f" (p-value {p:.2f})" if p is not None else ""
+    return (f"This accusation rests on {n} innocent reference model(s), too few to show the calibration's target "
+            f"false-positive rate of {target:g}: an innocent model scores this high with probability up to "
+            f"{1.0 / (n + 1):.2f}{said}. Calibrate on at least {math.ceil(1.0 / target) - 1} innocent models "
+            "for a verdict that can be relied on.",)
+
+
 # --------------------------------------------------------------------------- uncalibrated
 
 
@@ -194,8 +213,9 @@ def decide(fp: Any, score: float, *, calibration: Any = None,
     if calibration is not None:
         threshold = float(calibration.threshold_)
         pirated = bool(score >= threshold) if math.isfinite(score) else None
+        stats = calibrated_stats(calibration, score)
         return {"pirated": pirated, "threshold": threshold, "clear_threshold": None, "references": {},
-                **calibrated_stats(calibration, score), "warnings": ()}
+                **stats, "warnings": _too_few_innocents(calibration, stats) if pirated else ()}
     if references is None:
         if score_of is None:
             raise ValueError("decide() without a calibration needs score_of to score the data-free references.")

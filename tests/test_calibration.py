@@ -470,3 +470,16 @@ def test_features_measured_only_for_some_suspects_are_left_out_quietly_the_rest_
     rows[2] = {"output_similarity": 0.4}
     with pytest.warns(UserWarning, match=r"without the feature\(s\) \['kink_similarity'\]"):
         assert _shared_features(rows) == ["output_similarity"]
+
+
+def test_an_accusation_by_too_few_innocents_says_so(fitted):
+    from tafa_tf.judge import decide
+
+    X, y = synthetic(8, 3)  # three innocents: a 5% target needs 19
+    few = Calibration(target_fpr=0.05, cv=2).fit(X, y)
+    high = decide(None, 1.0, calibration=few)
+    assert high["pirated"] is True
+    assert len(high["warnings"]) == 1 and "rests on 3 innocent reference model(s)" in high["warnings"][0]
+    assert "up to 0.25" in high["warnings"][0] and "at least 19 innocent models" in high["warnings"][0]
+    assert decide(None, 0.0, calibration=few)["warnings"] == ()  # a clearance needs no such warning
+    assert decide(None, 1.0, calibration=fitted)["warnings"] == ()  # 200 innocents show 5%
