@@ -221,7 +221,8 @@ def shape_mismatch(fp: Any, suspect: Any) -> str | None:
     for what, theirs, ours in checks:
         if theirs is None or any(d is None for d in theirs):
             continue
-        if not could_take(tuple(ours), tuple(theirs)) if what == "input" else math.prod(theirs) != math.prod(ours):
+        fits = could_take(tuple(ours), tuple(theirs)) if what == "input" else math.prod(theirs) == math.prod(ours)
+        if not fits:
             return (
                 f"The suspect's {what} shape {tuple(theirs)} does not fit the fingerprint's "
                 f"{tuple(ours)}; this fingerprint is for another kind of model. "

@@ -81,8 +81,7 @@ def could_take(owner: tuple[int, ...], suspect: tuple[int, ...]) -> bool:
     """Whether :func:`ask` may give the owner's queries (shape ``owner``) to a suspect taking
     ``suspect``: as they are, in another layout, or to the suspect rebuilt at their size
     (which only a Keras suspect can be, and not every one)."""
-    owner, suspect = tuple(owner), tuple(suspect)
-    return owner == suspect or input_layout(owner, suspect) is not None or resizable(owner, suspect)
+    return input_layout(owner, suspect) is not None or resizable(owner, suspect)  # the same shape is a layout
 
 
 _RESIZED_ATTR = "_tafa_at_input_shape"
@@ -138,12 +137,10 @@ def _resized(fp: Fingerprint, suspect: Any, expected: tuple[int, ...]) -> tuple[
 
     ours = tuple(fp.input_shape)
     model = suspect if isinstance(suspect, keras.Model) else getattr(suspect, "model", None)
-    rebuilt = None
-    if resizable(ours, expected) and isinstance(model, keras.Model) and model.inputs and len(model.inputs) == 1:
-        rebuilt = at_input_shape(model, ours)
+    tried = resizable(ours, expected) and isinstance(model, keras.Model) and len(model.inputs or ()) == 1
+    rebuilt = at_input_shape(model, ours) if tried else None
     if rebuilt is None:
-        why = (" Its layers need that size (rebuilt at the fingerprint's, its weights no longer fit)."
-               if resizable(ours, expected) and isinstance(model, keras.Model) else "")
+        why = " Its layers need that size (rebuilt at the fingerprint's, its weights no longer fit)." if tried else ""
         raise SuspectShapeError(
             f"The suspect takes inputs of shape {expected}, but the fingerprint was made for "
             f"{ours}.{why} Check that you picked the right fingerprint for this model."
@@ -307,14 +304,15 @@ def ask(fp: Fingerprint, suspect: Any, x: np.ndarray, *, batch_size: int | None 
     notes = []
     expected = expected_input_shape(suspect)
     ours = tuple(fp.input_shape)
-    if expected is not None and expected != ours and input_layout(ours, expected) is None:
+    layout = input_layout(ours, expected) if expected not in (None, ours) else None
+    if expected not in (None, ours) and layout is None:
         suspect, note = _resized(fp, suspect, expected)
         expected = ours
         notes.append(note)
     fronts = _fronts(fp, suspect, expected)
     asked = x if fronts is None else x * fronts[0] + fronts[1]  # the owner's working inputs
-    if expected is not None and expected != ours:
-        how, move = input_layout(ours, expected)
+    if layout is not None:
+        how, move = layout
         x, asked = move(x), move(asked)
         notes.append(f"The suspect takes inputs of shape {expected}, the fingerprint's are {ours}: "
                      f"the same values were given {how}.")
