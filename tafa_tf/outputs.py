@@ -131,6 +131,12 @@ def canonical(y: np.ndarray, kind: str) -> np.ndarray:
     return y
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits (or of centered log-probabilities: the same probabilities)."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 INPUT_VALUES_PER_BATCH = 2**22
 """Input values sent to a model in one inference call when the caller sets no batch size.
 

@@ -38,7 +38,7 @@ from tafa_tf.introspection import kernel_layers as _kernel_layers
 from tafa_tf.introspection import leaf_layers as _leaf_layers
 from tafa_tf.introspection import SHAPE_ONLY_LAYERS, output_squash
 from tafa_tf.introspection import state_weights
-from tafa_tf.outputs import model_outputs
+from tafa_tf.outputs import model_outputs, softmax
 
 Transform = Callable[[Any], Any]
 
@@ -1191,7 +1191,7 @@ def extract(model, x: Any, *, labels_only: bool, domain: Any = None, n_noise: in
     if labels_only:
         y, loss = answers.argmax(1).astype("int64"), keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
     elif classifier:
-        probs = answers if _ends_with_softmax(model) else _softmax(answers)
+        probs = answers if _ends_with_softmax(model) else softmax(answers)
         y, loss = probs.astype("float32"), keras.losses.CategoricalCrossentropy(from_logits=from_logits)
     else:
         y, loss = _predict(model, x), keras.losses.MeanSquaredError()
@@ -1199,10 +1199,50 @@ def extract(model, x: Any, *, labels_only: bool, domain: Any = None, n_noise: in
                   batch_size=batch_size)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _is_logit_classifier(model, answers: np.ndarray) -> bool:
     return answers.shape[1] > 1 and head_activation(model) in (None, "linear")
+
+
+ENSEMBLE_SPACES = ("outputs", "probabilities")
+
+
+def ensemble(model, others: Sequence[Any], *, weight: float = 0.5, space: str = "outputs"):
+    """Output mixing: the owner's answers averaged with other models', as one Keras model.
+
+    Not an attack of the removal literature but the cheapest way to hide a copy: ship
+    an ensemble that answers ``weight * owner(x) + (1 - weight) * mean(others(x))``.
+    Each member answers as the owner does about as often as its weight says, so the
+    output features fall with the weight; the owner's kinks stay, scaled by it
+    (``tafa_tf.verification``, feature ``mixture_kinks``).
+
+    Args:
+        model: the owner's Keras model (unchanged), one input and one output.
+        others: Keras models with the owner's input and output shapes.
+        weight: the owner's share in (0, 1); the others share the rest equally.
+        space: "outputs" mixes what the models answer (logits for a logit classifier,
+            values for a regressor, pixels for a decoder); "probabilities" passes each
+            classifier's logits through a softmax first (not one that ends with a
+            softmax already), as ensembles of classifiers usually average.
+
+    Returns:
+        A new Keras model (members copied, under names of their own, so it saves and loads).
+    """
+    keras = _keras()
+    for m in (model, *others):
+        _check_model(m)
+    if not others:
+        raise ValueError("ensemble needs at least one other model. Received: others=[]")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 < weight < 1.0:
+        raise ValueError(f"weight must be a number in (0, 1): the owner's share. Received: weight={weight!r}")
+    if space not in ENSEMBLE_SPACES:
+        raise ValueError(f"space must be one of {ENSEMBLE_SPACES}. Received: space={space!r}")
+    inputs = keras.Input(_input_shape(model))
+    shares = [float(weight)] + [(1.0 - float(weight)) / len(others)] * len(others)
+    terms = []
+    for i, (member, share) in enumerate(zip((model, *others), shares)):
+        clone = copy_model(member)
+        y = keras.Model(clone.inputs[0], clone.outputs[0], name=f"member_{i}")(inputs)
+        if space == "probabilities" and not _ends_with_softmax(member):
+            y = keras.layers.Softmax(name=f"probabilities_{i}")(y)
+        terms.append(keras.layers.Rescaling(share, name=f"share_{i}")(y))
+    return keras.Model(inputs, keras.layers.Add(name="mix")(terms), name=f"{model.name}_ensemble")

@@ -459,3 +459,34 @@ def test_the_head_activation_is_read_past_nesting_and_shape_only_layers(tail, ex
     inner = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"), *tail])
     x = keras.Input((5,))
     assert piracy.head_activation(keras.Model(x, inner(x))) == expected
+
+
+# ----------------------------------------------------------------------------- ensembles
+
+@pytest.mark.parametrize("space", piracy.ENSEMBLE_SPACES)
+def test_an_ensemble_mixes_the_members_answers_by_their_shares_and_saves(mlp, trained, digits, space, tmp_path):
+    others = [trained("digits_mlp", seed=s) for s in (1, 2)]
+    pirate = assert_new_and_owner_untouched(mlp, lambda: piracy.ensemble(mlp, others, weight=0.5, space=space))
+    x = digits.x_test[:50]
+    answers = [outputs(m, x) for m in (mlp, *others)]
+    if space == "probabilities":
+        answers = [np.exp(a - a.max(axis=1, keepdims=True)) / np.exp(a - a.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)
+                   for a in answers]
+    expected = 0.5 * answers[0] + 0.25 * answers[1] + 0.25 * answers[2]
+    np.testing.assert_allclose(outputs(pirate, x), expected, rtol=1e-5, atol=1e-6)
+    path = tmp_path / "ensemble.keras"
+    pirate.save(path)  # members under names of their own: a pirate can publish it, and it loads safely
+    np.testing.assert_allclose(outputs(keras.saving.load_model(path, safe_mode=True), x), expected, rtol=1e-5, atol=1e-6)
+    assert accuracy(pirate, digits) > 0.9
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"others": []}, "at least one other model"),
+    ({"weight": 1.0}, "weight must be a number in \\(0, 1\\).*weight=1.0"),
+    ({"weight": 0}, "weight=0"),
+    ({"space": "logits"}, "space must be one of.*space='logits'"),
+])
+def test_ensemble_arguments_are_checked(mlp, trained, kwargs, message):
+    args = {"others": [trained("digits_mlp", seed=1)], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        piracy.ensemble(mlp, **args)
