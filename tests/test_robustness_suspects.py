@@ -331,6 +331,33 @@ def test_a_new_head_on_the_public_backbone_the_owner_froze_is_not_accused_given_
     assert tafa.verify(alone, other).pirated is True  # why such an owner must pass base=
 
 
+@pytest.mark.parametrize("weight, space", [(0.5, "outputs"), (0.5, "probabilities"), (1 / 3, "outputs")],
+                         ids=["half logits", "half probabilities", "a third logits"])
+def test_an_ensemble_that_averages_the_owner_with_other_models_is_accused(owner, fp, trained, weight, space):
+    # the owner's answers averaged with independently trained models': the output features
+    # fall with the owner's share, and it scored 0.48-0.67 (uncertain) on the digits MLP;
+    # the owner's kinks stay in it, scaled by the share
+    from tafa_tf import piracy
+
+    others = [trained("digits_mlp", seed=s) for s in (1, 2)][: 1 if weight == 0.5 else 2]
+    report = tafa.verify(fp, piracy.ensemble(owner, others, weight=weight, space=space))
+    record_report(f"ensemble: owner at {weight:.2f} of {space}", report)
+    assert report.features["output_similarity"] < 0.9  # the output features alone do not see it
+    if space == "outputs":  # logits averaged: the owner's kinks, scaled
+        assert report.pirated is True and report.features["mixture_kinks"] > 0.95, report.features
+    else:  # probabilities averaged: the softmax's own curvature blurs them (0.89-0.91 at n=48-128)
+        assert report.pirated is not False and report.features["mixture_kinks"] > 0.8, report.features
+
+
+@pytest.mark.parametrize("space", ["outputs", "probabilities"])
+def test_an_ensemble_of_innocent_models_is_not_accused(fp, trained, space):
+    from tafa_tf import piracy
+
+    report = tafa.verify(fp, piracy.ensemble(trained("digits_mlp", seed=1), [trained("digits_mlp", seed=2)], space=space))
+    record_report(f"ensemble of two innocent models ({space})", report)
+    assert report.pirated is not True and report.features["mixture_kinks"] < 0.5, report.features
+
+
 def test_input_layouts():
     from tafa_tf.asking import input_layout
 
