@@ -10,7 +10,8 @@ and reading in docs/results.md):
   removal attacks of the fingerprinting literature (tafa_tf.piracy): FTLL, FTAL,
   RTLL, RTAL, prune-and-retune at 20/40/60%, FGSM and PGD adversarial tuning, and
   extraction from probabilities and from labels only, on attacker data the owner
-  never used (``Zoo.removal_families``);
+  never used (``Zoo.removal_families``); and ensembles that average the owner's answers
+  with independently trained models' (``Zoo.ensembles``);
 - innocent (negatives): same architecture with other seeds, another architecture,
   another data split, and the hard case: independent fine-tunes of the same base.
 
@@ -180,6 +181,7 @@ class Zoo:
             ],
         }
         pos.update(self.removal_families(owner))
+        pos["ensemble"] = self.ensembles(owner)
         n_indep = 3 if self.quick else 5
         neg: dict[str, list[tuple[str, Any]]] = {
             "independent": [(f"indep-{s}", lambda s=s: zoo.train(kind, seed=o + s)) for s in range(1, n_indep + 1)],
@@ -255,6 +257,22 @@ class Zoo:
             fams[LABEL_ONLY] = [("extract-label", lambda: piracy.extract(
                 owner, x, labels_only=True, domain=self._domain(), n_noise=1000, seed=o))]
         return fams
+
+    def ensembles(self, owner) -> list[tuple[str, Callable[[], Any]]]:
+        """The owner's answers averaged with independently trained models'
+        (``tafa_tf.piracy.ensemble``): half and half, a third each with two others, and for
+        classifiers half and half on probabilities. The others (seeds 70 and 71 of the
+        zoo) are not among the innocents."""
+        from tafa_tf import piracy, zoo
+
+        o = 1000 * self.zs
+        others = lambda: [self._cached(f"ens-other-{s}", lambda s=s: zoo.train(self.kind, seed=o + s))  # noqa: E731
+                          for s in (70, 71)]
+        members = [("ens-half", lambda: piracy.ensemble(owner, others()[:1])),
+                   ("ens-third", lambda: piracy.ensemble(owner, others(), weight=1 / 3))]
+        if self.task == "classification":
+            members.append(("ens-half-prob", lambda: piracy.ensemble(owner, others()[:1], space="probabilities")))
+        return members
 
     def _other_half(self, s: int):
         """A different random half of the training data: another team's fine-tuning set."""
@@ -335,7 +353,10 @@ class WhiteBox:
         return -diff / np.sqrt(sum(float(np.sum(b ** 2)) for b in self.owner_body))
 
     def cka(self, suspect) -> float:
-        """Linear CKA of the activations entering the output layer with the owner's."""
+        """Linear CKA of the activations entering the output layer with the owner's; 0 for a
+        suspect whose body is not shaped as the owner's (an ensemble has several output layers)."""
+        if [w.shape for w in self._body(suspect)] != [w.shape for w in self.owner_body]:
+            return 0.0
         a = self.owner_features - self.owner_features.mean(0)
         b = self._into_head(suspect)
         b = b - b.mean(0)

@@ -378,6 +378,8 @@ def _features(fp: Fingerprint, reading: _Reading) -> tuple[dict[str, float], str
                                 _fresh_presence(fp, (o0, op, om)))
         if math.isfinite(presence):
             features["bend_presence"] = presence
+            if kept.any():  # measured where presence is: where the owner's bends stand out
+                features["mixture_kinks"] = _mixture_kinks(fp, (o0, op, om), (s0, sp, sm), kept)
     agreement = math.nan if reading.lattice is None else lattice_agreement(answers, fp.owner_outputs(), reading.lattice)
     if math.isfinite(agreement):  # a quantized suspect's stand-in for its kinks (STAND_INS)
         features["lattice_agreement"] = agreement
@@ -494,8 +496,7 @@ def _kink_features(fp: Fingerprint, owner: tuple, suspect: tuple, kept: np.ndarr
     # that does not bend there: kink similarity 0.5, cosine 0)
     k_susp = np.zeros_like(k_owner) if quantized else kinks(s0[kept], sp[kept], sm[kept], delta)
     out = {"kink_similarity": _relative_similarity(k_susp, k_owner, k_owner),
-           "kink_cosine": _mean_cosine(k_owner, k_susp),
-           "mixture_kinks": 0.0 if quantized else _mixture_kinks(fp, owner, suspect, kept, k_owner, k_susp)}
+           "kink_cosine": _mean_cosine(k_owner, k_susp)}
     # noise (not a grid, whose kinks were never read): is it all that parts the answers?
     if not quantized and out["kink_similarity"] < FLOORS["kink_similarity"]:
         noise = noise_agreement(s0[kept], o0[kept], (k_susp - k_owner) * delta.reshape(-1, 1))
@@ -504,12 +505,16 @@ def _kink_features(fp: Fingerprint, owner: tuple, suspect: tuple, kept: np.ndarr
     return out
 
 
-def _mixture_kinks(fp: Fingerprint, owner: tuple, suspect: tuple, kept: np.ndarray,
-                   k_owner: np.ndarray, k_susp: np.ndarray) -> float:
+def _at(triple: tuple, rows: np.ndarray) -> tuple:
+    return tuple(y[rows] for y in triple)
+
+
+def mixture_kinks(task: str, o0: np.ndarray, op: np.ndarray, om: np.ndarray, s0: np.ndarray, sp: np.ndarray,
+                  sm: np.ndarray, delta: np.ndarray) -> float:
     """How much of the suspect's kinks at the owner's bends lies along the owner's, whatever
     their size: the squared cosine of all its kinks with all the owner's (0 where they
-    point against them), read on its answers and, for a classifier, on its probabilities
-    too; the larger of the two.
+    point against them), from canonical answers at the bends and across their probes,
+    read on the answers and, for a classifier, on its probabilities too; the larger.
 
     A suspect that averages the owner's answers with another model's (an ensemble)
     carries the owner's kinks scaled by the owner's weight, plus the other model's,
@@ -517,16 +522,43 @@ def _mixture_kinks(fp: Fingerprint, owner: tuple, suspect: tuple, kept: np.ndarr
     averages logits or values (then its answers show it) or probabilities (then these
     do; where the softmax saturates its kinks vanish, so all kinks are weighed together,
     by size, not point by point as ``kink_cosine`` does). Squared, it is the share of
-    the suspect's kink energy along the owner's: a cosine of all kinks together rests
-    on the largest few, and innocent models reached 0.59 on it (0.35 squared), under
-    their scores, where ensembles read 0.86-1.00 (docs/results.md).
+    the suspect's kink energy along the owner's: a cosine of all kinks together rests on
+    the largest few, and innocent models reached 0.59 on it (0.35 squared) where
+    ensembles read 0.86-1.00 (docs/results.md). ``verify`` measures it only where
+    ``bend_presence`` is (the owner's bends stand out from its own curvature), beyond
+    what models with fresh weights show (:func:`_mixture_kinks`).
     """
+    owner, suspect = (o0, op, om), (s0, sp, sm)
+    k_owner, k_susp = kinks(*owner, delta), kinks(*suspect, delta)
     cosines = [_cosine(k_owner.ravel(), k_susp.ravel())]
-    if fp.task == "classification" and k_owner.shape[1] > 1:
-        delta = fp.delta.astype("float64")[kept]
-        ko, ks = ([softmax(y[kept]) for y in triple] for triple in (owner, suspect))
-        cosines.append(_cosine(kinks(*ko, delta).ravel(), kinks(*ks, delta).ravel()))
+    if task == "classification" and k_owner.shape[1] > 1:
+        p_owner, p_susp = (kinks(*map(softmax, triple), delta) for triple in (owner, suspect))
+        cosines.append(_cosine(p_owner.ravel(), p_susp.ravel()))
     return max(0.0, *cosines) ** 2
+
+
+_FRESH_MIXTURE: dict[int, float] = {}
+
+
+def _mixture_kinks(fp: Fingerprint, owner: tuple, suspect: tuple, kept: np.ndarray) -> float:
+    """:func:`mixture_kinks` at the ``kept`` bends, beyond the most that the fingerprint's
+    models with fresh weights (``Fingerprint.fresh``, answers at every bend) reach there
+    (:func:`tafa_tf.bends.beyond_fresh`): where a model of the owner's architecture bends
+    the owner's way anyway, doing so is no evidence. The fresh level is computed once
+    per fingerprint."""
+    delta = fp.delta.astype("float64")
+
+    def fresh_level() -> float:
+        if fp.fresh is None:
+            return float("nan")
+        bends = fp.bend_points()
+        rows, mine = bends[kept[bends]], kept[bends]  # the kept bends: in every row, in the fresh rows
+        models = np.split(fp.fresh.astype("float64"), len(fp.fresh) // (3 * len(bends)))
+        fresh = [_at(tuple(np.split(canonical(raw, fp.output_kind), 3)), mine) for raw in models]
+        return float(max(mixture_kinks(fp.task, *_at(owner, rows), *f, delta[rows]) for f in fresh))
+
+    value = mixture_kinks(fp.task, *_at(owner, kept), *_at(suspect, kept), delta[kept])
+    return beyond_fresh(value, _per_fingerprint(_FRESH_MIXTURE, fp, id(fp), fresh_level))
 
 
 LATTICE_STEPS = 2.0
