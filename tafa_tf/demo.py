@@ -2,7 +2,7 @@
 
 What ``tafa demo`` (and the README's first command) runs, end to end on data that
 ships with scikit-learn: train an owner model, make pirated copies of it with
-:mod:`tafa_tf.piracy` (fine-tuned, pruned, int8-quantized, noised, neurons permuted),
+:mod:`tafa_tf.piracy` (fine-tuned, pruned, int8-quantized, noised, neurons permuted, in an ensemble),
 train innocent models of the same architecture from other seeds, fingerprint the
 owner without any data, and verify every suspect. About a minute on two cores.
 
@@ -93,7 +93,7 @@ class DemoResult:
 
 def _pirates(owner: Any, data: Any, seed: int) -> list[tuple[str, str, Callable[[], Any]]]:
     """The pirated copies, each built lazily so the progress bar moves per model."""
-    from tafa_tf import piracy
+    from tafa_tf import piracy, zoo
 
     return [
         ("fine-tuned", "5 epochs on the owner's data, lr 1e-3",
@@ -102,6 +102,8 @@ def _pirates(owner: Any, data: Any, seed: int) -> list[tuple[str, str, Callable[
         ("int8", "int8 weight quantization", lambda: piracy.quantize(owner, "int8")),
         ("noised", "5% relative weight noise", lambda: piracy.add_noise(owner, 0.05, seed=seed)),
         ("permuted", "hidden neurons shuffled (same function)", lambda: piracy.permute_neurons(owner, seed=seed)),
+        ("ensemble", "answers averaged with a model of its own",
+         lambda: piracy.ensemble(owner, [zoo.train(KIND, seed=seed + 100)])),
     ]
 
 
@@ -137,8 +139,9 @@ def run_demo(
 
     start = time.monotonic()
     data = zoo.data_for(KIND)
-    # 1 owner + its fingerprint + 5 pirates + innocents, each a step of the bar
-    bar = progress_bar(total=2 + 5 + innocents, desc="demo", unit="model", enabled=progress)
+    # 1 owner + its fingerprint + the pirates + innocents, each a step of the bar
+    n_pirates = len(_pirates(None, data, seed))  # built lazily: listing them trains nothing
+    bar = progress_bar(total=2 + n_pirates + innocents, desc="demo", unit="model", enabled=progress)
     bar.set_postfix_str("training the owner")
     owner = zoo.train(KIND, seed=seed)
     bar.update(1)

@@ -334,7 +334,7 @@ def test_demo_prints_a_table_of_suspects_and_a_final_line():
     lines = proc.stdout.strip().splitlines()
     assert lines[0].split()[:4] == ["suspect", "truth", "score", "verdict"]
     names = [line.split()[0] for line in lines[2:-2]]
-    assert names == ["fine-tuned", "pruned", "int8", "noised", "permuted", "seed", "seed"]
+    assert names == ["fine-tuned", "pruned", "int8", "noised", "permuted", "ensemble", "seed", "seed"]
     assert lines[-1].startswith("caught ") and "pirated copies, cleared " in lines[-1]
     rows = {line.split()[0]: line for line in lines[2:-2]}
     assert "PIRATED" in rows["int8"] and "PIRATED" in rows["permuted"]

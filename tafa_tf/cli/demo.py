@@ -14,7 +14,7 @@ examples:
   tafa demo --innocents 4 --n 256 --seed 3
 
 What it does: trains a small digits classifier (the owner), makes pirated copies of
-it (fine-tuned, pruned, int8-quantized, noised, neurons permuted) and innocent models
+it (fine-tuned, pruned, int8-quantized, noised, neurons permuted, in an ensemble) and innocent models
 (other seeds), fingerprints the owner without data, and verifies every suspect.
 Nothing is downloaded: the data ship with scikit-learn.
 
