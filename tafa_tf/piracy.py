@@ -1236,6 +1236,10 @@ def ensemble(model, others: Sequence[Any], *, weight: float = 0.5, space: str = 
         raise ValueError(f"weight must be a number in (0, 1): the owner's share. Received: weight={weight!r}")
     if space not in ENSEMBLE_SPACES:
         raise ValueError(f"space must be one of {ENSEMBLE_SPACES}. Received: space={space!r}")
+    width = int(model.outputs[0].shape[-1])
+    if space == "probabilities" and width < 2:
+        raise ValueError(f"space='probabilities' needs a classifier with an output per class; {model.name!r} "
+                         f"answers {width} value. Use space='outputs' to average its values.")
     inputs = keras.Input(_input_shape(model))
     shares = [float(weight)] + [(1.0 - float(weight)) / len(others)] * len(others)
     terms = []

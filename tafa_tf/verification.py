@@ -8,10 +8,10 @@ task-agnostic features:
 - ``diff_similarity``: the same for first differences across each probe,
   f(x+du) - f(x-du), which carry the local slope of the owner's function;
 - ``kink_similarity`` and ``kink_cosine``: agreement of the second differences
-  (the bends) at the owner's boundary points; ``mixture_kinks``: the cosine of all the
-  suspect's kinks there with all the owner's (for a classifier, on probabilities too),
-  blind to their scale, as an ensemble that averages the owner with other models
-  carries them;
+  (the bends) at the owner's boundary points; ``mixture_kinks``: the squared cosine of
+  all the suspect's kinks there with all the owner's (for a classifier, on probabilities
+  too), blind to their scale, as an ensemble that averages the owner with other models
+  carries them (measured where ``bend_presence`` is);
 - ``lattice_agreement``, for a suspect whose answers lie on an int8 grid (kinks cannot
   be read there): the share of its answers within two grid steps of the owner's, beyond
   chance; and ``noise_agreement``, for one whose kinks are noisier than no bend: the
@@ -524,7 +524,7 @@ def mixture_kinks(task: str, o0: np.ndarray, op: np.ndarray, om: np.ndarray, s0:
     by size, not point by point as ``kink_cosine`` does). Squared, it is the share of
     the suspect's kink energy along the owner's: a cosine of all kinks together rests on
     the largest few, and innocent models reached 0.59 on it (0.35 squared) where
-    ensembles read 0.86-1.00 (docs/results.md). ``verify`` measures it only where
+    ensembles read 0.86-1.00 (0.73-1.00 squared; docs/results.md). ``verify`` measures it only where
     ``bend_presence`` is (the owner's bends stand out from its own curvature), beyond
     what models with fresh weights show (:func:`_mixture_kinks`).
     """

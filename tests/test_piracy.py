@@ -490,3 +490,12 @@ def test_ensemble_arguments_are_checked(mlp, trained, kwargs, message):
     args = {"others": [trained("digits_mlp", seed=1)], **kwargs}
     with pytest.raises(ValueError, match=message):
         piracy.ensemble(mlp, **args)
+
+
+def test_an_ensemble_of_regressors_averages_values_and_refuses_probabilities(trained):
+    owner, other = trained("diabetes_mlp"), trained("diabetes_mlp", seed=1)
+    x = zoo.data_for("diabetes_mlp").x_test[:20]
+    np.testing.assert_allclose(outputs(piracy.ensemble(owner, [other], weight=0.25), x),
+                               0.25 * outputs(owner, x) + 0.75 * outputs(other, x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="needs a classifier with an output per class.*answers 1 value"):
+        piracy.ensemble(owner, [other], space="probabilities")
