@@ -51,6 +51,7 @@ one ROC plot per task (roc_<task>.png, not committed) to --out (default benchmar
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -266,8 +267,10 @@ class Zoo:
         from tafa_tf import piracy, zoo
 
         o = 1000 * self.zs
-        others = lambda: [self._cached(f"ens-other-{s}", lambda s=s: zoo.train(self.kind, seed=o + s))  # noqa: E731
-                          for s in (70, 71)]
+
+        @functools.cache  # loaded once for the three ensembles
+        def others() -> list:
+            return [self._cached(f"ens-other-{s}", lambda s=s: zoo.train(self.kind, seed=o + s)) for s in (70, 71)]
         members = [("ens-half", lambda: piracy.ensemble(owner, others()[:1])),
                    ("ens-third", lambda: piracy.ensemble(owner, others(), weight=1 / 3))]
         if self.task == "classification":

@@ -469,17 +469,21 @@ def bend_presence_at(fp: Fingerprint, owner: tuple, suspect: tuple, *, at_bends:
 _FRESH_PRESENCE: dict[int, float] = {}
 
 
+def _fresh_answers(fp: Fingerprint) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per model with fresh weights (``Fingerprint.fresh``; none without them), its canonical
+    answers at every bend: at x, x + delta*u, x - delta*u."""
+    if fp.fresh is None:
+        return []
+    return [tuple(np.split(canonical(raw, fp.output_kind), 3))
+            for raw in np.split(fp.fresh.astype("float64"), len(fp.fresh) // (3 * len(fp.bend_points())))]
+
+
 def _fresh_presence(fp: Fingerprint, owner: tuple) -> float:
     """The most ``bend_presence`` that the fingerprint's models with fresh weights
     (``Fingerprint.fresh``) reach, NaN ones as 0; NaN without them. Once per fingerprint."""
     def compute() -> float:
-        if fp.fresh is None:
-            return float("nan")
-        values = []
-        for raw in np.split(fp.fresh.astype("float64"), len(fp.fresh) // (3 * len(fp.bend_points()))):
-            fresh = tuple(np.split(canonical(raw, fp.output_kind), 3))  # at x, x + delta*u, x - delta*u
-            values.append(np.nan_to_num(bend_presence_at(fp, owner, fresh, at_bends=True)))
-        return float(max(values))
+        values = [np.nan_to_num(bend_presence_at(fp, owner, fresh, at_bends=True)) for fresh in _fresh_answers(fp)]
+        return float(max(values)) if values else float("nan")
 
     return _per_fingerprint(_FRESH_PRESENCE, fp, id(fp), compute)
 
@@ -549,13 +553,11 @@ def _mixture_kinks(fp: Fingerprint, owner: tuple, suspect: tuple, kept: np.ndarr
     delta = fp.delta.astype("float64")
 
     def fresh_level() -> float:
-        if fp.fresh is None:
-            return float("nan")
         bends = fp.bend_points()
         rows, mine = bends[kept[bends]], kept[bends]  # the kept bends: in every row, in the fresh rows
-        models = np.split(fp.fresh.astype("float64"), len(fp.fresh) // (3 * len(bends)))
-        fresh = [_at(tuple(np.split(canonical(raw, fp.output_kind), 3)), mine) for raw in models]
-        return float(max(mixture_kinks(fp.task, *_at(owner, rows), *f, delta[rows]) for f in fresh))
+        levels = [mixture_kinks(fp.task, *_at(owner, rows), *_at(fresh, mine), delta[rows])
+                  for fresh in _fresh_answers(fp)]
+        return float(max(levels)) if levels else float("nan")
 
     value = mixture_kinks(fp.task, *_at(owner, kept), *_at(suspect, kept), delta[kept])
     return beyond_fresh(value, _per_fingerprint(_FRESH_MIXTURE, fp, id(fp), fresh_level))
